@@ -1,0 +1,54 @@
+// Export: write images from the store as files that travel (docker load tarballs,
+// OCI layouts and archives). Reads the store only; never touches the network.
+//
+// Every output is streamed (memory does not grow with layer size), written under a
+// temporary name in the destination directory, fsynced and renamed into place, so a
+// half-written file never carries the final name.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "digest/digest.h"
+#include "manifest/manifest.h"
+#include "reference/reference.h"
+#include "store/store.h"
+
+namespace ferry::exporter {
+
+namespace fs = std::filesystem;
+
+// One platform image to export. All blobs it names must be in the store.
+struct ExportImage {
+  reference::Reference ref;            // as asked; RepoTags use ref.familiar() when it has a tag
+  manifest::Descriptor descriptor;     // the image manifest (digest, size, media type, platform)
+};
+
+struct DockerArchiveOptions {
+  // Decompress gzip layers and write plain tar layers named by diff_id (new OCI
+  // manifests with tar layer types are written for index.json).
+  bool uncompressed = false;
+};
+
+// A docker-load tarball as `docker save` writes it since Docker 25: oci-layout,
+// index.json, blobs/sha256/<hex> (manifests, configs, layers as fetched),
+// manifest.json (Config, RepoTags, Layers pointing into blobs/sha256/) and
+// repositories. Each blob appears once even when images share it. When two images
+// carry the same reference (several platforms), manifest.json lists only the first.
+[[nodiscard]] core::Status write_docker_archive(const store::Store& store,
+                                                const std::vector<ExportImage>& images,
+                                                const fs::path& out, const DockerArchiveOptions& opts);
+
+// A plain OCI image layout directory at `out_dir` (created; must be empty or absent).
+[[nodiscard]] core::Status write_oci_layout(const store::Store& store,
+                                            const std::vector<ExportImage>& images,
+                                            const fs::path& out_dir);
+
+// The same layout as a tar file (skopeo's oci-archive:).
+[[nodiscard]] core::Status write_oci_archive(const store::Store& store,
+                                             const std::vector<ExportImage>& images,
+                                             const fs::path& out);
+
+}  // namespace ferry::exporter

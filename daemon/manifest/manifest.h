@@ -1,0 +1,109 @@
+// Manifests: the four media types ferry pulls, parsed from the exact bytes served.
+//
+// Parsing never re-serialises: the digest of a manifest is the sha256 of the bytes
+// the registry sent, computed by the caller. Bodies over kMaxManifestSize are
+// refused before parsing, and nesting beyond kMaxDepth is refused. Every digest in a
+// descriptor is validated (so it is safe as a path) and every size must be >= 0.
+// simdjson stays inside this module. Plain values: no I/O.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/error.h"
+#include "digest/digest.h"
+
+namespace ferry::manifest {
+
+inline constexpr uint64_t kMaxManifestSize = 4 * 1024 * 1024;  // issue #2: bodies over 4 MiB refused
+inline constexpr size_t kMaxDepth = 64;                       // far beyond any real manifest
+
+namespace media {
+inline constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+inline constexpr std::string_view kDockerList = "application/vnd.docker.distribution.manifest.list.v2+json";
+inline constexpr std::string_view kDockerSchema1 = "application/vnd.docker.distribution.manifest.v1+json";
+inline constexpr std::string_view kDockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+inline constexpr std::string_view kDockerConfig = "application/vnd.docker.container.image.v1+json";
+inline constexpr std::string_view kDockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+inline constexpr std::string_view kDockerForeignLayerGzip = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+inline constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1+json";
+inline constexpr std::string_view kOciIndex = "application/vnd.oci.image.index.v1+json";
+inline constexpr std::string_view kOciConfig = "application/vnd.oci.image.config.v1+json";
+inline constexpr std::string_view kOciLayerTar = "application/vnd.oci.image.layer.v1.tar";
+inline constexpr std::string_view kOciLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
+inline constexpr std::string_view kOciLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
+}  // namespace media
+
+// The Accept header value for manifest requests: all four types we can handle.
+std::string accept_header();
+
+struct Platform {
+  std::string os;            // "linux"
+  std::string architecture;  // "amd64"
+  std::string variant;       // "v8", may be empty
+  std::string os_version;    // Windows only, may be empty
+
+  // "linux/amd64" or "linux/arm64/v8".
+  std::string str() const;
+  friend bool operator==(const Platform&, const Platform&) = default;
+};
+
+// "os/arch[/variant]"; error names the bad text.
+[[nodiscard]] core::Result<Platform> parse_platform(std::string_view text);
+
+struct Descriptor {
+  std::string media_type;
+  digest::Digest digest;
+  int64_t size = 0;
+  std::optional<Platform> platform;            // index entries
+  std::map<std::string, std::string> annotations;
+  std::vector<std::string> urls;               // foreign layers
+};
+
+// Docker schema2 or OCI image manifest.
+struct ImageManifest {
+  std::string media_type;  // from the body's mediaType, or the Content-Type when absent
+  Descriptor config;
+  std::vector<Descriptor> layers;
+  std::optional<Descriptor> subject;
+  std::string artifact_type;
+};
+
+// Docker manifest list or OCI index.
+struct Index {
+  std::string media_type;
+  std::vector<Descriptor> manifests;
+};
+
+using Parsed = std::variant<ImageManifest, Index>;
+
+bool is_index_type(std::string_view media_type);
+bool is_image_manifest_type(std::string_view media_type);
+
+// Parse `body`. `content_type` is the HTTP Content-Type (parameters ignored); the
+// body's own mediaType wins when present, and the two must not contradict each
+// other. Schema1 yields ErrorKind::Unsupported with a message that says schema1.
+[[nodiscard]] core::Result<Parsed> parse(std::string_view body, std::string_view content_type);
+
+// Pick the entry of `index` for `want`: exact os/architecture; variant must match
+// when `want` has one (arm64 with no variant matches "v8" or empty; arm with no
+// variant prefers v7); entries with platform unknown/unknown or annotated as
+// attestation manifests are never chosen. NotFound lists the platforms available.
+[[nodiscard]] core::Result<Descriptor> select_platform(const Index& index, const Platform& want);
+
+// Every real platform of the index (attestations and unknown/unknown skipped).
+std::vector<Descriptor> image_entries(const Index& index);
+
+// The parts of an image config that export needs.
+struct ImageConfig {
+  Platform platform;                         // os, architecture, variant
+  std::vector<digest::Digest> diff_ids;      // rootfs.diff_ids in order
+};
+[[nodiscard]] core::Result<ImageConfig> parse_config(std::string_view body);
+
+}  // namespace ferry::manifest

@@ -1,0 +1,103 @@
+// Store: a content-addressed OCI image layout on local disk.
+//
+//   <root>/oci-layout            {"imageLayoutVersion":"1.0.0"}
+//   <root>/index.json            one entry per mirrored reference (annotation
+//                                org.opencontainers.image.ref.name = full reference)
+//   <root>/blobs/sha256/<hex>    verified content, never rewritten
+//   <root>/ingest/<hex>.partial  bytes received so far for a blob being fetched
+//   <root>/state/                lock, run reports
+//
+// A blob enters blobs/ only through commit(): size and sha256 checked, file fsynced,
+// renamed, directory fsynced. index.json is replaced by write-temp + fsync + rename.
+// A crash at any point leaves old or new state plus partials. The store never logs.
+// One thread at a time per Store object; separate processes are excluded by lock().
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/byte_sink.h"
+#include "core/error.h"
+#include "digest/digest.h"
+#include "manifest/manifest.h"
+
+namespace ferry::store {
+
+namespace fs = std::filesystem;
+
+inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
+
+// A partial blob being received. Resumable: construction reads back the bytes
+// already in the partial file and re-hashes them, so size() tells the caller where
+// to resume (Range: bytes=size()-).
+class Ingest final : public core::ByteSink {
+ public:
+  ~Ingest() override;
+  Ingest(const Ingest&) = delete;
+  Ingest& operator=(const Ingest&) = delete;
+
+  core::Status write(const char* data, size_t size) override;
+  core::Status restart() override;  // truncate to 0
+  uint64_t size() const override { return hasher_.bytes(); }
+
+  const digest::Digest& expected() const { return expected_; }
+  int64_t expected_size() const { return expected_size_; }
+  // Flush buffered bytes to the partial file (kept for the next run).
+  core::Status flush();
+
+ private:
+  friend class Store;
+  Ingest(digest::Digest expected, int64_t size, fs::path partial, int fd);
+  core::Status flush_buffer();
+
+  digest::Digest expected_;
+  int64_t expected_size_;
+  fs::path partial_;
+  int fd_ = -1;
+  digest::Sha256 hasher_;
+  std::string buffer_;  // coalesces small writes; flushed at kIngestBuffer bytes
+};
+
+struct IndexEntry {
+  manifest::Descriptor descriptor;  // the manifest (image or index) mirrored
+  std::string ref_name;             // full reference, e.g. docker.io/library/ubuntu:24.04
+};
+
+class Store {
+ public:
+  // Opens (creating when `create`) the layout at `root`. Fails on a directory that
+  // is not an OCI layout, or an oci-layout with another version.
+  [[nodiscard]] static core::Result<Store> open(const fs::path& root, bool create);
+
+  const fs::path& root() const { return root_; }
+  fs::path blob_path(const digest::Digest& d) const;
+
+  // True when blobs/ holds `d` (and its size equals `size` when size >= 0).
+  bool has_blob(const digest::Digest& d, int64_t size = -1) const;
+  // Reads a small blob fully (manifests, configs); refuses blobs over `max_size`.
+  [[nodiscard]] core::Result<std::string> read_blob(const digest::Digest& d, uint64_t max_size) const;
+  // Verify `bytes` against `d` and commit them (manifests, configs fetched in memory).
+  [[nodiscard]] core::Status put_blob(const digest::Digest& d, std::string_view bytes);
+
+  // Start or resume receiving `d` of `size` bytes into ingest/<hex>.partial.
+  [[nodiscard]] core::Result<std::unique_ptr<Ingest>> begin_ingest(const digest::Digest& d, int64_t size);
+  // Verify size and digest of everything received, then move it into blobs/. On a
+  // mismatch the partial is deleted and DigestMismatch/SizeMismatch returned.
+  [[nodiscard]] core::Status commit(std::unique_ptr<Ingest> ingest);
+
+  // index.json
+  [[nodiscard]] core::Result<std::vector<IndexEntry>> read_index() const;
+  // Insert or replace the entries with the same ref_name; one atomic rewrite.
+  [[nodiscard]] core::Status upsert_index(const std::vector<IndexEntry>& entries);
+
+ private:
+  explicit Store(fs::path root) : root_(std::move(root)) {}
+  fs::path root_;
+};
+
+}  // namespace ferry::store

@@ -1,0 +1,43 @@
+#include "core/error.h"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+#include "core/byte_sink.h"
+
+using namespace ferry::core;
+
+TEST(Error, RetryableFollowsStatusThenKind) {
+  Error e{ErrorKind::NotFound, "x", 404, {}, {}};
+  EXPECT_FALSE(e.retryable());
+  e.http_status = 429;
+  EXPECT_TRUE(e.retryable());
+  e.http_status = 503;
+  EXPECT_TRUE(e.retryable());
+  Error net{ErrorKind::Network, "reset", 0, {}, {}};
+  EXPECT_TRUE(net.retryable());
+  Error digest{ErrorKind::DigestMismatch, "bad", 0, {}, {}};
+  EXPECT_FALSE(digest.retryable());
+}
+
+TEST(Error, ContextPrefixesOutermostLast) {
+  Error e{ErrorKind::Network, "connection reset", 0, {}, {}};
+  e.context("GET /v2/x/blobs/sha256:ab").context("pull x:1");
+  EXPECT_EQ(e.message, "pull x:1: GET /v2/x/blobs/sha256:ab: connection reset");
+}
+
+TEST(Error, NoSpaceFromErrno) {
+  EXPECT_EQ(errno_error("write", "/s/ingest/a", ENOSPC).kind, ErrorKind::NoSpace);
+  EXPECT_EQ(errno_error("write", "/s/ingest/a", EIO).kind, ErrorKind::Io);
+  EXPECT_NE(errno_error("write", "/s/ingest/a", EIO).message.find("/s/ingest/a"), std::string::npos);
+}
+
+TEST(StringSink, EnforcesLimit) {
+  StringSink s(4);
+  ASSERT_TRUE(s.write("abc", 3));
+  EXPECT_FALSE(s.write("de", 2));
+  EXPECT_EQ(s.data(), "abc");
+  ASSERT_TRUE(s.restart());
+  EXPECT_EQ(s.size(), 0u);
+}
