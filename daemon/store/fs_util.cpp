@@ -1,0 +1,89 @@
+// POSIX helpers behind the store's crash-safety promises.
+#include "store/fs_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace ferry::store {
+
+namespace fs = std::filesystem;
+
+core::Status fsync_dir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return core::fail(core::errno_error("open directory", dir.string(), errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return core::fail(core::errno_error("fsync directory", dir.string(), err));
+  return {};
+}
+
+core::Status write_all(int fd, const char* data, size_t size, const fs::path& path) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return core::fail(core::errno_error("write", path.string(), errno));
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return {};
+}
+
+core::Status write_file_atomic(const fs::path& path, std::string_view content) {
+  static std::atomic<unsigned> counter{0};
+  fs::path tmp = path;
+  tmp += fmt::format(".tmp.{}.{}", ::getpid(), counter++);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return core::fail(core::errno_error("create", tmp.string(), errno));
+  auto st = write_all(fd, content.data(), content.size(), tmp);
+  if (st && ::fsync(fd) != 0) st = core::fail(core::errno_error("fsync", tmp.string(), errno));
+  ::close(fd);
+  if (st && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    st = core::fail(core::errno_error("rename to", path.string(), errno));
+  }
+  if (!st) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  return fsync_dir(path.parent_path());
+}
+
+core::Result<std::string> read_file(const fs::path& path, uint64_t max_size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    core::Error e = core::errno_error("open", path.string(), errno);
+    if (errno == ENOENT) e.kind = core::ErrorKind::NotFound;
+    return core::fail(std::move(e));
+  }
+  struct stat sb {};
+  if (::fstat(fd, &sb) != 0 || static_cast<uint64_t>(sb.st_size) > max_size) {
+    ::close(fd);
+    return core::fail(core::ErrorKind::InvalidInput,
+                      fmt::format("{}: larger than the {} byte limit", path.string(), max_size));
+  }
+  std::string out(static_cast<size_t>(sb.st_size), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd);
+      return core::fail(core::errno_error("read", path.string(), n == 0 ? EIO : err));
+    }
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace ferry::store

@@ -1,0 +1,160 @@
+#include "store/store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "digest/digest.h"
+
+namespace fs = std::filesystem;
+using ferry::core::ErrorKind;
+using ferry::digest::sha256_of;
+using ferry::store::Store;
+
+namespace {
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::random_device rd;
+    path = fs::temp_directory_path() / ("ferry-store-test-" + std::to_string(rd()));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string blob(size_t n, int seed) {
+  std::string s(n, '\0');
+  std::mt19937 gen(seed);
+  for (auto& c : s) c = static_cast<char>(gen());
+  return s;
+}
+
+size_t count_files(const fs::path& dir) {
+  size_t n = 0;
+  for (auto& e : fs::directory_iterator(dir)) n += e.is_regular_file();
+  return n;
+}
+}  // namespace
+
+TEST(Store, CreatesAnOciLayout) {
+  TempDir t;
+  auto s = Store::open(t.path / "s", true);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_TRUE(fs::exists(t.path / "s/oci-layout"));
+  EXPECT_TRUE(fs::is_directory(t.path / "s/blobs/sha256"));
+  auto idx = s->read_index();
+  ASSERT_TRUE(idx);
+  EXPECT_TRUE(idx->empty());
+}
+
+TEST(Store, RefusesNonEmptyForeignDirectoryAndMissingStore) {
+  TempDir t;
+  std::ofstream(t.path / "precious.txt") << "x";
+  auto s = Store::open(t.path, true);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("not an OCI image layout"), std::string::npos);
+  EXPECT_FALSE(Store::open(t.path / "nope", false));
+}
+
+TEST(Store, PutBlobVerifiesContent) {
+  TempDir t;
+  auto s = Store::open(t.path, true);
+  ASSERT_TRUE(s);
+  auto d = sha256_of("hello");
+  auto bad = s->put_blob(d, "hellO");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().kind, ErrorKind::DigestMismatch);
+  EXPECT_FALSE(s->has_blob(d));
+  ASSERT_TRUE(s->put_blob(d, "hello"));
+  EXPECT_TRUE(s->has_blob(d, 5));
+  EXPECT_FALSE(s->has_blob(d, 6));
+  EXPECT_EQ(*s->read_blob(d, 100), "hello");
+}
+
+TEST(Store, IngestResumesAcrossObjectsAndCommits) {
+  TempDir t;
+  auto s = Store::open(t.path, true);
+  ASSERT_TRUE(s);
+  const std::string data = blob(3 << 20, 1);
+  const auto d = sha256_of(data);
+  {
+    auto in = s->begin_ingest(d, static_cast<int64_t>(data.size()));
+    ASSERT_TRUE(in);
+    ASSERT_TRUE((*in)->write(data.data(), 1234567));
+  }  // dropped mid-way: partial kept
+  auto in = s->begin_ingest(d, static_cast<int64_t>(data.size()));
+  ASSERT_TRUE(in);
+  ASSERT_EQ((*in)->size(), 1234567u);
+  ASSERT_TRUE((*in)->write(data.data() + 1234567, data.size() - 1234567));
+  ASSERT_TRUE(s->commit(std::move(*in)));
+  EXPECT_TRUE(s->has_blob(d, static_cast<int64_t>(data.size())));
+  EXPECT_EQ(count_files(t.path / "ingest"), 0u);
+}
+
+TEST(Store, IngestRejectsOverlongAndCorruptBodies) {
+  TempDir t;
+  auto s = Store::open(t.path, true);
+  ASSERT_TRUE(s);
+  const std::string data = blob(10000, 2);
+  const auto d = sha256_of(data);
+  auto in = s->begin_ingest(d, 10000);
+  ASSERT_TRUE(in);
+  auto over = (*in)->write(data.data(), 10001 > data.size() ? data.size() : 10001);
+  ASSERT_TRUE(over);
+  auto too_long = (*in)->write("x", 1);
+  ASSERT_FALSE(too_long);
+  EXPECT_EQ(too_long.error().kind, ErrorKind::SizeMismatch);
+
+  std::string flipped = data;
+  flipped[5000] ^= 1;
+  auto in2 = s->begin_ingest(d, 10000);
+  ASSERT_TRUE(in2);
+  ASSERT_TRUE((*in2)->restart());
+  ASSERT_TRUE((*in2)->write(flipped.data(), flipped.size()));
+  auto st = s->commit(std::move(*in2));
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().kind, ErrorKind::DigestMismatch);
+  EXPECT_FALSE(s->has_blob(d));
+  EXPECT_EQ(count_files(t.path / "ingest"), 0u);
+}
+
+TEST(Store, ShortBodyIsASizeMismatchAndNeverCommitted) {
+  TempDir t;
+  auto s = Store::open(t.path, true);
+  ASSERT_TRUE(s);
+  const std::string data = blob(100, 3);
+  auto in = s->begin_ingest(sha256_of(data), 100);
+  ASSERT_TRUE(in);
+  ASSERT_TRUE((*in)->write(data.data(), 99));
+  auto st = s->commit(std::move(*in));
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().kind, ErrorKind::SizeMismatch);
+  EXPECT_FALSE(s->has_blob(sha256_of(data)));
+}
+
+TEST(Store, UpsertIndexReplacesByRefName) {
+  TempDir t;
+  auto s = Store::open(t.path, true);
+  ASSERT_TRUE(s);
+  ferry::manifest::Descriptor a{"application/vnd.oci.image.manifest.v1+json", sha256_of("a"), 1, {}, {}, {}};
+  ferry::manifest::Descriptor b{"application/vnd.oci.image.manifest.v1+json", sha256_of("b"), 1, {}, {}, {}};
+  ASSERT_TRUE(s->upsert_index({{a, "docker.io/library/x:1"}, {a, "docker.io/library/x:2"}}));
+  ASSERT_TRUE(s->upsert_index({{b, "docker.io/library/x:1"}}));
+  auto idx = s->read_index();
+  ASSERT_TRUE(idx);
+  ASSERT_EQ(idx->size(), 2u);
+  for (const auto& e : *idx) {
+    if (e.ref_name == "docker.io/library/x:1") {
+      EXPECT_EQ(e.descriptor.digest, sha256_of("b"));
+    } else {
+      EXPECT_EQ(e.ref_name, "docker.io/library/x:2");
+      EXPECT_EQ(e.descriptor.digest, sha256_of("a"));
+    }
+  }
+  // Reopening keeps everything.
+  auto s2 = Store::open(t.path, false);
+  ASSERT_TRUE(s2);
+  EXPECT_EQ(s2->read_index()->size(), 2u);
+}
