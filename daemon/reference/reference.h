@@ -12,6 +12,7 @@
 // Plain values: no I/O.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,10 @@ namespace ferry::reference {
 inline constexpr std::string_view kDockerHubDomain = "docker.io";
 // Where docker.io's API actually lives.
 inline constexpr std::string_view kDockerHubApiHost = "registry-1.docker.io";
+// Longest normalised name (domain + '/' + repository) the grammar allows.
+inline constexpr size_t kNameMaxLength = 255;
+// Longest tag the grammar allows.
+inline constexpr size_t kTagMaxLength = 128;
 
 struct Reference {
   std::string domain;       // "docker.io", "ghcr.io", "127.0.0.1:5000", "localhost"
@@ -37,8 +42,12 @@ struct Reference {
   std::string str() const;
   // "docker.io/library/ubuntu" (no tag or digest).
   std::string name() const;
+  // The name as people write it: "ubuntu" for docker.io/library/ubuntu, "bob/app" for
+  // docker.io/bob/app, the full name elsewhere. Parsing it gives name() back.
+  std::string familiar_name() const;
   // The short form people write and Docker shows in RepoTags: "ubuntu:24.04",
-  // "ns/app:1" for docker.io, full name elsewhere. Requires a tag.
+  // "ns/app:1" for docker.io, full name elsewhere. With a tag the digest is left out;
+  // a digest-only reference gives "ubuntu@sha256:..".
   std::string familiar() const;
   // What to ask the registry for: the digest if pinned, else the tag.
   std::string manifest_ref() const;
@@ -48,8 +57,11 @@ struct Reference {
   friend bool operator==(const Reference&, const Reference&) = default;
 };
 
-// Parse and normalise. Errors name the input and the problem, e.g.
-// `invalid reference "Ubuntu": repository name must be lowercase`.
+// Parse and normalise. Errors name the input (control bytes stripped) and the
+// problem, e.g. `invalid reference "Ubuntu": repository name must be lowercase`.
+// The kind is always InvalidInput (a digest Digest::parse rejects included, its
+// message kept). The docker.io aliases (docker.io, index.docker.io) are recognised in
+// any case; other domains are kept as written.
 [[nodiscard]] core::Result<Reference> parse(std::string_view text);
 
 }  // namespace ferry::reference
