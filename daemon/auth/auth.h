@@ -22,18 +22,23 @@ using Clock = std::chrono::system_clock;
 
 inline constexpr std::chrono::seconds kDefaultTokenLifetime{60};  // token spec: expires_in absent
 inline constexpr std::chrono::seconds kTokenRefreshMargin{10};    // refresh this long before expiry
+inline constexpr std::chrono::seconds kMaxTokenLifetime{365 * 24 * 3600};  // larger expires_in is capped
 
 // One challenge of a WWW-Authenticate header.
 struct Challenge {
   std::string scheme;                         // lowercased: "bearer", "basic"
   std::map<std::string, std::string> params;  // keys lowercased; values unquoted/unescaped
+  std::string token68 = {};                   // the token68 form (`Negotiate abc==`); "" otherwise
 
-  std::string param(std::string_view key) const;  // "" when absent
+  std::string param(std::string_view key) const;  // "" when absent; key matched case-insensitively
 };
 
 // Parse a WWW-Authenticate value (RFC 7235: several challenges, comma-separated
 // auth-params, quoted strings with commas and backslash escapes, token68). Schemes
-// are case-insensitive. Malformed input gives InvalidInput naming the problem.
+// are case-insensitive. Extra whitespace and empty list elements are skipped. A
+// parameter given twice in one challenge is an error. Malformed input gives
+// InvalidInput naming the problem and its offset (at most 100 sanitised bytes of the
+// header are quoted).
 [[nodiscard]] core::Result<std::vector<Challenge>> parse_challenges(std::string_view header);
 
 struct Credentials {
@@ -52,13 +57,17 @@ struct Token {
 };
 
 // Reads a token endpoint reply: `token` or `access_token` (either may be missing, not
-// both), `expires_in` (default kDefaultTokenLifetime; values < 1 treated as default),
+// both; `token` wins when both are present), `expires_in` (default
+// kDefaultTokenLifetime; values < 1 treated as default, capped at kMaxTokenLifetime),
 // `issued_at` (RFC 3339, any offset; when absent or unparsable `now` is used).
+// expires_at = issued_at + expires_in, never later than now + expires_in (a server
+// clock ahead of ours must not extend a token). Not JSON → InvalidInput; no token →
+// Unauthorized. Messages never contain the token.
 [[nodiscard]] core::Result<Token> parse_token_response(std::string_view body, Clock::time_point now);
 
 // The GET URL for a bearer challenge: realm?service=S&scope=A&scope=B (query-escaped;
-// a realm that already has a query gets '&'). Error when the realm is missing or is
-// not an http(s) URL.
+// a realm that already has a query gets '&'). Empty service/scopes are left out.
+// InvalidInput when the realm is missing, is not an http(s) URL, or has a fragment.
 [[nodiscard]] core::Result<std::string> token_request_url(const Challenge& bearer,
                                                           const std::vector<std::string>& scopes);
 
@@ -66,13 +75,17 @@ struct Token {
 // `username`/`password`, `identitytoken`). Lookup by registry host accepts the forms
 // docker writes: "host", "https://host", "https://host/v1/", and for docker.io the
 // keys "https://index.docker.io/v1/", "index.docker.io", "docker.io",
-// "registry-1.docker.io". credsStore/credHelpers are reported as unsupported only
-// when a lookup would need them (a debug note, not an error).
+// "registry-1.docker.io", "registry.hub.docker.com" (see normalize_registry_host).
+// `auth` wins over `username`/`password` when both are given; of several keys that
+// normalise to one host the first in the file wins; entries with no credentials
+// (what docker writes next to credsStore) are skipped. credsStore/credHelpers are
+// ignored: nothing is recorded for them and they are not an error.
 class CredentialStore {
  public:
   CredentialStore() = default;
-  // Loads `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`; a missing file
-  // is an empty store, a malformed one an error naming the file.
+  // Loads `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json`; a missing
+  // file (or no HOME) is an empty store, a malformed one an InvalidInput naming the
+  // file (its content is never echoed). load_file of a missing file is an Io error.
   [[nodiscard]] static core::Result<CredentialStore> load_default();
   [[nodiscard]] static core::Result<CredentialStore> load_file(const std::filesystem::path& path);
   [[nodiscard]] static core::Result<CredentialStore> parse(std::string_view json, std::string_view origin);
@@ -87,6 +100,8 @@ class CredentialStore {
 // Bearer tokens keyed by realm + service + scope. Thread-safe.
 class TokenCache {
  public:
+  // Unambiguous for any inputs (each part is length-prefixed). `scope` is the scope
+  // list as requested, e.g. space-joined.
   static std::string key(std::string_view realm, std::string_view service, std::string_view scope);
   // A token valid for at least kTokenRefreshMargin more, else nullopt.
   std::optional<std::string> get(const std::string& key, Clock::time_point now) const;
@@ -97,5 +112,28 @@ class TokenCache {
   mutable std::mutex mu_;
   std::map<std::string, Token> tokens_;
 };
+
+// Helpers, public for the registry client and the tests.
+
+// RFC 4648 base64, standard alphabet, padded.
+std::string base64_encode(std::string_view bytes);
+// Inverse of base64_encode. Padding may be omitted; anything else malformed (a byte
+// outside the alphabet, whitespace, misplaced '=', a dangling sextet, non-zero
+// trailing bits) gives nullopt.
+std::optional<std::string> base64_decode(std::string_view text);
+
+// The key a registry is known by in a CredentialStore: scheme ("https://", "http://")
+// and any path ("/v1/") removed, lowercased; Docker Hub's names ("index.docker.io",
+// "registry-1.docker.io", "registry.hub.docker.com") become "docker.io". A port stays:
+// "http://localhost:5000" → "localhost:5000".
+std::string normalize_registry_host(std::string_view key_or_url);
+
+// Percent-encodes everything but RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~).
+std::string query_escape(std::string_view s);
+
+// RFC 3339 date-time ("2024-01-19T20:59:40.042383011Z", "2016-12-13T13:18:39+00:00"):
+// 'T'/'t'/' ' separator, optional fraction (digits past nanoseconds ignored), 'Z'/'z'
+// or ±hh:mm offset. nullopt when malformed or out of range.
+std::optional<Clock::time_point> parse_rfc3339(std::string_view text);
 
 }  // namespace ferry::auth
