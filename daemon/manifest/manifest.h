@@ -22,6 +22,7 @@ namespace ferry::manifest {
 
 inline constexpr uint64_t kMaxManifestSize = 4 * 1024 * 1024;  // issue #2: bodies over 4 MiB refused
 inline constexpr size_t kMaxDepth = 64;                       // far beyond any real manifest
+inline constexpr uint64_t kMaxConfigSize = 8 * 1024 * 1024;   // image configs carry history; still bounded
 
 namespace media {
 inline constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
@@ -72,12 +73,16 @@ struct ImageManifest {
   std::vector<Descriptor> layers;
   std::optional<Descriptor> subject;
   std::string artifact_type;
+  std::map<std::string, std::string> annotations;
 };
 
 // Docker manifest list or OCI index.
 struct Index {
   std::string media_type;
   std::vector<Descriptor> manifests;
+  std::optional<Descriptor> subject;             // OCI 1.1: an index can itself be a referrer
+  std::string artifact_type;
+  std::map<std::string, std::string> annotations;
 };
 
 using Parsed = std::variant<ImageManifest, Index>;
@@ -87,19 +92,34 @@ bool is_image_manifest_type(std::string_view media_type);
 
 // Parse `body`. `content_type` is the HTTP Content-Type (parameters ignored); the
 // body's own mediaType wins when present, and the two must not contradict each
-// other. Schema1 yields ErrorKind::Unsupported with a message that says schema1.
+// other (one says index, the other image manifest: InvalidInput). With neither, or
+// a generic `application/json`, the shape decides: `manifests` -> OCI index,
+// `config` + `layers` -> OCI manifest. Schema1 yields ErrorKind::Unsupported with a
+// message that says schema1; other unknown media types are Unsupported too.
+// Errors are one line naming the field: `manifest: layers[2].digest: invalid ...`.
 [[nodiscard]] core::Result<Parsed> parse(std::string_view body, std::string_view content_type);
 
 // Pick the entry of `index` for `want`: exact os/architecture; variant must match
 // when `want` has one (arm64 with no variant matches "v8" or empty; arm with no
 // variant prefers v7); entries with platform unknown/unknown or annotated as
-// attestation manifests are never chosen. NotFound lists the platforms available.
+// attestation manifests are never chosen (see is_image_entry). With no variant wanted
+// the variant-less entry wins, then arm64 v8 / arm v7, then the first listed. A
+// non-empty `want.os_version` (Windows) must match exactly; empty takes the first.
+// NotFound lists the platforms available: "no manifest for platform linux/s390x;
+// available: linux/amd64, linux/arm/v7".
 [[nodiscard]] core::Result<Descriptor> select_platform(const Index& index, const Platform& want);
 
-// Every real platform of the index (attestations and unknown/unknown skipped).
+// True for an index entry that is a runnable image: it has a platform, the platform
+// is not unknown/unknown, and it carries no `vnd.docker.reference.type` annotation
+// (attestation-manifest, builder, ...).
+bool is_image_entry(const Descriptor& entry);
+
+// Every real platform of the index, in index order (attestations, unknown/unknown
+// and entries without a platform skipped).
 std::vector<Descriptor> image_entries(const Index& index);
 
-// The parts of an image config that export needs.
+// The parts of an image config that export needs. Bodies over kMaxConfigSize are
+// refused; os and architecture are required, rootfs.diff_ids validated as digests.
 struct ImageConfig {
   Platform platform;                         // os, architecture, variant
   std::vector<digest::Digest> diff_ids;      // rootfs.diff_ids in order
