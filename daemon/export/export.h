@@ -41,14 +41,33 @@ struct DockerArchiveOptions {
                                                 const std::vector<ExportImage>& images,
                                                 const fs::path& out, const DockerArchiveOptions& opts);
 
+struct OciOptions {
+  // Rewrite Docker schema2 manifests as OCI image manifests (OCI config and layer
+  // media types, the same config and layer blobs, hence a new manifest digest), as
+  // `skopeo copy` does when it writes an OCI layout. containers/image (skopeo,
+  // podman load) looks names up only among OCI-typed index.json entries, so without
+  // this it finds a Docker-typed image only when it is the layout's sole image.
+  // Off by default: manifests keep their exact bytes and digests.
+  bool oci_media_types = false;
+};
+
 // A plain OCI image layout directory at `out_dir` (created; must be empty or absent).
+// index.json has one entry per image with org.opencontainers.image.ref.name = the
+// full reference; blobs are hard links into the store when on the same file system.
+// A foreign layer absent from the store is left out (the layout spec allows it).
 [[nodiscard]] core::Status write_oci_layout(const store::Store& store,
                                             const std::vector<ExportImage>& images,
                                             const fs::path& out_dir);
+[[nodiscard]] core::Status write_oci_layout(const store::Store& store,
+                                            const std::vector<ExportImage>& images,
+                                            const fs::path& out_dir, const OciOptions& opts);
 
 // The same layout as a tar file (skopeo's oci-archive:).
 [[nodiscard]] core::Status write_oci_archive(const store::Store& store,
                                              const std::vector<ExportImage>& images,
                                              const fs::path& out);
+[[nodiscard]] core::Status write_oci_archive(const store::Store& store,
+                                             const std::vector<ExportImage>& images,
+                                             const fs::path& out, const OciOptions& opts);
 
 }  // namespace ferry::exporter

@@ -1,0 +1,300 @@
+// write_docker_archive: the tarball `docker save` writes since Docker 25, which is
+// an OCI image layout plus Docker's own manifest.json and repositories.
+//
+//   blobs/ blobs/sha256/ blobs/sha256/<hex>...   every manifest, config and layer once
+//   index.json      one descriptor per image (platform, io.containerd.image.name =
+//                   docker.io/library/ubuntu:24.04, org.opencontainers.image.ref.name
+//                   = 24.04) — what the containerd image store loads
+//   manifest.json   [{"Config","RepoTags","Layers"[,"LayerSources"]}] — what the
+//                   graph-driver `docker load` reads (Docker 20.10 included: its
+//                   paths are relative, so blobs/sha256/<hex> works there too)
+//   oci-layout      {"imageLayoutVersion": "1.0.0"}
+//   repositories    {"ubuntu":{"24.04":"<hex>"}}
+// Entries come in that order, with mtime 0 and modes 0644/0755, so the same images
+// give the same bytes. Layers go in as stored (gzip; docker load decompresses), or
+// with opts.uncompressed as plain tars named by diff_id under a new OCI manifest.
+//
+// `repositories`: docker load reads it only when manifest.json is missing (the
+// pre-1.10 format; every version since, 20.10 and 25+ included, goes by
+// manifest.json), and the containerd image store's save does not write it at all.
+// The graph-driver save of Docker 25+ still does, mapping familiar name -> tag ->
+// the hex of the image's top layer diff_id (before 25 it was the top v1 layer ID,
+// a directory that no longer exists in the tar). We write it the same way as Docker
+// 25+ for tools that still look for the file; it changes nothing for docker load.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <map>
+#include <optional>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "export/export.h"
+#include "export/fs_output.h"
+#include "export/gunzip.h"
+#include "export/image_set.h"
+#include "export/tar_writer.h"
+
+namespace ferry::exporter {
+
+namespace {
+
+using ordered_json = nlohmann::ordered_json;
+
+// One manifest.json item: a config with the tags that point at it.
+struct DockerItem {
+  std::string config;
+  std::vector<std::string> repo_tags;
+  std::vector<std::string> layers;
+  ordered_json layer_sources = ordered_json::object();
+};
+
+// Looks at the first bytes of a layer blob (then rewinds): only gzip can be
+// decompressed here.
+core::Status check_gzip(int fd, const fs::path& path, const manifest::Descriptor& layer) {
+  char head[4] = {};
+  ssize_t n = ::pread(fd, head, sizeof head, 0);
+  if (n < 0) return core::fail(core::errno_error("read", path.string(), errno));
+  std::string_view magic(head, static_cast<size_t>(n));
+  if (looks_gzip(magic)) return {};
+  if (looks_zstd(magic)) {
+    return core::fail(core::ErrorKind::Unsupported,
+                      fmt::format("layer {} is zstd-compressed ({}); only gzip layers can be exported "
+                                  "uncompressed",
+                                  layer.digest.str(), layer.media_type));
+  }
+  return core::fail(core::ErrorKind::InvalidInput,
+                    fmt::format("layer {} ({}) is not gzip and its digest is not its diff_id", layer.digest.str(),
+                                layer.media_type));
+}
+
+class DockerArchiveWriter {
+ public:
+  DockerArchiveWriter(const store::Store& store, const DockerArchiveOptions& opts, TarWriter& tar,
+                      const fs::path& out)
+      : store_(store), opts_(opts), tar_(tar), out_(out) {}
+
+  core::Status add_image(const LoadedImage& image);
+  core::Status finish();
+
+ private:
+  core::Status add_blob_once(const digest::Digest& d, int64_t size);
+  core::Status add_bytes_once(const digest::Digest& d, std::string_view bytes);
+  core::Result<manifest::Descriptor> add_layer(const LoadedImage& image, size_t i);
+  core::Result<manifest::Descriptor> add_inflated(const manifest::Descriptor& layer, const digest::Digest& diff_id);
+  core::Result<manifest::Descriptor> add_manifest(const LoadedImage& image,
+                                                  const std::vector<manifest::Descriptor>& layers);
+  void record(const LoadedImage& image, const std::vector<manifest::Descriptor>& layers);
+
+  const store::Store& store_;
+  const DockerArchiveOptions& opts_;
+  TarWriter& tar_;
+  fs::path out_;
+  std::map<digest::Digest, int64_t> written_;  // blob -> size, each written once
+  std::vector<manifest::Descriptor> index_;
+  std::vector<DockerItem> items_;
+  std::map<digest::Digest, size_t> item_by_config_;
+  std::set<std::string> tags_seen_;
+  std::map<std::string, std::map<std::string, std::string>> repositories_;
+  std::optional<ScratchFile> scratch_;
+};
+
+core::Status DockerArchiveWriter::add_blob_once(const digest::Digest& d, int64_t size) {
+  if (written_.contains(d)) return {};
+  if (auto st = add_store_blob(tar_, store_, d, size); !st) return st;
+  written_[d] = size;
+  return {};
+}
+
+core::Status DockerArchiveWriter::add_bytes_once(const digest::Digest& d, std::string_view bytes) {
+  if (written_.contains(d)) return {};
+  if (auto st = tar_.add_file(blob_entry(d), bytes); !st) return st;
+  written_[d] = static_cast<int64_t>(bytes.size());
+  return {};
+}
+
+// Decompresses `layer` into the scratch file, checks it against `diff_id` and
+// adds it as blobs/sha256/<diff_id>.
+core::Result<manifest::Descriptor> DockerArchiveWriter::add_inflated(const manifest::Descriptor& layer,
+                                                                     const digest::Digest& diff_id) {
+  if (!scratch_) {
+    auto scratch = ScratchFile::create(out_);
+    if (!scratch) return core::fail(std::move(scratch.error()));
+    scratch_.emplace(std::move(*scratch));
+  }
+  if (auto st = scratch_->reset(); !st) return core::fail(std::move(st.error()));
+  fs::path src = store_.blob_path(layer.digest);
+  int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return core::fail(core::errno_error("open", src.string(), errno));
+  if (auto st = check_gzip(fd, src, layer); !st) {
+    ::close(fd);
+    return core::fail(std::move(st.error()));
+  }
+  auto inflated = gunzip_to_fd(fd, src, scratch_->fd(), scratch_->label());
+  ::close(fd);
+  if (!inflated) return core::fail(std::move(inflated.error().context(fmt::format("layer {}", layer.digest.str()))));
+  if (inflated->digest != diff_id) {
+    return core::fail(core::ErrorKind::DigestMismatch,
+                      fmt::format("layer {} decompresses to {}, but the config's diff_id is {}", layer.digest.str(),
+                                  inflated->digest.str(), diff_id.str()));
+  }
+  if (auto st = scratch_->rewind(); !st) return core::fail(std::move(st.error()));
+  auto st = tar_.add_file_from_fd(blob_entry(diff_id), scratch_->fd(), inflated->size, scratch_->label().string());
+  if (!st) return core::fail(std::move(st.error()));
+  written_[diff_id] = static_cast<int64_t>(inflated->size);
+  return manifest::Descriptor{std::string(manifest::media::kOciLayerTar), diff_id,
+                              static_cast<int64_t>(inflated->size), std::nullopt, {}, {}};
+}
+
+core::Result<manifest::Descriptor> DockerArchiveWriter::add_layer(const LoadedImage& image, size_t i) {
+  const manifest::Descriptor& layer = image.manifest.layers[i];
+  const digest::Digest& diff_id = image.config.diff_ids[i];
+  if (!opts_.uncompressed) {
+    if (auto st = add_blob_once(layer.digest, layer.size); !st) return core::fail(std::move(st.error()));
+    return layer;
+  }
+  manifest::Descriptor plain{std::string(manifest::media::kOciLayerTar), diff_id, 0, std::nullopt, {}, {}};
+  if (layer.digest == diff_id) {  // stored uncompressed already
+    if (auto st = add_blob_once(layer.digest, layer.size); !st) return core::fail(std::move(st.error()));
+    plain.size = layer.size;
+    return plain;
+  }
+  if (auto it = written_.find(diff_id); it != written_.end()) {
+    plain.size = it->second;
+    return plain;
+  }
+  return add_inflated(layer, diff_id);
+}
+
+core::Result<manifest::Descriptor> DockerArchiveWriter::add_manifest(const LoadedImage& image,
+                                                                     const std::vector<manifest::Descriptor>& layers) {
+  const manifest::Descriptor& requested = image.request->descriptor;
+  manifest::Descriptor entry{requested.media_type, requested.digest, static_cast<int64_t>(image.manifest_bytes.size()),
+                             std::nullopt, {}, {}};
+  if (!opts_.uncompressed) {
+    if (auto st = add_bytes_once(requested.digest, image.manifest_bytes); !st) return core::fail(std::move(st.error()));
+  } else {
+    manifest::Descriptor config{std::string(manifest::media::kOciConfig), image.manifest.config.digest,
+                                image.manifest.config.size, std::nullopt, {}, {}};
+    std::string body = oci_manifest_json(config, layers);
+    entry = {std::string(manifest::media::kOciManifest), digest::sha256_of(body), static_cast<int64_t>(body.size()),
+             std::nullopt, {}, {}};
+    if (auto st = add_bytes_once(entry.digest, body); !st) return core::fail(std::move(st.error()));
+  }
+  entry.platform = image_platform(image);
+  return entry;
+}
+
+core::Status DockerArchiveWriter::add_image(const LoadedImage& image) {
+  const auto& config = image.manifest.config;
+  if (auto st = add_blob_once(config.digest, config.size); !st) return st;
+  std::vector<manifest::Descriptor> layers;
+  for (size_t i = 0; i < image.manifest.layers.size(); ++i) {
+    auto layer = add_layer(image, i);
+    if (!layer) return core::fail(std::move(layer.error()));
+    layers.push_back(std::move(*layer));
+  }
+  auto entry = add_manifest(image, layers);
+  if (!entry) return core::fail(std::move(entry.error()));
+  const reference::Reference& ref = image.request->ref;
+  bool first_for_tag = !ref.tag.empty() && tags_seen_.insert(ref.familiar()).second;
+  if (first_for_tag) {
+    entry->annotations[std::string(kImageNameAnnotation)] = ref.name() + ":" + ref.tag;
+    entry->annotations[std::string(store::kRefNameAnnotation)] = ref.tag;
+  }
+  index_.push_back(std::move(*entry));
+  // Another platform under a tag already listed stays out of manifest.json: docker
+  // load would retag to whichever came last, or refuse a foreign OS outright.
+  if (ref.tag.empty() || first_for_tag) record(image, layers);
+  return {};
+}
+
+void DockerArchiveWriter::record(const LoadedImage& image, const std::vector<manifest::Descriptor>& layers) {
+  const reference::Reference& ref = image.request->ref;
+  const digest::Digest& config = image.manifest.config.digest;
+  auto [it, fresh] = item_by_config_.try_emplace(config, items_.size());
+  if (fresh) {
+    DockerItem item;
+    item.config = blob_entry(config);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      item.layers.push_back(blob_entry(layers[i].digest));
+      const manifest::Descriptor& source = image.manifest.layers[i];
+      if (!is_foreign(source)) continue;
+      ordered_json d;
+      d["mediaType"] = source.media_type;
+      d["size"] = source.size;
+      d["digest"] = source.digest.str();
+      if (!source.urls.empty()) d["urls"] = source.urls;
+      item.layer_sources[image.config.diff_ids[i].str()] = std::move(d);
+    }
+    items_.push_back(std::move(item));
+  }
+  if (ref.tag.empty()) return;
+  items_[it->second].repo_tags.push_back(ref.familiar());
+  if (!image.config.diff_ids.empty()) {
+    repositories_[ref.familiar_name()][ref.tag] = std::string(image.config.diff_ids.back().hex());
+  }
+}
+
+core::Status DockerArchiveWriter::finish() {
+  ordered_json items = ordered_json::array();
+  for (const DockerItem& item : items_) {
+    ordered_json j;
+    j["Config"] = item.config;
+    j["RepoTags"] = item.repo_tags;
+    j["Layers"] = item.layers;
+    if (!item.layer_sources.empty()) j["LayerSources"] = item.layer_sources;
+    items.push_back(std::move(j));
+  }
+  // Docker's json.Encoder ends manifest.json and repositories with a newline.
+  auto st = tar_.add_file("index.json", index_json(index_))
+                .and_then([&] { return tar_.add_file("manifest.json", items.dump() + "\n"); })
+                .and_then([&] { return tar_.add_file("oci-layout", docker_oci_layout_json()); });
+  if (!st || repositories_.empty()) return st;
+  return tar_.add_file("repositories", ordered_json(repositories_).dump() + "\n");
+}
+
+core::Status check_layer_counts(const std::vector<LoadedImage>& images) {
+  for (const LoadedImage& image : images) {
+    if (image.manifest.layers.size() != image.config.diff_ids.size()) {
+      return core::fail(core::ErrorKind::InvalidInput,
+                        fmt::format("{}: manifest has {} layers but config has {} diff_ids", image.label,
+                                    image.manifest.layers.size(), image.config.diff_ids.size()));
+    }
+  }
+  return {};
+}
+
+core::Status write_docker_archive_impl(const store::Store& store, const std::vector<ExportImage>& images,
+                                       const fs::path& out, const DockerArchiveOptions& opts) {
+  auto loaded = load_images(store, images, MissingForeign::kFail);
+  if (!loaded) return core::fail(std::move(loaded.error()));
+  if (auto st = check_layer_counts(*loaded); !st) return st;
+  auto file = TempOutputFile::create(out);
+  if (!file) return core::fail(std::move(file.error()));
+  TarWriter tar(file->fd(), file->temp_path().string());
+  DockerArchiveWriter writer(store, opts, tar, out);
+  auto st = tar.add_directory("blobs/").and_then([&] { return tar.add_directory("blobs/sha256/"); });
+  for (size_t i = 0; st && i < loaded->size(); ++i) {
+    st = writer.add_image((*loaded)[i]);
+    if (!st) st.error().context((*loaded)[i].label);
+  }
+  if (st) st = writer.finish();
+  if (st) st = tar.finish();
+  if (st) st = file->commit();
+  return st;
+}
+
+}  // namespace
+
+core::Status write_docker_archive(const store::Store& store, const std::vector<ExportImage>& images,
+                                  const fs::path& out, const DockerArchiveOptions& opts) {
+  auto st = write_docker_archive_impl(store, images, out, opts);
+  if (!st) st.error().context(fmt::format("docker archive {}", out.string()));
+  return st;
+}
+
+}  // namespace ferry::exporter
