@@ -152,6 +152,7 @@ log "=== cleanup leaves nothing behind"
 # A child harness starts a token registry and a dockerd, then exits; every
 # process it started (dockerd's containerd included) and its temp dir must go.
 child_out="$IT_TMP/child.out"
+# shellcheck disable=SC2016 # expanded by the child shell
 timeout 120 bash -c '
   set -euo pipefail
   source "$1"

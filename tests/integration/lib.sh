@@ -34,7 +34,7 @@
 #   start_dockerd                  private Docker engine; exports DOCKER_HOST
 #   docker_cli ARGS...             the docker client matching dockerd, bounded
 #   it_skopeo ARGS...              skopeo, bounded, no signature policy, no auth file
-#   imgtool json FILE|- EXPR | oci-diff-ids DIR REF | docker-tar TAR
+#   imgtool json FILE|- EXPR | oci-diff-ids DIR REF | oci-check DIR REF | docker-tar TAR
 #                                  tests/support/imgtool.py (no jq needed)
 #   wait_until SECS WHAT CMD...    poll CMD until it succeeds or SECS pass
 #   on_cleanup CMD...              run CMD (eval'd) at cleanup, before the kills
@@ -54,6 +54,12 @@
 #                          registry really rejects after 5 s (refresh tests)
 #   DOCKER_CLI             docker client binary (default /usr/bin/docker, which
 #                          matches Debian's 20.10 dockerd)
+#
+# Constants: IT_USER=ferry IT_PASS=s3cret IT_SERVICE=ferry-test-registry
+# IT_ISSUER=ferry-test-issuer; IT_TMP is the private temp dir.
+#
+# Needs Debian packages: docker-registry skopeo docker.io apache2-utils curl
+# python3-jwt python3-cryptography (a missing one fails with its name).
 #
 # Only Debian's /usr/bin/python3 has python3-jwt and python3-cryptography; the
 # python3 on PATH may be another interpreter, so it is never used here.
@@ -213,6 +219,13 @@ _start_watchdog() {
   _IT_WATCHDOG=$!
 }
 
+# _need CMD PACKAGE...: fail clearly when a tool is missing.
+_need() {
+  local cmd=$1
+  shift
+  command -v "$cmd" >/dev/null 2>&1 || fail "'$cmd' not found: apt-get install $*"
+}
+
 # free_port: print a TCP port that is free on 127.0.0.1 right now.
 free_port() {
   "$IT_PYTHON" - <<'EOF'
@@ -277,6 +290,8 @@ export REGISTRY_AUTH_FILE="$IT_TMP/skopeo-auth.json"
 echo '{"auths":{}}' >"$REGISTRY_AUTH_FILE"
 export CONTAINERS_REGISTRIES_CONF="$IT_TMP/registries.conf"
 : >"$CONTAINERS_REGISTRIES_CONF"
+# Never talk to a Docker engine we did not start.
+unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
 # No proxy may divert loopback traffic.
 export NO_PROXY='127.0.0.1,localhost' no_proxy='127.0.0.1,localhost'
 
@@ -300,6 +315,11 @@ it_skopeo() { timeout -k 5 180 skopeo --insecure-policy "$@"; }
 start_registry() {
   local mode=${1:?usage: start_registry none|basic|token}
   case "$mode" in none | basic | token) ;; *) fail "start_registry: unknown mode '$mode'" ;; esac
+  _need docker-registry docker-registry
+  _need curl curl
+  [[ $mode != basic ]] || _need htpasswd apache2-utils
+  [[ $mode != token ]] || "$IT_PYTHON" -c 'import jwt, cryptography' 2>/dev/null ||
+    fail "$IT_PYTHON lacks jwt/cryptography: apt-get install python3-jwt python3-cryptography"
   local dir
   dir="$(mktemp -d "$IT_TMP/registry-$mode.XXXX")"
   mkdir -p "$dir/storage"
@@ -461,6 +481,7 @@ push_image() {
   local dest=${2:?usage: push_image FORMAT REPO:TAG [mkimage options]}
   shift 2
   [[ -n "${REG:-}" ]] || fail "push_image: no registry (call start_registry first)"
+  _need skopeo skopeo
   local key=${dest//[^A-Za-z0-9._-]/_}
   local layout="$IT_TMP/images"
   local -a mk=("$@") copy=()
@@ -535,7 +556,7 @@ reg_log_mark() { wc -l <"$REG_LOG" | tr -d ' '; }
 #   127.0.0.1 - - [date] "GET /v2/ns/app/blobs/sha256:... HTTP/1.1" 200 ...
 count_requests() {
   local method=$1 re=$2 mark=${3:-0}
-  tail -n +"$((mark + 1))" "$REG_LOG" | grep -E -c "\"$method $re[^ ]* HTTP/" || true
+  tail -n +"$((mark + 1))" "$REG_LOG" | grep -E -c "\"$method ${re}[^ ]* HTTP/" || true
 }
 
 # count_blob_gets REPO [DIGEST] [MARK]: GETs of blobs of REPO (or of that one
@@ -558,6 +579,8 @@ docker_cli() { timeout -k 5 180 "$DOCKER_CLI" "$@"; }
 # no cgroup setup for load/inspect.  Exports DOCKER_HOST=unix://SOCKET,
 # DOCKERD_LOG, DOCKERD_PID.
 start_dockerd() {
+  _need dockerd docker.io
+  _need containerd containerd
   local dir="$IT_TMP/docker"
   mkdir -p "$dir/data" "$dir/exec"
   local sock="$dir/docker.sock"

@@ -15,6 +15,14 @@
         rootfs.diff_ids: it proves the layer bytes are right whatever
         compression the exporter chose.
 
+    imgtool.py oci-check DIR REF
+        Verify the OCI layout DIR holds REF completely: its index.json entry
+        (ref.name annotation), the manifest or index it points to, and every
+        blob reachable from there (sub-manifests, configs, layers) exist with
+        the right sha256 and size.  Prints the entry's digest.  Unlike
+        `skopeo inspect oci:DIR:REF`, this also works for entries with Docker
+        media types, which skopeo 1.9 does not look up in index.json.
+
     imgtool.py docker-tar TAR
         Print a JSON summary of a `docker save`-style tarball: for each entry
         of manifest.json, its RepoTags, the sha256 of its config file, and per
@@ -93,6 +101,39 @@ def cmd_oci_diff_ids(layout, ref):
         print(unc)
 
 
+def cmd_oci_check(layout, ref):
+    with open(os.path.join(layout, "index.json")) as f:
+        index = json.load(f)
+    matches = [m for m in index.get("manifests", [])
+               if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref]
+    if len(matches) != 1:
+        die("%d entries named %r in %s/index.json" % (len(matches), ref, layout))
+
+    def check(desc, what):
+        path = blob_path(layout, desc["digest"])
+        if not os.path.exists(path):
+            die("%s %s: blob missing (%s)" % (what, desc["digest"], path))
+        with open(path, "rb") as f:
+            data = f.read()
+        got = "sha256:" + hashlib.sha256(data).hexdigest()
+        if got != desc["digest"] or len(data) != desc["size"]:
+            die("%s %s: content is %s, %d bytes (descriptor says %d)"
+                % (what, desc["digest"], got, len(data), desc["size"]))
+        return data
+
+    def walk(desc, what):
+        doc = json.loads(check(desc, what))
+        for m in doc.get("manifests", []):   # index / manifest list
+            walk(m, "manifest")
+        if "config" in doc:
+            check(doc["config"], "config")
+        for layer in doc.get("layers", []):
+            check(layer, "layer")
+
+    walk(matches[0], "top-level manifest")
+    print(matches[0]["digest"])
+
+
 def cmd_docker_tar(path):
     out = []
     with tarfile.open(path) as tar:
@@ -138,10 +179,12 @@ def main(argv):
         cmd_json(argv[2], argv[3])
     elif len(argv) == 4 and argv[1] == "oci-diff-ids":
         cmd_oci_diff_ids(argv[2], argv[3])
+    elif len(argv) == 4 and argv[1] == "oci-check":
+        cmd_oci_check(argv[2], argv[3])
     elif len(argv) == 3 and argv[1] == "docker-tar":
         cmd_docker_tar(argv[2])
     else:
-        die("usage: imgtool.py json FILE EXPR | oci-diff-ids DIR REF | docker-tar TAR (see --help)")
+        die("usage: imgtool.py json FILE EXPR | oci-diff-ids DIR REF | oci-check DIR REF | docker-tar TAR (see --help)")
     return 0
 
 
