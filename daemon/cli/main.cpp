@@ -1,1 +1,58 @@
-int main() { return 0; }
+// ferry: command line entry point. Parses arguments, sets up logging, runs a
+// subcommand and maps its outcome to the exit codes of the design:
+// 0 all done, 1 some images failed (the rest were still done), 2 usage or config error.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace {
+
+ferry::http::Engine* g_engine = nullptr;
+
+void on_signal(int) {
+  if (g_engine) g_engine->cancel();
+}
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("ferry");
+  logger->set_pattern("%^%l%$: %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ferry: mirror container images from Docker/OCI v2 registries, no Docker needed"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "ferry 0.1.0");
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+  ferry::cli::PullArgs pull;
+  auto* cmd = app.add_subcommand("pull", "pull images into the store and optionally export them");
+  ferry::cli::add_pull_options(*cmd, pull);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  setup_logging(log_level);
+
+  ferry::http::Engine engine;
+  g_engine = &engine;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  int rc = 2;
+  if (cmd->parsed()) rc = ferry::cli::run_pull(pull, engine);
+  g_engine = nullptr;
+  return rc;
+}

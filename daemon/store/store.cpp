@@ -148,10 +148,11 @@ core::Result<std::vector<IndexEntry>> Store::read_index() const {
 core::Status Store::upsert_index(const std::vector<IndexEntry>& entries) {
   auto current = read_index();
   if (!current) return core::fail(current.error());
+  // A reference may map to several entries (one per platform): replace the whole group.
   for (const auto& e : entries) {
     std::erase_if(*current, [&](const IndexEntry& c) { return c.ref_name == e.ref_name; });
-    current->push_back(e);
   }
+  current->insert(current->end(), entries.begin(), entries.end());
   nlohmann::json manifests = nlohmann::json::array();
   for (auto& e : *current) {
     e.descriptor.annotations[std::string(kRefNameAnnotation)] = e.ref_name;

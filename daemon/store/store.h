@@ -92,7 +92,8 @@ class Store {
 
   // index.json
   [[nodiscard]] core::Result<std::vector<IndexEntry>> read_index() const;
-  // Insert or replace the entries with the same ref_name; one atomic rewrite.
+  // Replace every entry whose ref_name appears in `entries` by `entries` (a reference
+  // may have one entry per platform); one atomic rewrite.
   [[nodiscard]] core::Status upsert_index(const std::vector<IndexEntry>& entries);
 
  private:

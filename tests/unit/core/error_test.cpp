@@ -41,3 +41,14 @@ TEST(StringSink, EnforcesLimit) {
   ASSERT_TRUE(s.restart());
   EXPECT_EQ(s.size(), 0u);
 }
+
+#include "core/redact.h"
+
+TEST(RedactUrl, KeepsSafeQueryKeysOnly) {
+  EXPECT_EQ(redact_url("https://auth.docker.io/token?service=registry.docker.io&scope=repository:a:pull"),
+            "https://auth.docker.io/token?service=registry.docker.io&scope=repository:a:pull");
+  EXPECT_EQ(redact_url("https://cdn.example/data?verify=1700-abcdef&digest=sha256:1"),
+            "https://cdn.example/data?verify=REDACTED&digest=sha256:1");
+  EXPECT_EQ(redact_url("https://bob:hunter2@host:5000/v2/?x=1#frag"), "https://host:5000/v2/?x=REDACTED");
+  EXPECT_EQ(redact_url("http://127.0.0.1:5000"), "http://127.0.0.1:5000");
+}

@@ -1,0 +1,37 @@
+// Subcommands of the ferry CLI: options and the code that runs them.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "http/engine.h"
+
+namespace ferry::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitSomeFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+struct PullArgs {
+  std::vector<std::string> refs;
+  std::string output;
+  std::string format = "docker";
+  bool uncompressed = false;
+  std::string store;
+  std::string platform = "linux/amd64";
+  bool all_platforms = false;
+  int concurrency = 8;
+  std::vector<std::string> insecure_registries;
+  std::string username;
+  bool password_stdin = false;
+};
+
+void add_pull_options(CLI::App& cmd, PullArgs& args);
+int run_pull(const PullArgs& args, http::Engine& engine);
+
+// ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
+std::string default_store_dir();
+
+}  // namespace ferry::cli

@@ -1,0 +1,123 @@
+// `ferry pull REF... [-o OUT]`: pull into the store, then export what was asked.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "auth/auth.h"
+#include "cli/commands.h"
+#include "export/export.h"
+#include "manifest/manifest.h"
+#include "reference/reference.h"
+#include "store/store.h"
+#include "sync/pull.h"
+
+namespace ferry::cli {
+
+namespace fs = std::filesystem;
+
+std::string default_store_dir() {
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) return std::string(xdg) + "/ferry/store";
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.local/share/ferry/store";
+}
+
+void add_pull_options(CLI::App& cmd, PullArgs& a) {
+  cmd.add_option("refs", a.refs, "image references, e.g. ubuntu:24.04 or host:5000/ns/app@sha256:...")
+      ->required();
+  cmd.add_option("-o,--output", a.output, "write the images here: a tarball, or a directory with --format oci");
+  cmd.add_option("--format", a.format, "docker (docker-load tarball), oci (layout directory), oci-archive")
+      ->check(CLI::IsMember({"docker", "oci", "oci-archive"}));
+  cmd.add_flag("--uncompressed", a.uncompressed, "docker format: write plain tar layers");
+  cmd.add_option("--store", a.store, "content store directory (default ~/.local/share/ferry/store)");
+  cmd.add_option("--platform", a.platform, "os/arch[/variant] to pick from multi-arch images");
+  cmd.add_flag("--all-platforms", a.all_platforms, "pull every platform of multi-arch images");
+  cmd.add_option("--concurrency", a.concurrency, "blob transfers in flight")->check(CLI::Range(1, 256));
+  cmd.add_option("--insecure-registry", a.insecure_registries,
+                 "HOST[:PORT] that may be reached over plain HTTP or unverified TLS");
+  cmd.add_option("--username", a.username, "registry user for the references' registries");
+  cmd.add_flag("--password-stdin", a.password_stdin, "read the password from standard input");
+}
+
+namespace {
+
+int usage_error(const std::string& msg) {
+  fmt::print(stderr, "ferry: {}\n", msg);
+  return kExitUsage;
+}
+
+core::Status export_images(const PullArgs& a, const store::Store& store, const sync::PullReport& report) {
+  std::vector<exporter::ExportImage> images;
+  for (const auto& img : report.images) {
+    if (img.error) continue;
+    for (const auto& d : img.images) images.push_back({img.ref, d});
+  }
+  if (images.empty()) return {};
+  const fs::path out = a.output;
+  if (a.format == "oci") return exporter::write_oci_layout(store, images, out);
+  if (a.format == "oci-archive") return exporter::write_oci_archive(store, images, out);
+  exporter::DockerArchiveOptions opts;
+  opts.uncompressed = a.uncompressed;
+  return exporter::write_docker_archive(store, images, out, opts);
+}
+
+}  // namespace
+
+int run_pull(const PullArgs& a, http::Engine& engine) {
+  std::vector<reference::Reference> refs;
+  for (const auto& text : a.refs) {
+    auto r = reference::parse(text);
+    if (!r) return usage_error(r.error().message);
+    refs.push_back(*r);
+  }
+  sync::PullOptions opts;
+  auto platform = manifest::parse_platform(a.platform);
+  if (!platform) return usage_error(platform.error().message);
+  opts.platform = *platform;
+  opts.all_platforms = a.all_platforms;
+  opts.concurrency = a.concurrency;
+  opts.insecure_registries = a.insecure_registries;
+  auto creds = auth::CredentialStore::load_default();
+  if (!creds) return usage_error(creds.error().message);
+  opts.credentials = std::move(*creds);
+  if (!a.username.empty()) {
+    auth::Credentials c{a.username, {}, {}};
+    if (a.password_stdin) std::getline(std::cin, c.password);
+    for (const auto& r : refs) opts.credentials.set(r.domain, c);
+  }
+  if (a.uncompressed && a.format != "docker") return usage_error("--uncompressed applies to --format docker only");
+
+  auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, true);
+  if (!store) return usage_error(store.error().message);
+  auto report = sync::pull(*store, refs, opts, engine);
+  if (!report) {
+    fmt::print(stderr, "ferry: {}\n", report.error().message);
+    return kExitSomeFailed;
+  }
+  for (const auto& img : report->images) {
+    if (img.error) fmt::print(stderr, "ferry: {}\n", img.error->message);
+  }
+  spdlog::info("pull done images={} failed={} blobs_fetched={} blobs_present={} bytes={} requests={} seconds={:.2f}",
+               report->images.size(),
+               std::count_if(report->images.begin(), report->images.end(), [](auto& i) { return i.error.has_value(); }),
+               report->blobs_fetched, report->blobs_present, report->bytes_fetched, report->requests,
+               report->seconds);
+  if (!a.output.empty()) {
+    if (!report->ok()) {
+      fmt::print(stderr, "ferry: not writing {}: some images failed\n", a.output);
+      return kExitSomeFailed;
+    }
+    if (auto st = export_images(a, *store, *report); !st) {
+      fmt::print(stderr, "ferry: export {}: {}\n", a.output, st.error().message);
+      return kExitSomeFailed;
+    }
+    spdlog::info("wrote {} format={}", a.output, a.format);
+  }
+  return report->ok() ? kExitOk : kExitSomeFailed;
+}
+
+}  // namespace ferry::cli

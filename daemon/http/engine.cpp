@@ -1,0 +1,318 @@
+// The curl multi loop: transfers in, completions out.
+//
+// Each Transfer owns its easy handle, header list, error buffer and collected
+// response; curl points back at it through CURLOPT_PRIVATE, so it never moves. Only
+// the loop detaches a finished transfer, outside curl callbacks: remove the handle,
+// build the Response, destroy the Transfer, then run the completion (which may
+// submit more). The write callback feeds the sink and nothing else.
+#include "http/engine.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <queue>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace ferry::http {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+struct CurlGlobal {
+  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+  ~CurlGlobal() { curl_global_cleanup(); }
+};
+
+// "bytes 100-199/1000" -> 100.
+std::optional<uint64_t> content_range_start(std::string_view v) {
+  v = trim(v);
+  if (v.substr(0, 6) != "bytes ") return std::nullopt;
+  v.remove_prefix(6);
+  uint64_t n = 0;
+  size_t i = 0;
+  for (; i < v.size() && std::isdigit(static_cast<unsigned char>(v[i])); ++i) n = n * 10 + (v[i] - '0');
+  if (i == 0 || i >= v.size() || v[i] != '-') return std::nullopt;
+  return n;
+}
+
+core::Error curl_error(CURLcode code, const char* errbuf, const std::string& what) {
+  core::ErrorKind kind = core::ErrorKind::Network;
+  std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(code);
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT: kind = core::ErrorKind::Timeout; break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+      detail = "TLS certificate verification failed (" + detail + ")";
+      break;
+    default: break;
+  }
+  return core::Error{kind, what + ": " + detail, 0, {}, std::nullopt};
+}
+
+}  // namespace
+
+std::string Response::header(std::string_view name) const {
+  for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
+    if (it->first == name) return it->second;
+  }
+  return {};
+}
+
+struct Transfer {
+  CURL* easy = nullptr;
+  curl_slist* header_list = nullptr;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  Request req;
+  Completion done;
+  Response resp;
+  std::optional<core::Error> sink_error;
+  bool body_started = false;
+  bool to_sink = false;
+  SteadyClock::time_point started;
+
+  Transfer() = default;
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+  ~Transfer() {
+    if (easy) curl_easy_cleanup(easy);
+    if (header_list) curl_slist_free_all(header_list);
+  }
+
+  // Decide, at the first body byte, where the body goes.
+  bool start_body() {
+    body_started = true;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp.status);
+    to_sink = req.sink != nullptr && resp.status >= 200 && resp.status < 300;
+    if (!to_sink) return true;
+    if (resp.status == 200 && req.range_from > 0) {
+      if (auto st = req.sink->restart(); !st) {
+        sink_error = st.error();
+        return false;
+      }
+    } else if (resp.status == 206) {
+      auto start = content_range_start(resp.header("content-range"));
+      if (!start || *start != req.range_from) {
+        sink_error = core::Error{core::ErrorKind::RangeIgnored,
+                                 fmt::format("206 answer starts at {}, asked for {}",
+                                             start ? std::to_string(*start) : "?", req.range_from),
+                                 206, {}, std::nullopt};
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static size_t on_body(char* data, size_t, size_t n, void* self_ptr) {
+    auto* self = static_cast<Transfer*>(self_ptr);
+    if (!self->body_started && !self->start_body()) return CURL_WRITEFUNC_ERROR;
+    self->resp.body_bytes += n;
+    if (self->to_sink) {
+      if (auto st = self->req.sink->write(data, n); !st) {
+        self->sink_error = st.error();
+        return CURL_WRITEFUNC_ERROR;
+      }
+      return n;
+    }
+    if (self->resp.body.size() + n > self->req.max_body) {
+      self->sink_error = core::Error{core::ErrorKind::SizeMismatch,
+                                     fmt::format("response body over the {} byte limit", self->req.max_body),
+                                     0, {}, std::nullopt};
+      return CURL_WRITEFUNC_ERROR;
+    }
+    self->resp.body.append(data, n);
+    return n;
+  }
+
+  static size_t on_header(char* data, size_t, size_t n, void* self_ptr) {
+    auto* self = static_cast<Transfer*>(self_ptr);
+    std::string_view line(data, n);
+    if (line.substr(0, 5) == "HTTP/") {  // a new response (1xx, proxy): start over
+      self->resp.headers.clear();
+      return n;
+    }
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) return n;
+    self->resp.headers.emplace_back(lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
+    return n;
+  }
+};
+
+struct Timer {
+  SteadyClock::time_point when;
+  uint64_t seq;
+  std::function<void()> fn;
+  bool operator>(const Timer& o) const { return when != o.when ? when > o.when : seq > o.seq; }
+};
+
+struct Engine::Impl {
+  CurlGlobal global;
+  CURLM* multi = nullptr;
+  EngineOptions opts;
+  std::unordered_map<CURL*, std::unique_ptr<Transfer>> transfers;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
+  uint64_t timer_seq = 0;
+
+  ~Impl() {
+    for (auto& [easy, t] : transfers) curl_multi_remove_handle(multi, easy);
+    transfers.clear();
+    if (multi) curl_multi_cleanup(multi);
+  }
+};
+
+Engine::Engine(EngineOptions opts) : impl_(std::make_unique<Impl>()) {
+  impl_->opts = std::move(opts);
+  impl_->multi = curl_multi_init();
+  FERRY_CHECK(impl_->multi != nullptr);
+  curl_multi_setopt(impl_->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(impl_->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, impl_->opts.max_total_connections);
+  curl_multi_setopt(impl_->multi, CURLMOPT_MAX_HOST_CONNECTIONS, impl_->opts.max_host_connections);
+}
+
+Engine::~Engine() = default;
+
+size_t Engine::in_flight() const { return impl_->transfers.size(); }
+
+void Engine::submit(Request req, Completion done) {
+  if (cancelled_.load()) {
+    done(core::fail(core::ErrorKind::Cancelled, "cancelled"));
+    return;
+  }
+  auto t = std::make_unique<Transfer>();
+  t->easy = curl_easy_init();
+  FERRY_CHECK(t->easy != nullptr);
+  t->req = std::move(req);
+  t->done = std::move(done);
+  t->started = SteadyClock::now();
+  CURL* e = t->easy;
+  curl_easy_setopt(e, CURLOPT_URL, t->req.url.c_str());
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, impl_->opts.user_agent.c_str());
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, nullptr);  // bytes as served: digests cover them
+  curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, static_cast<long>(t->req.connect_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(t->req.stall_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t->req.verify_tls ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t->req.verify_tls ? 2L : 0L);
+  if (!t->req.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, t->req.ca_file.c_str());
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+  if (t->req.method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (t->req.method != "GET") {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->req.method.c_str());
+  }
+  if (t->req.range_from > 0) {
+    std::string range = std::to_string(t->req.range_from) + "-";
+    curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // curl copies the string
+  }
+  for (const auto& h : t->req.headers) t->header_list = curl_slist_append(t->header_list, h.c_str());
+  if (t->header_list) curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
+  ++stats_.requests;
+  curl_multi_add_handle(impl_->multi, e);
+  impl_->transfers.emplace(e, std::move(t));
+}
+
+void Engine::schedule(std::chrono::milliseconds delay, std::function<void()> fn) {
+  impl_->timers.push(Timer{SteadyClock::now() + delay, impl_->timer_seq++, std::move(fn)});
+}
+
+void Engine::cancel() {
+  cancelled_.store(true);
+  curl_multi_wakeup(impl_->multi);
+}
+
+core::Status Engine::run(const std::function<bool()>& done) {
+  auto finish = [this](CURL* easy, CURLcode code) {
+    auto it = impl_->transfers.find(easy);
+    FERRY_CHECK(it != impl_->transfers.end());
+    std::unique_ptr<Transfer> t = std::move(it->second);
+    impl_->transfers.erase(it);
+    curl_multi_remove_handle(impl_->multi, easy);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
+    char* eff = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff);
+    if (eff) t->resp.effective_url = eff;
+    t->resp.seconds = std::chrono::duration<double>(SteadyClock::now() - t->started).count();
+    stats_.body_bytes += t->resp.body_bytes;
+    Completion cb = std::move(t->done);
+    core::Result<Response> result = std::move(t->resp);
+    if (t->sink_error) {
+      result = core::fail(*t->sink_error);
+    } else if (code != CURLE_OK) {
+      result = core::fail(curl_error(code, t->errbuf, t->req.method));
+    }
+    t.reset();
+    cb(std::move(result));
+  };
+  for (;;) {
+    if (cancelled_.load()) {
+      while (!impl_->transfers.empty()) {
+        auto it = impl_->transfers.begin();
+        Transfer* t = it->second.get();
+        t->sink_error = core::Error{core::ErrorKind::Cancelled, "cancelled", 0, {}, std::nullopt};
+        finish(t->easy, CURLE_ABORTED_BY_CALLBACK);
+      }
+      while (!impl_->timers.empty()) impl_->timers.pop();
+      return core::fail(core::ErrorKind::Cancelled, "cancelled");
+    }
+    // Due timers.
+    auto now = SteadyClock::now();
+    while (!impl_->timers.empty() && impl_->timers.top().when <= now) {
+      auto fn = impl_->timers.top().fn;
+      impl_->timers.pop();
+      fn();
+    }
+    if (done ? done() : (impl_->transfers.empty() && impl_->timers.empty())) return {};
+    int running = 0;
+    curl_multi_perform(impl_->multi, &running);
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(impl_->multi, &queued)) {
+      if (msg->msg == CURLMSG_DONE) finish(msg->easy_handle, msg->data.result);
+    }
+    if (done ? done() : (impl_->transfers.empty() && impl_->timers.empty())) return {};
+    int timeout_ms = 1000;
+    if (!impl_->timers.empty()) {
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(impl_->timers.top().when - SteadyClock::now());
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 1000));
+    }
+    if (!impl_->transfers.empty() || timeout_ms > 0) {
+      curl_multi_poll(impl_->multi, nullptr, 0, timeout_ms, nullptr);
+    }
+  }
+}
+
+core::Result<Response> Engine::perform(Request req) {
+  std::optional<core::Result<Response>> out;
+  submit(std::move(req), [&out](core::Result<Response> r) { out = std::move(r); });
+  auto st = run([&out] { return out.has_value(); });
+  if (!out) return core::fail(st ? core::Error{core::ErrorKind::Internal, "request lost", 0, {}, {}} : st.error());
+  return std::move(*out);
+}
+
+}  // namespace ferry::http

@@ -1,0 +1,104 @@
+// Engine: the one libcurl multi loop that carries every HTTP exchange of a run.
+//
+// Requests go in with a completion; the loop drives all of them concurrently over
+// shared connections (keep-alive, HTTP/2 multiplexing where offered) and calls each
+// completion on the loop's thread once the exchange is over. Completions may submit
+// more requests or schedule timers. The engine knows nothing of registries: it does
+// not follow redirects (the caller decides where Authorization may go), and it sends
+// a 2xx body to the request's sink while any other body is kept in memory (bounded)
+// for the caller's error message.
+//
+// Threads: every method but cancel() must be called from the thread that calls
+// run(). cancel() is async-signal-safe enough for a SIGTERM handler (atomic store +
+// curl_multi_wakeup).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/byte_sink.h"
+#include "core/error.h"
+
+namespace ferry::http {
+
+struct Request {
+  std::string method = "GET";          // GET or HEAD
+  std::string url;
+  std::vector<std::string> headers;    // "Name: value"
+  core::ByteSink* sink = nullptr;      // receives a 2xx body; nullptr: kept in Response::body
+  uint64_t max_body = 4 << 20;         // cap for bodies kept in memory
+  // Ask for bytes from here on (Range: bytes=N-). A 200 answer makes the engine call
+  // sink->restart() before the first byte; a 206 must start exactly at N.
+  uint64_t range_from = 0;
+  bool verify_tls = true;
+  std::string ca_file;                 // extra CA bundle, empty for the system one
+  std::chrono::seconds connect_timeout{30};
+  std::chrono::seconds stall_timeout{60};  // abort when under 1 KiB/s for this long
+};
+
+struct Response {
+  long status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
+  std::string body;                    // non-2xx bodies, or all when no sink
+  std::string effective_url;
+  uint64_t body_bytes = 0;             // bytes received this exchange (sink or body)
+  double seconds = 0;
+
+  // Last value of a header (name lowercase), "" when absent.
+  std::string header(std::string_view name) const;
+};
+
+using Completion = std::function<void(core::Result<Response>)>;
+
+struct EngineOptions {
+  long max_total_connections = 64;
+  long max_host_connections = 16;
+  std::string user_agent = "ferry/0.1";
+};
+
+struct Stats {
+  uint64_t requests = 0;
+  uint64_t body_bytes = 0;
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions opts = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  void submit(Request req, Completion done);
+  // Run `fn` on the loop thread after `delay` (retry backoff).
+  void schedule(std::chrono::milliseconds delay, std::function<void()> fn);
+
+  // Drive the loop until `done()` is true (or, without it, until no transfer or timer
+  // is left). Returns Cancelled after cancel(); every pending completion has then
+  // been called with a Cancelled error.
+  core::Status run(const std::function<bool()>& done = nullptr);
+
+  // Convenience for code outside completions: submit one request and run until it
+  // completes (other transfers progress meanwhile).
+  core::Result<Response> perform(Request req);
+
+  void cancel();
+  bool cancelled() const { return cancelled_.load(); }
+  size_t in_flight() const;
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> cancelled_{false};
+  Stats stats_;
+};
+
+}  // namespace ferry::http

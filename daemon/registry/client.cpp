@@ -1,0 +1,379 @@
+// Client: ping, auth, retries and redirects for one registry host.
+//
+// Every API call becomes an Op that walks: ping (once per client, single flight) →
+// authorization for the op's scope → send → interpret the status. Interpretation is
+// the only place that decides about retries (network errors, 408/429/5xx with
+// backoff or Retry-After), the one token refresh after a 401, and redirects.
+#include "registry/client.h"
+
+#include <ctime>
+#include <map>
+#include <random>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/redact.h"
+#include "registry/errors.h"
+
+namespace ferry::registry {
+
+namespace {
+
+constexpr int kMaxRedirects = 5;              // Docker Hub needs 1; loops end here
+constexpr uint64_t kMaxErrorBody = 64 << 10;  // error bodies are small; never keep more
+
+std::string url_host(std::string_view url) {
+  auto s = url.find("://");
+  if (s == std::string_view::npos) return {};
+  url.remove_prefix(s + 3);
+  auto end = url.find_first_of("/?#");
+  std::string_view auth = url.substr(0, end);
+  if (auto at = auth.rfind('@'); at != std::string_view::npos) auth = auth.substr(at + 1);
+  std::string out(auth);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string url_scheme_host(std::string_view url) {
+  auto s = url.find("://");
+  if (s == std::string_view::npos) return {};
+  auto end = url.find_first_of("/?#", s + 3);
+  return std::string(url.substr(0, end));
+}
+
+// Location may be absolute, scheme-relative or path-absolute.
+std::string resolve_location(const std::string& base, const std::string& loc) {
+  if (loc.find("://") != std::string::npos) return loc;
+  if (loc.rfind("//", 0) == 0) return base.substr(0, base.find("://") + 1) + loc;
+  if (!loc.empty() && loc[0] == '/') return url_scheme_host(base) + loc;
+  auto slash = base.rfind('/');
+  return base.substr(0, slash + 1) + loc;
+}
+
+std::string media_type_of(const std::string& content_type) {
+  std::string_view v = content_type;
+  v = v.substr(0, v.find(';'));
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  return std::string(v);
+}
+
+}  // namespace
+
+bool is_loopback_host(std::string_view host_port) {
+  std::string_view host = host_port;
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') - 1);
+    return host == "::1";
+  }
+  host = host.substr(0, host.rfind(':'));
+  if (host_port.find(':') == std::string_view::npos) host = host_port;
+  return host == "localhost" || host.rfind("127.", 0) == 0;
+}
+
+struct Op {
+  std::string method;
+  std::string registry_url;  // first URL, on the registry host
+  std::string url;           // current URL (after redirects)
+  std::string scope;
+  std::vector<std::string> headers;
+  core::ByteSink* sink = nullptr;
+  uint64_t max_body = kMaxErrorBody;
+  int attempt = 1;
+  int redirects = 0;
+  bool refreshed = false;
+  std::function<void(core::Result<http::Response>)> done;
+};
+
+struct Client::Impl : std::enable_shared_from_this<Impl> {
+  http::Engine& engine;
+  std::string host;
+  RegistryOptions opts;
+  auth::TokenCache& tokens;
+  ClientStats stats;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  enum class PingState { Unknown, InProgress, Done, Failed } ping_state = PingState::Unknown;
+  std::string base;  // "https://host" or "http://host"
+  std::optional<auth::Challenge> bearer;
+  bool basic = false;
+  core::Error ping_error;
+  std::vector<std::function<void(core::Status)>> ping_waiters;
+  std::map<std::string, std::vector<std::function<void(core::Result<std::string>)>>> token_waiters;
+
+  Impl(http::Engine& e, std::string h, RegistryOptions o, auth::TokenCache& t)
+      : engine(e), host(std::move(h)), opts(std::move(o)), tokens(t) {}
+
+  http::Request request(const std::string& method, const std::string& url) const {
+    http::Request r;
+    r.method = method;
+    r.url = url;
+    r.verify_tls = !opts.insecure;
+    r.ca_file = opts.ca_file;
+    r.max_body = kMaxErrorBody;
+    return r;
+  }
+
+  // ---- ping -------------------------------------------------------------------
+  void ensure_ping(std::function<void(core::Status)> cb) {
+    if (ping_state == PingState::Done) return cb({});
+    if (ping_state == PingState::Failed) return cb(core::fail(ping_error));
+    ping_waiters.push_back(std::move(cb));
+    if (ping_state == PingState::InProgress) return;
+    ping_state = PingState::InProgress;
+    ping_scheme("https");
+  }
+
+  void ping_scheme(const std::string& scheme) {
+    std::string url = scheme + "://" + host + "/v2/";
+    auto self = shared_from_this();
+    engine.submit(request("GET", url), [self, scheme](core::Result<http::Response> r) {
+      self->on_ping(scheme, std::move(r));
+    });
+  }
+
+  void on_ping(const std::string& scheme, core::Result<http::Response> r) {
+    if (!r) {
+      bool may_fall_back = scheme == "https" && (opts.insecure || is_loopback_host(host)) &&
+                           r.error().kind != core::ErrorKind::Cancelled;
+      if (may_fall_back) {
+        spdlog::debug("https ping failed, trying plain http host={} error={}", host, r.error().message);
+        return ping_scheme("http");
+      }
+      core::Error e = r.error();
+      e.context(fmt::format("registry {} unreachable", host));
+      return finish_ping(std::move(e));
+    }
+    base = scheme + "://" + host;
+    if (r->status == 200) return finish_ping(std::nullopt);
+    if (r->status == 401) {
+      auto challenges = auth::parse_challenges(r->header("www-authenticate"));
+      if (!challenges) {
+        core::Error e = challenges.error();
+        return finish_ping(std::move(e.context(fmt::format("registry {}: WWW-Authenticate", host))));
+      }
+      for (const auto& c : *challenges) {
+        if (c.scheme == "bearer") bearer = c;
+        if (c.scheme == "basic") basic = true;
+      }
+      if (!bearer && !basic) {
+        return finish_ping(core::Error{core::ErrorKind::Unsupported,
+                                       fmt::format("registry {}: no supported auth scheme in challenge", host),
+                                       401, {}, std::nullopt});
+      }
+      return finish_ping(std::nullopt);
+    }
+    core::Error e = error_from_response(*r, fmt::format("registry {}: GET /v2/", host));
+    if (r->status == 404) e.message += " (not a Docker/OCI v2 registry)";
+    finish_ping(std::move(e));
+  }
+
+  void finish_ping(std::optional<core::Error> err) {
+    ping_state = err ? PingState::Failed : PingState::Done;
+    if (err) ping_error = *err;
+    auto waiters = std::move(ping_waiters);
+    ping_waiters.clear();
+    for (auto& w : waiters) w(err ? core::Status(core::fail(*err)) : core::Status{});
+  }
+
+  // ---- authorization ------------------------------------------------------------
+  std::string basic_header() const {
+    if (!opts.credentials || opts.credentials->username.empty()) return {};
+    return "Authorization: " + auth::basic_authorization(*opts.credentials);
+  }
+
+  // The Authorization header line for `scope` ("" for none).
+  void authorization(const std::string& scope, std::function<void(core::Result<std::string>)> cb) {
+    if (!bearer) return cb(basic ? basic_header() : std::string{});
+    const std::string key = auth::TokenCache::key(bearer->param("realm"), bearer->param("service"), scope);
+    if (auto tok = tokens.get(key, auth::Clock::now())) return cb("Authorization: Bearer " + *tok);
+    auto& waiters = token_waiters[key];
+    waiters.push_back(std::move(cb));
+    if (waiters.size() > 1) return;  // a token request for this scope is already out
+    auto url = auth::token_request_url(*bearer, {scope});
+    if (!url) return finish_token(key, core::fail(url.error()));
+    http::Request r = request("GET", *url);
+    r.max_body = 1 << 20;
+    if (auto h = basic_header(); !h.empty()) r.headers.push_back(h);
+    ++stats.token_requests;
+    spdlog::debug("token request url={}", core::redact_url(*url));
+    auto self = shared_from_this();
+    engine.submit(std::move(r), [self, key](core::Result<http::Response> resp) {
+      self->on_token(key, std::move(resp));
+    });
+  }
+
+  void on_token(const std::string& key, core::Result<http::Response> resp) {
+    if (!resp) return finish_token(key, core::fail(resp.error().context("token request")));
+    if (resp->status != 200) {
+      core::Error e = error_from_response(*resp, fmt::format("token request for {}", host));
+      if (resp->status == 401 || resp->status == 403) {
+        e.kind = core::ErrorKind::Unauthorized;
+        e.message += opts.credentials ? " (credentials rejected)" : " (credentials required)";
+      }
+      return finish_token(key, core::fail(std::move(e)));
+    }
+    auto token = auth::parse_token_response(resp->body, auth::Clock::now());
+    if (!token) return finish_token(key, core::fail(token.error().context("token reply from " + host)));
+    std::string header = "Authorization: Bearer " + token->value;
+    tokens.put(key, std::move(*token));
+    finish_token(key, header);
+  }
+
+  void finish_token(const std::string& key, core::Result<std::string> result) {
+    auto waiters = std::move(token_waiters[key]);
+    token_waiters.erase(key);
+    for (auto& w : waiters) w(result);
+  }
+
+  void invalidate_token(const std::string& scope) {
+    if (bearer) tokens.invalidate(auth::TokenCache::key(bearer->param("realm"), bearer->param("service"), scope));
+  }
+
+  // ---- ops ----------------------------------------------------------------------
+  void start(std::shared_ptr<Op> op) {
+    auto self = shared_from_this();
+    ensure_ping([self, op](core::Status st) {
+      if (!st) return op->done(core::fail(st.error()));
+      op->registry_url = self->base + op->registry_url;
+      op->url = op->registry_url;
+      self->authorize_and_send(op);
+    });
+  }
+
+  void authorize_and_send(std::shared_ptr<Op> op) {
+    if (url_host(op->url) != url_host(base)) return send(op, {});  // redirected away: no credentials
+    auto self = shared_from_this();
+    authorization(op->scope, [self, op](core::Result<std::string> h) {
+      if (!h) return op->done(core::fail(h.error()));
+      self->send(op, *h);
+    });
+  }
+
+  void send(std::shared_ptr<Op> op, const std::string& auth_header) {
+    http::Request r = request(op->method, op->url);
+    r.headers = op->headers;
+    if (!auth_header.empty()) r.headers.push_back(auth_header);
+    r.sink = op->sink;
+    r.max_body = op->max_body;
+    r.range_from = op->sink ? op->sink->size() : 0;
+    auto self = shared_from_this();
+    engine.submit(std::move(r), [self, op](core::Result<http::Response> resp) {
+      self->on_response(op, std::move(resp));
+    });
+  }
+
+  void retry(std::shared_ptr<Op> op, const core::Error& why) {
+    std::chrono::milliseconds delay = backoff(op->attempt);
+    if (why.retry_after) delay = std::max(delay, std::chrono::milliseconds(*why.retry_after));
+    ++op->attempt;
+    ++stats.retries;
+    spdlog::warn("retrying host={} attempt={}/{} wait={}ms error={}", host, op->attempt, opts.retry.max_attempts,
+                 delay.count(), why.message);
+    op->url = op->registry_url;  // signed redirect targets may have expired
+    op->redirects = 0;
+    auto self = shared_from_this();
+    engine.schedule(delay, [self, op] { self->authorize_and_send(op); });
+  }
+
+  std::chrono::milliseconds backoff(int attempt) {
+    auto ceiling = opts.retry.base_delay * (1LL << std::min(attempt - 1, 16));
+    ceiling = std::min<std::chrono::milliseconds>(ceiling, opts.retry.max_delay);
+    std::uniform_int_distribution<int64_t> jitter(ceiling.count() / 2, ceiling.count());
+    return std::chrono::milliseconds(jitter(rng));
+  }
+
+  bool may_retry(const Op& op, const core::Error& e) const {
+    if (!e.retryable() || op.attempt >= opts.retry.max_attempts) return false;
+    return !e.retry_after || *e.retry_after <= opts.retry.max_retry_after;
+  }
+
+  void on_response(std::shared_ptr<Op> op, core::Result<http::Response> resp) {
+    const std::string what = fmt::format("{} {}", op->method, core::redact_url(op->url));
+    if (!resp) {
+      core::Error e = resp.error();
+      if (may_retry(*op, e)) return retry(op, e);
+      return op->done(core::fail(std::move(e.context(what))));
+    }
+    spdlog::debug("http exchange method={} url={} status={} bytes={} ms={:.0f}", op->method,
+                  core::redact_url(op->url), resp->status, resp->body_bytes, resp->seconds * 1000);
+    const long status = resp->status;
+    if (status >= 200 && status < 300) return op->done(std::move(resp));
+    if (status >= 300 && status < 400 && !resp->header("location").empty()) {
+      if (++op->redirects > kMaxRedirects) {
+        return op->done(core::fail(core::ErrorKind::Network, what + ": too many redirects"));
+      }
+      op->url = resolve_location(op->url, resp->header("location"));
+      return authorize_and_send(op);
+    }
+    if (status == 401 && bearer && !op->refreshed && url_host(op->url) == url_host(base)) {
+      op->refreshed = true;  // one refresh outside the retry budget
+      invalidate_token(op->scope);
+      return authorize_and_send(op);
+    }
+    core::Error e = error_from_response(*resp, what);
+    if (status == 401 && !opts.credentials) e.message += " (anonymous access refused; credentials required?)";
+    if (may_retry(*op, e)) return retry(op, e);
+    op->done(core::fail(std::move(e)));
+  }
+};
+
+Client::Client(http::Engine& engine, std::string host, RegistryOptions opts, auth::TokenCache& tokens)
+    : impl_(std::make_shared<Impl>(engine, std::move(host), std::move(opts), tokens)) {}
+
+Client::~Client() = default;
+
+const std::string& Client::host() const { return impl_->host; }
+const ClientStats& Client::stats() const { return impl_->stats; }
+
+void Client::get_manifest(const std::string& repository, const std::string& ref, bool head_only,
+                          std::function<void(core::Result<ManifestReply>)> done) {
+  auto op = std::make_shared<Op>();
+  op->method = head_only ? "HEAD" : "GET";
+  op->registry_url = fmt::format("/v2/{}/manifests/{}", repository, ref);
+  op->scope = fmt::format("repository:{}:pull", repository);
+  op->headers.push_back("Accept: " + manifest::accept_header());
+  op->max_body = manifest::kMaxManifestSize;
+  head_only ? ++impl_->stats.manifest_heads : ++impl_->stats.manifest_gets;
+  const std::string what = fmt::format("manifest {}:{}", repository, ref);
+  op->done = [head_only, what, done = std::move(done)](core::Result<http::Response> r) {
+    if (!r) return done(core::fail(r.error()));
+    ManifestReply m;
+    m.media_type = media_type_of(r->header("content-type"));
+    const std::string served = r->header("docker-content-digest");
+    if (head_only) {
+      if (auto d = digest::Digest::parse(served)) m.digest = *d;
+      m.size = std::atoll(r->header("content-length").c_str());
+      return done(std::move(m));
+    }
+    m.body = std::move(r->body);
+    m.size = static_cast<int64_t>(m.body.size());
+    m.digest = digest::sha256_of(m.body);
+    if (!served.empty()) {
+      auto d = digest::Digest::parse(served);
+      if (d && *d != m.digest) {
+        return done(core::fail(core::ErrorKind::DigestMismatch,
+                               fmt::format("{}: body hashes to {}, registry says {}", what, m.digest.str(), served)));
+      }
+    }
+    done(std::move(m));
+  };
+  impl_->start(op);
+}
+
+void Client::get_blob(const std::string& repository, const digest::Digest& d, core::ByteSink& sink,
+                      std::function<void(core::Status)> done) {
+  auto op = std::make_shared<Op>();
+  op->method = "GET";
+  op->registry_url = fmt::format("/v2/{}/blobs/{}", repository, d.str());
+  op->scope = fmt::format("repository:{}:pull", repository);
+  op->sink = &sink;
+  ++impl_->stats.blob_gets;
+  op->done = [done = std::move(done)](core::Result<http::Response> r) {
+    if (!r) return done(core::fail(r.error()));
+    done({});
+  };
+  impl_->start(op);
+}
+
+}  // namespace ferry::registry

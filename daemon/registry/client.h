@@ -1,0 +1,85 @@
+// Client: the Docker Registry HTTP API v2 for one registry host, over http::Engine.
+//
+// It owns the exchange with one registry: the ping that finds the scheme and the
+// auth challenge, bearer tokens per repository scope (single flight: one token
+// request however many transfers wait for it), Basic credentials, the one retry
+// policy (exponential backoff with jitter, Retry-After), one token refresh on a 401,
+// and redirects (Authorization only ever goes to the registry's own host).
+//
+// All methods and callbacks run on the engine's loop thread.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/auth.h"
+#include "core/byte_sink.h"
+#include "core/error.h"
+#include "digest/digest.h"
+#include "http/engine.h"
+#include "manifest/manifest.h"
+
+namespace ferry::registry {
+
+struct RetryPolicy {
+  int max_attempts = 5;                             // per request, first try included
+  std::chrono::milliseconds base_delay{500};        // doubled each attempt, with jitter
+  std::chrono::milliseconds max_delay{30000};
+  std::chrono::seconds max_retry_after{300};        // a longer Retry-After fails the request
+};
+
+struct RegistryOptions {
+  // Plain HTTP allowed (after HTTPS is tried) and TLS unverified: only for hosts the
+  // user named insecure, and for loopback hosts, as Docker does.
+  bool insecure = false;
+  std::string ca_file;
+  std::optional<auth::Credentials> credentials;
+  RetryPolicy retry;
+};
+
+// True for localhost, 127.0.0.0/8 and ::1 (with or without a port).
+bool is_loopback_host(std::string_view host_port);
+
+struct ManifestReply {
+  std::string body;          // exact bytes (empty for HEAD)
+  std::string media_type;    // Content-Type without parameters
+  digest::Digest digest;     // computed over body for GET; Docker-Content-Digest for HEAD
+  int64_t size = 0;
+};
+
+struct ClientStats {
+  uint64_t manifest_gets = 0, manifest_heads = 0, blob_gets = 0, token_requests = 0, retries = 0;
+};
+
+class Client {
+ public:
+  // `host` is where the API lives (registry-1.docker.io for docker.io).
+  Client(http::Engine& engine, std::string host, RegistryOptions opts, auth::TokenCache& tokens);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // GET (or HEAD) /v2/<repo>/manifests/<ref>. For GET the digest is computed over the
+  // bytes and checked against Docker-Content-Digest when the registry sends one.
+  void get_manifest(const std::string& repository, const std::string& ref, bool head_only,
+                    std::function<void(core::Result<ManifestReply>)> done);
+
+  // GET /v2/<repo>/blobs/<digest> into `sink`, resuming from sink.size() with Range.
+  // Cut connections resume; a 200 to a Range restarts the sink. The caller verifies
+  // (store commit). `sink` must outlive the call.
+  void get_blob(const std::string& repository, const digest::Digest& d, core::ByteSink& sink,
+                std::function<void(core::Status)> done);
+
+  const std::string& host() const;
+  const ClientStats& stats() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace ferry::registry

@@ -1,0 +1,325 @@
+// pull: the resolve → plan → transfer → commit pipeline over one engine loop.
+#include "sync/pull.h"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace ferry::sync {
+
+namespace {
+
+constexpr uint64_t kMaxConfigSize = 8 << 20;  // image configs are KBs; refuse absurd ones
+
+bool is_foreign_layer(const manifest::Descriptor& d) {
+  return d.media_type == manifest::media::kDockerForeignLayerGzip ||
+         d.media_type.find("nondistributable") != std::string::npos;
+}
+
+// One image being pulled.
+struct ImageState {
+  PulledImage out;
+  registry::Client* client = nullptr;
+  int pending = 0;                                // outstanding manifest requests
+  std::optional<manifest::Descriptor> index;      // top-level index, when there is one
+  std::string index_body;
+  struct Child {
+    manifest::Descriptor desc;
+    std::string body;
+    manifest::ImageManifest manifest;
+  };
+  std::vector<Child> children;
+  bool failed() const { return out.error.has_value(); }
+};
+
+struct BlobJob {
+  manifest::Descriptor desc;
+  registry::Client* client = nullptr;
+  std::string repository;
+  std::vector<size_t> images;  // indexes into Puller::images_
+  int integrity_retries = 0;
+};
+
+class Puller {
+ public:
+  Puller(store::Store& store, const PullOptions& opts, http::Engine& engine)
+      : store_(store), opts_(opts), engine_(engine) {}
+
+  core::Result<PullReport> run(const std::vector<reference::Reference>& refs) {
+    const auto started = std::chrono::steady_clock::now();
+    const uint64_t requests_before = engine_.stats().requests;
+    for (const auto& ref : refs) {
+      auto st = std::make_unique<ImageState>();
+      st->out.ref = ref;
+      st->client = client_for(ref);
+      images_.push_back(std::move(st));
+    }
+    for (size_t i = 0; i < images_.size(); ++i) resolve(i);
+    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    plan();
+    pump();
+    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    commit_manifests();
+    PullReport report;
+    for (auto& img : images_) report.images.push_back(std::move(img->out));
+    report.blobs_fetched = blobs_fetched_;
+    report.blobs_present = blobs_present_;
+    report.bytes_fetched = bytes_fetched_;
+    report.requests = engine_.stats().requests - requests_before;
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return report;
+  }
+
+ private:
+  registry::Client* client_for(const reference::Reference& ref) {
+    const std::string host = ref.api_host();
+    auto it = clients_.find(host);
+    if (it != clients_.end()) return it->second.get();
+    registry::RegistryOptions ro;
+    ro.insecure = std::find(opts_.insecure_registries.begin(), opts_.insecure_registries.end(), ref.domain) !=
+                      opts_.insecure_registries.end() ||
+                  std::find(opts_.insecure_registries.begin(), opts_.insecure_registries.end(), host) !=
+                      opts_.insecure_registries.end();
+    ro.credentials = opts_.credentials.lookup(ref.domain);
+    ro.retry = opts_.retry;
+    auto c = std::make_unique<registry::Client>(engine_, host, ro, tokens_);
+    auto* raw = c.get();
+    clients_.emplace(host, std::move(c));
+    return raw;
+  }
+
+  void fail_image(size_t i, core::Error e) {
+    auto& img = *images_[i];
+    if (img.failed()) return;
+    e.context(img.out.ref.str());
+    spdlog::debug("image failed ref={} error={}", img.out.ref.str(), e.message);  // the report carries it
+    img.out.error = std::move(e);
+  }
+
+  // ---- resolve ------------------------------------------------------------------
+  void resolve(size_t i) {
+    auto& img = *images_[i];
+    img.pending = 1;
+    const auto& ref = img.out.ref;
+    img.client->get_manifest(ref.repository, ref.manifest_ref(), false,
+                             [this, i](core::Result<registry::ManifestReply> r) { on_top_manifest(i, std::move(r)); });
+  }
+
+  void on_top_manifest(size_t i, core::Result<registry::ManifestReply> r) {
+    auto& img = *images_[i];
+    --img.pending;
+    if (!r) return fail_image(i, r.error());
+    const auto& ref = img.out.ref;
+    if (ref.digest && r->digest != *ref.digest) {
+      return fail_image(i, core::Error{core::ErrorKind::DigestMismatch,
+                                       fmt::format("manifest hashes to {}, reference pins {}", r->digest.str(),
+                                                   ref.digest->str()),
+                                       0, {}, std::nullopt});
+    }
+    auto parsed = manifest::parse(r->body, r->media_type);
+    if (!parsed) return fail_image(i, parsed.error());
+    manifest::Descriptor top{"", r->digest, r->size, std::nullopt, {}, {}};
+    if (auto* m = std::get_if<manifest::ImageManifest>(&*parsed)) {
+      top.media_type = m->media_type;
+      img.children.push_back({top, std::move(r->body), std::move(*m)});
+      return;
+    }
+    auto& index = std::get<manifest::Index>(*parsed);
+    top.media_type = index.media_type;
+    img.index = top;
+    img.index_body = std::move(r->body);
+    std::vector<manifest::Descriptor> wanted;
+    if (opts_.all_platforms) {
+      wanted = manifest::image_entries(index);
+    } else {
+      auto d = manifest::select_platform(index, opts_.platform);
+      if (!d) return fail_image(i, d.error());
+      wanted.push_back(*d);
+    }
+    for (auto& d : wanted) fetch_child(i, d);
+  }
+
+  void fetch_child(size_t i, manifest::Descriptor d) {
+    auto& img = *images_[i];
+    ++img.pending;
+    img.client->get_manifest(img.out.ref.repository, d.digest.str(), false,
+                             [this, i, d](core::Result<registry::ManifestReply> r) {
+                               auto& im = *images_[i];
+                               --im.pending;
+                               if (!r) return fail_image(i, r.error());
+                               if (r->digest != d.digest || r->size != d.size) {
+                                 return fail_image(i, core::Error{core::ErrorKind::DigestMismatch,
+                                                                  fmt::format("manifest {} from the index hashes to {}",
+                                                                              d.digest.str(), r->digest.str()),
+                                                                  0, {}, std::nullopt});
+                               }
+                               auto parsed = manifest::parse(r->body, r->media_type);
+                               if (!parsed) return fail_image(i, parsed.error());
+                               auto* m = std::get_if<manifest::ImageManifest>(&*parsed);
+                               if (!m) {
+                                 return fail_image(i, core::Error{core::ErrorKind::Unsupported,
+                                                                  "nested index inside an index", 0, {}, std::nullopt});
+                               }
+                               im.children.push_back({d, std::move(r->body), std::move(*m)});
+                             });
+  }
+
+  // ---- plan -----------------------------------------------------------------------
+  void plan() {
+    constexpr size_t kPresent = SIZE_MAX;  // marker: blob already in the store
+    std::unordered_map<digest::Digest, size_t> by_digest;
+    for (size_t i = 0; i < images_.size(); ++i) {
+      auto& img = *images_[i];
+      if (img.failed()) continue;
+      for (const auto& child : img.children) {
+        std::vector<manifest::Descriptor> blobs{child.manifest.config};
+        for (const auto& l : child.manifest.layers) {
+          if (!is_foreign_layer(l)) blobs.push_back(l);
+        }
+        for (const auto& b : blobs) {
+          if (auto it = by_digest.find(b.digest); it != by_digest.end()) {
+            if (it->second == kPresent) continue;
+            auto& imgs = jobs_[it->second].images;
+            if (std::find(imgs.begin(), imgs.end(), i) == imgs.end()) imgs.push_back(i);
+            continue;
+          }
+          if (store_.has_blob(b.digest, b.size)) {
+            by_digest.emplace(b.digest, kPresent);
+            ++blobs_present_;
+            continue;
+          }
+          by_digest.emplace(b.digest, jobs_.size());
+          jobs_.push_back(BlobJob{b, img.client, img.out.ref.repository, {i}, 0});
+        }
+      }
+    }
+    for (size_t j = 0; j < jobs_.size(); ++j) queue_.push_back(j);
+    spdlog::info("plan ready images={} blobs_to_fetch={} blobs_present={}", images_.size(), jobs_.size(),
+                 blobs_present_);
+  }
+
+  // ---- transfers ------------------------------------------------------------------
+  void pump() {
+    while (in_flight_ < opts_.concurrency && !queue_.empty()) {
+      size_t j = queue_.front();
+      queue_.pop_front();
+      start_job(j);
+    }
+  }
+
+  bool job_still_needed(const BlobJob& job) const {
+    return std::any_of(job.images.begin(), job.images.end(), [this](size_t i) { return !images_[i]->failed(); });
+  }
+
+  void start_job(size_t j) {
+    auto& job = jobs_[j];
+    if (!job_still_needed(job)) return pump();
+    auto ingest = store_.begin_ingest(job.desc.digest, job.desc.size);
+    if (!ingest) return job_failed(j, ingest.error());
+    ++in_flight_;
+    auto holder = std::make_shared<std::unique_ptr<store::Ingest>>(std::move(*ingest));
+    const uint64_t resumed_from = (*holder)->size();
+    job.client->get_blob(job.repository, job.desc.digest, **holder, [this, j, holder, resumed_from](core::Status st) {
+      --in_flight_;
+      auto& jb = jobs_[j];
+      const uint64_t got = (*holder)->size() - std::min((*holder)->size(), resumed_from);
+      bytes_fetched_ += got;
+      if (st) st = store_.commit(std::move(*holder));
+      if (!st && (st.error().kind == core::ErrorKind::DigestMismatch ||
+                  st.error().kind == core::ErrorKind::SizeMismatch) &&
+          jb.integrity_retries++ < 1) {
+        spdlog::warn("blob failed verification, fetching again digest={} error={}", jb.desc.digest.str(),
+                     st.error().message);
+        queue_.push_front(j);  // the partial was discarded by commit: starts from zero
+        return pump();
+      }
+      if (!st) {
+        job_failed(j, st.error());
+      } else {
+        ++blobs_fetched_;
+        for (size_t i : jb.images) images_[i]->out.bytes_fetched += static_cast<uint64_t>(jb.desc.size);
+        spdlog::debug("blob committed digest={} size={}", jb.desc.digest.str(), jb.desc.size);
+      }
+      pump();
+    });
+  }
+
+  void job_failed(size_t j, core::Error e) {
+    auto& job = jobs_[j];
+    e.context(fmt::format("blob {}", job.desc.digest.str()));
+    for (size_t i : job.images) fail_image(i, e);
+  }
+
+  // ---- commit ---------------------------------------------------------------------
+  void commit_manifests() {
+    std::vector<store::IndexEntry> entries;
+    for (size_t i = 0; i < images_.size(); ++i) {
+      auto& img = *images_[i];
+      if (img.failed()) continue;
+      for (auto& child : img.children) {
+        if (!child.desc.platform) child.desc.platform = platform_from_config(child.manifest);
+        if (auto st = store_.put_blob(child.desc.digest, child.body); !st) {
+          fail_image(i, st.error());
+          break;
+        }
+        img.out.images.push_back(child.desc);
+      }
+      if (img.failed()) continue;
+      if (img.index && opts_.all_platforms) {
+        if (auto st = store_.put_blob(img.index->digest, img.index_body); !st) {
+          fail_image(i, st.error());
+          continue;
+        }
+        img.out.entries.push_back(*img.index);
+      } else {
+        img.out.entries = img.out.images;
+      }
+      for (const auto& d : img.out.entries) entries.push_back({d, img.out.ref.str()});
+      spdlog::info("image pulled ref={} digest={} platforms={} bytes={}", img.out.ref.str(),
+                   img.out.entries.front().digest.short_hex(), img.out.images.size(), img.out.bytes_fetched);
+    }
+    if (entries.empty()) return;
+    if (auto st = store_.upsert_index(entries); !st) {
+      for (size_t i = 0; i < images_.size(); ++i) fail_image(i, st.error());
+    }
+  }
+
+  std::optional<manifest::Platform> platform_from_config(const manifest::ImageManifest& m) const {
+    auto body = store_.read_blob(m.config.digest, kMaxConfigSize);
+    if (!body) return std::nullopt;
+    auto cfg = manifest::parse_config(*body);
+    if (!cfg || cfg->platform.os.empty()) return std::nullopt;
+    return cfg->platform;
+  }
+
+  store::Store& store_;
+  const PullOptions& opts_;
+  http::Engine& engine_;
+  auth::TokenCache tokens_;
+  std::map<std::string, std::unique_ptr<registry::Client>> clients_;
+  std::vector<std::unique_ptr<ImageState>> images_;
+  std::vector<BlobJob> jobs_;
+  std::deque<size_t> queue_;
+  int in_flight_ = 0;
+  uint64_t blobs_fetched_ = 0, blobs_present_ = 0, bytes_fetched_ = 0;
+};
+
+}  // namespace
+
+bool PullReport::ok() const {
+  return std::none_of(images.begin(), images.end(), [](const PulledImage& p) { return p.error.has_value(); });
+}
+
+core::Result<PullReport> pull(store::Store& store, const std::vector<reference::Reference>& refs,
+                              const PullOptions& opts, http::Engine& engine) {
+  Puller p(store, opts, engine);
+  return p.run(refs);
+}
+
+}  // namespace ferry::sync

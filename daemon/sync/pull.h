@@ -1,0 +1,62 @@
+// pull: resolve references to manifests, fetch every missing blob once, commit.
+//
+// One run over many references: manifests are resolved concurrently, the blobs of
+// all images form one deduplicated plan (a layer shared by two images is fetched
+// once; a blob already in the store is not fetched at all), and transfers run
+// together up to `concurrency`. Blobs are committed first, then manifests, then
+// index.json, so the store never names content it does not hold. One failing image
+// does not stop the others; the report says which failed and why.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/auth.h"
+#include "core/error.h"
+#include "http/engine.h"
+#include "manifest/manifest.h"
+#include "reference/reference.h"
+#include "registry/client.h"
+#include "store/store.h"
+
+namespace ferry::sync {
+
+struct PullOptions {
+  manifest::Platform platform{"linux", "amd64", "", ""};
+  bool all_platforms = false;
+  int concurrency = 8;                                // blob transfers in flight
+  std::vector<std::string> insecure_registries;       // host[:port], plain HTTP allowed
+  auth::CredentialStore credentials;
+  registry::RetryPolicy retry;
+};
+
+struct PulledImage {
+  reference::Reference ref;
+  // What index.json records for ref: the index (all platforms) or the chosen image
+  // manifest(s), each with its platform.
+  std::vector<manifest::Descriptor> entries;
+  // The platform image manifests pulled (for export).
+  std::vector<manifest::Descriptor> images;
+  std::optional<core::Error> error;  // set when this reference failed
+  uint64_t bytes_fetched = 0;
+};
+
+struct PullReport {
+  std::vector<PulledImage> images;  // in the order asked
+  uint64_t blobs_fetched = 0;
+  uint64_t blobs_present = 0;       // already in the store
+  uint64_t bytes_fetched = 0;
+  uint64_t requests = 0;
+  double seconds = 0;
+  bool ok() const;
+};
+
+// Pull `refs` into `store`. Errors of single images are in the report; the Result
+// fails only when nothing could run (e.g. cancelled before start).
+[[nodiscard]] core::Result<PullReport> pull(store::Store& store, const std::vector<reference::Reference>& refs,
+                                            const PullOptions& opts, http::Engine& engine);
+
+}  // namespace ferry::sync
