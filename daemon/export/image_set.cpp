@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <set>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -114,8 +116,10 @@ core::Result<std::vector<LoadedImage>> load_images(const store::Store& store, co
   if (images.empty()) return core::fail(core::ErrorKind::InvalidInput, "nothing to export: no images given");
   std::vector<LoadedImage> out;
   out.reserve(images.size());
+  std::set<std::pair<std::string, digest::Digest>> seen;
   for (const ExportImage& request : images) {
     std::string label = request.ref.str();
+    if (!seen.emplace(label, request.descriptor.digest).second) continue;  // asked twice
     auto image = load_image(store, request, missing_foreign);
     if (!image) return core::fail(std::move(image.error().context(label)));
     image->label = std::move(label);

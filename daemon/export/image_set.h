@@ -36,7 +36,8 @@ struct LoadedImage {
 // it out, its descriptor keeps the URLs to fetch it from (kSkip).
 enum class MissingForeign { kFail, kSkip };
 
-// Reads and checks every image. Errors name the image and the digest at fault.
+// Reads and checks every image, dropping exact repeats (same reference and
+// manifest). Errors name the image and the digest at fault.
 [[nodiscard]] core::Result<std::vector<LoadedImage>> load_images(const store::Store& store,
                                                                  const std::vector<ExportImage>& images,
                                                                  MissingForeign missing_foreign);

@@ -38,6 +38,7 @@ constexpr Field kDevMinor{337, 8};
 constexpr Field kPrefix{345, 155};
 
 void put_bytes(std::string& block, Field f, std::string_view value) {
+  if (value.empty()) return;  // an empty view may carry a null pointer
   std::memcpy(block.data() + f.offset, value.data(), std::min(value.size(), f.size));
 }
 

@@ -131,7 +131,7 @@ TEST_F(DockerArchiveTest, SameImageTwoTagsIsOneManifestItem) {
   auto v1 = build_image(*store, "app:1", {layer({{"x", "x"}})});
   ExportImage latest = v1.image;
   latest.ref.tag = "latest";
-  auto entries = export_ok({v1.image, latest});
+  auto entries = export_ok({v1.image, latest, v1.image});  // the repeat is dropped
   json manifest = json::parse(entries["manifest.json"].content);
   ASSERT_EQ(manifest.size(), 1u);
   EXPECT_EQ(manifest[0]["RepoTags"], (json{"app:1", "app:latest"}));
