@@ -108,7 +108,7 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
                report->seconds);
   if (!a.output.empty()) {
     if (!report->ok()) {
-      fmt::print(stderr, "ferry: not writing {}: some images failed\n", a.output);
+      spdlog::warn("{} not written: not every image could be pulled", a.output);
       return kExitSomeFailed;
     }
     if (auto st = export_images(a, *store, *report); !st) {
