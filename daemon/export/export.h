@@ -36,7 +36,14 @@ struct DockerArchiveOptions {
 // index.json, blobs/sha256/<hex> (manifests, configs, layers as fetched),
 // manifest.json (Config, RepoTags, Layers pointing into blobs/sha256/) and
 // repositories. Each blob appears once even when images share it. When two images
-// carry the same reference (several platforms), manifest.json lists only the first.
+// carry the same reference (several platforms), manifest.json lists only the first
+// and only the first index.json entry carries the name annotations; an image asked
+// for by digest only gets RepoTags []. Every entry has mtime 0, uid/gid 0 and mode
+// 0644/0755, so the same images give the same bytes. `repositories` maps familiar
+// name -> tag -> top diff_id hex, as Docker 25+ writes it (docker load reads it only
+// when manifest.json is missing). A foreign layer must be in the store (NotFound
+// otherwise); it gets a LayerSources entry. Blobs are re-hashed while copied: a
+// corrupt store fails with DigestMismatch. On any error no file is left behind.
 [[nodiscard]] core::Status write_docker_archive(const store::Store& store,
                                                 const std::vector<ExportImage>& images,
                                                 const fs::path& out, const DockerArchiveOptions& opts);
