@@ -52,7 +52,7 @@ struct DockerItem {
   ordered_json layer_sources = ordered_json::object();
 };
 
-// Looks at the first bytes of a layer blob (then rewinds): only gzip can be
+// Peeks at the first bytes of a layer blob (pread: the offset stays): only gzip can be
 // decompressed here.
 core::Status check_gzip(int fd, const fs::path& path, const manifest::Descriptor& layer) {
   char head[4] = {};
