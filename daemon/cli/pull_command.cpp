@@ -1,6 +1,7 @@
 // `ferry pull REF... [-o OUT]`: pull into the store, then export what was asked.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -68,32 +69,34 @@ core::Status export_images(const PullArgs& a, const store::Store& store, const s
 }  // namespace
 
 int run_pull(const PullArgs& a, http::Engine& engine) {
-  std::vector<reference::Reference> refs;
+  if (a.uncompressed && a.format != "docker") return usage_error("--uncompressed applies to --format docker only");
+  auto platform = manifest::parse_platform(a.platform);
+  if (!platform) return usage_error(platform.error().message);
+  std::vector<sync::PullTarget> targets;
   for (const auto& text : a.refs) {
     auto r = reference::parse(text);
     if (!r) return usage_error(r.error().message);
-    refs.push_back(*r);
+    targets.push_back({*r, {*platform}, a.all_platforms});
   }
-  sync::PullOptions opts;
-  auto platform = manifest::parse_platform(a.platform);
-  if (!platform) return usage_error(platform.error().message);
-  opts.platform = *platform;
-  opts.all_platforms = a.all_platforms;
-  opts.concurrency = a.concurrency;
-  opts.insecure_registries = a.insecure_registries;
   auto creds = auth::CredentialStore::load_default();
   if (!creds) return usage_error(creds.error().message);
-  opts.credentials = std::move(*creds);
   if (!a.username.empty()) {
     auth::Credentials c{a.username, {}, {}};
     if (a.password_stdin) std::getline(std::cin, c.password);
-    for (const auto& r : refs) opts.credentials.set(r.domain, c);
+    for (const auto& t : targets) creds->set(t.ref.domain, c);
   }
-  if (a.uncompressed && a.format != "docker") return usage_error("--uncompressed applies to --format docker only");
+  sync::PullOptions opts;
+  opts.concurrency = a.concurrency;
+  opts.registry_options = [creds = std::move(*creds), insecure = a.insecure_registries](const std::string& domain) {
+    registry::RegistryOptions ro;
+    ro.insecure = std::find(insecure.begin(), insecure.end(), domain) != insecure.end();
+    ro.credentials = creds.lookup(domain);
+    return ro;
+  };
 
   auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, true);
   if (!store) return usage_error(store.error().message);
-  auto report = sync::pull(*store, refs, opts, engine);
+  auto report = sync::pull(*store, targets, opts, engine);
   if (!report) {
     fmt::print(stderr, "ferry: {}\n", report.error().message);
     return kExitSomeFailed;

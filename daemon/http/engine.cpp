@@ -7,6 +7,8 @@
 // submit more). The write callback feeds the sink and nothing else.
 #include "http/engine.h"
 
+#include "core/redact.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -85,6 +87,7 @@ struct Transfer {
   Response resp;
   std::optional<core::Error> sink_error;
   bool body_started = false;
+  bool error_body_cut = false;  // a non-2xx body hit max_body: transfer stopped, answer kept
   bool to_sink = false;
   SteadyClock::time_point started;
 
@@ -132,6 +135,13 @@ struct Transfer {
       return n;
     }
     if (self->resp.body.size() + n > self->req.max_body) {
+      if (self->resp.status < 200 || self->resp.status >= 300) {
+        // An error page: its start is enough for the message, and the status must
+        // survive (a 503 is retried, a SizeMismatch would not be). Stop reading here.
+        self->resp.body.append(data, self->req.max_body - self->resp.body.size());
+        self->error_body_cut = true;
+        return CURL_WRITEFUNC_ERROR;
+      }
       self->sink_error = core::Error{core::ErrorKind::SizeMismatch,
                                      fmt::format("response body over the {} byte limit", self->req.max_body),
                                      0, {}, std::nullopt};
@@ -264,8 +274,8 @@ core::Status Engine::run(const std::function<bool()>& done) {
     core::Result<Response> result = std::move(t->resp);
     if (t->sink_error) {
       result = core::fail(*t->sink_error);
-    } else if (code != CURLE_OK) {
-      result = core::fail(curl_error(code, t->errbuf, t->req.method));
+    } else if (code != CURLE_OK && !t->error_body_cut) {
+      result = core::fail(curl_error(code, t->errbuf, t->req.method + " " + core::redact_url(t->req.url)));
     }
     t.reset();
     cb(std::move(result));

@@ -9,7 +9,10 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include "store/fs_util.h"
 
 namespace ferry::sync {
 
@@ -22,9 +25,48 @@ bool is_foreign_layer(const manifest::Descriptor& d) {
          d.media_type.find("nondistributable") != std::string::npos;
 }
 
+// What the last successful pull of a reference resolved to (state/last-pulls.json):
+// the manifest digest the tag pointed at, and which platforms were taken from it.
+struct LastPull {
+  digest::Digest digest;
+  std::string selection;
+};
+
+std::string selection(const PullTarget& t) {
+  if (t.all_platforms) return "all";
+  std::vector<std::string> names;
+  for (const auto& p : t.platforms) names.push_back(p.str());
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
+
+std::map<std::string, LastPull> load_last_pulls(const store::Store& store) {
+  std::map<std::string, LastPull> out;
+  auto text = store::read_file(store.root() / "state" / "last-pulls.json", 64 << 20);
+  if (!text) return out;  // none yet, or unreadable: everything is resolved in full
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) return out;
+  for (const auto& [ref, v] : j.items()) {
+    if (!v.is_object() || !v.contains("digest") || !v["digest"].is_string()) continue;
+    auto d = digest::Digest::parse(v["digest"].get<std::string>());
+    if (d) out[ref] = {*d, v.value("platforms", "")};
+  }
+  return out;
+}
+
+core::Status save_last_pulls(const store::Store& store, const std::map<std::string, LastPull>& last) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [ref, l] : last) j[ref] = {{"digest", l.digest.str()}, {"platforms", l.selection}};
+  return store::write_file_atomic(store.root() / "state" / "last-pulls.json", j.dump(2) + "\n");
+}
+
 // One image being pulled.
 struct ImageState {
   PulledImage out;
+  PullTarget target;
+  std::chrono::steady_clock::time_point started;
   registry::Client* client = nullptr;
   int pending = 0;                                // outstanding manifest requests
   std::optional<manifest::Descriptor> index;      // top-level index, when there is one
@@ -51,13 +93,16 @@ class Puller {
   Puller(store::Store& store, const PullOptions& opts, http::Engine& engine)
       : store_(store), opts_(opts), engine_(engine) {}
 
-  core::Result<PullReport> run(const std::vector<reference::Reference>& refs) {
+  core::Result<PullReport> run(const std::vector<PullTarget>& targets) {
     const auto started = std::chrono::steady_clock::now();
     const uint64_t requests_before = engine_.stats().requests;
-    for (const auto& ref : refs) {
+    if (opts_.skip_unchanged) last_ = load_last_pulls(store_);
+    for (const auto& target : targets) {
       auto st = std::make_unique<ImageState>();
-      st->out.ref = ref;
-      st->client = client_for(ref);
+      st->out.ref = target.ref;
+      st->target = target;
+      st->client = client_for(target.ref);
+      st->started = started;
       images_.push_back(std::move(st));
     }
     for (size_t i = 0; i < images_.size(); ++i) resolve(i);
@@ -81,13 +126,8 @@ class Puller {
     const std::string host = ref.api_host();
     auto it = clients_.find(host);
     if (it != clients_.end()) return it->second.get();
-    registry::RegistryOptions ro;
-    ro.insecure = std::find(opts_.insecure_registries.begin(), opts_.insecure_registries.end(), ref.domain) !=
-                      opts_.insecure_registries.end() ||
-                  std::find(opts_.insecure_registries.begin(), opts_.insecure_registries.end(), host) !=
-                      opts_.insecure_registries.end();
-    ro.credentials = opts_.credentials.lookup(ref.domain);
-    ro.retry = opts_.retry;
+    registry::RegistryOptions ro = opts_.registry_options ? opts_.registry_options(ref.domain)
+                                                          : registry::RegistryOptions{};
     auto c = std::make_unique<registry::Client>(engine_, host, ro, tokens_);
     auto* raw = c.get();
     clients_.emplace(host, std::move(c));
@@ -105,7 +145,37 @@ class Puller {
   // ---- resolve ------------------------------------------------------------------
   void resolve(size_t i) {
     auto& img = *images_[i];
+    const auto& ref = img.out.ref;
+    auto last = last_.find(ref.str());
+    if (last == last_.end() || last->second.selection != selection(img.target)) return get_top(i);
     img.pending = 1;
+    img.client->get_manifest(ref.repository, ref.manifest_ref(), true,
+                             [this, i, known = last->second.digest](core::Result<registry::ManifestReply> r) {
+                               --images_[i]->pending;
+                               if (r && !r->digest.empty() && r->digest == known && reuse_entries(i)) return;
+                               get_top(i);  // changed, unknown, or HEAD refused: do the full GET
+                             });
+  }
+
+  // HEAD says the tag still points where the last pull left it: take the entries
+  // from the store (when they are all still there) and do nothing else.
+  bool reuse_entries(size_t i) {
+    auto& img = *images_[i];
+    auto index = store_.read_index();
+    if (!index) return false;
+    for (const auto& e : *index) {
+      if (e.ref_name != img.out.ref.str()) continue;
+      if (!store_.has_blob(e.descriptor.digest, e.descriptor.size)) return false;
+      img.out.entries.push_back(e.descriptor);
+    }
+    if (img.out.entries.empty()) return false;
+    img.out.changed = false;
+    return true;
+  }
+
+  void get_top(size_t i) {
+    auto& img = *images_[i];
+    ++img.pending;
     const auto& ref = img.out.ref;
     img.client->get_manifest(ref.repository, ref.manifest_ref(), false,
                              [this, i](core::Result<registry::ManifestReply> r) { on_top_manifest(i, std::move(r)); });
@@ -135,12 +205,15 @@ class Puller {
     img.index = top;
     img.index_body = std::move(r->body);
     std::vector<manifest::Descriptor> wanted;
-    if (opts_.all_platforms) {
+    if (img.target.all_platforms) {
       wanted = manifest::image_entries(index);
     } else {
-      auto d = manifest::select_platform(index, opts_.platform);
-      if (!d) return fail_image(i, d.error());
-      wanted.push_back(*d);
+      for (const auto& p : img.target.platforms) {
+        auto d = manifest::select_platform(index, p);
+        if (!d) return fail_image(i, d.error());
+        bool dup = std::any_of(wanted.begin(), wanted.end(), [&](auto& w) { return w.digest == d->digest; });
+        if (!dup) wanted.push_back(*d);
+      }
     }
     for (auto& d : wanted) fetch_child(i, d);
   }
@@ -261,7 +334,8 @@ class Puller {
     std::vector<store::IndexEntry> entries;
     for (size_t i = 0; i < images_.size(); ++i) {
       auto& img = *images_[i];
-      if (img.failed()) continue;
+      img.out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - img.started).count();
+      if (img.failed() || !img.out.changed) continue;
       for (auto& child : img.children) {
         if (!child.desc.platform) child.desc.platform = platform_from_config(child.manifest);
         if (auto st = store_.put_blob(child.desc.digest, child.body); !st) {
@@ -271,7 +345,7 @@ class Puller {
         img.out.images.push_back(child.desc);
       }
       if (img.failed()) continue;
-      if (img.index && opts_.all_platforms) {
+      if (img.index && img.target.all_platforms) {
         if (auto st = store_.put_blob(img.index->digest, img.index_body); !st) {
           fail_image(i, st.error());
           continue;
@@ -281,11 +355,15 @@ class Puller {
         img.out.entries = img.out.images;
       }
       for (const auto& d : img.out.entries) entries.push_back({d, img.out.ref.str()});
+      last_[img.out.ref.str()] = {img.index ? img.index->digest : img.out.images.front().digest,
+                                  selection(img.target)};
       spdlog::info("image pulled ref={} digest={} platforms={} bytes={}", img.out.ref.str(),
                    img.out.entries.front().digest.short_hex(), img.out.images.size(), img.out.bytes_fetched);
     }
     if (entries.empty()) return;
-    if (auto st = store_.upsert_index(entries); !st) {
+    auto st = store_.upsert_index(entries);
+    if (st) st = save_last_pulls(store_, last_);
+    if (!st) {
       for (size_t i = 0; i < images_.size(); ++i) fail_image(i, st.error());
     }
   }
@@ -305,6 +383,7 @@ class Puller {
   std::map<std::string, std::unique_ptr<registry::Client>> clients_;
   std::vector<std::unique_ptr<ImageState>> images_;
   std::vector<BlobJob> jobs_;
+  std::map<std::string, LastPull> last_;
   std::deque<size_t> queue_;
   int in_flight_ = 0;
   uint64_t blobs_fetched_ = 0, blobs_present_ = 0, bytes_fetched_ = 0;
@@ -316,10 +395,10 @@ bool PullReport::ok() const {
   return std::none_of(images.begin(), images.end(), [](const PulledImage& p) { return p.error.has_value(); });
 }
 
-core::Result<PullReport> pull(store::Store& store, const std::vector<reference::Reference>& refs,
+core::Result<PullReport> pull(store::Store& store, const std::vector<PullTarget>& targets,
                               const PullOptions& opts, http::Engine& engine) {
   Puller p(store, opts, engine);
-  return p.run(refs);
+  return p.run(targets);
 }
 
 }  // namespace ferry::sync

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,13 +25,20 @@
 
 namespace ferry::sync {
 
-struct PullOptions {
-  manifest::Platform platform{"linux", "amd64", "", ""};
+// One reference to pull, with the platforms wanted from a multi-arch image.
+struct PullTarget {
+  reference::Reference ref;
+  std::vector<manifest::Platform> platforms{{"linux", "amd64", "", ""}};
   bool all_platforms = false;
-  int concurrency = 8;                                // blob transfers in flight
-  std::vector<std::string> insecure_registries;       // host[:port], plain HTTP allowed
-  auth::CredentialStore credentials;
-  registry::RetryPolicy retry;
+};
+
+struct PullOptions {
+  int concurrency = 8;                                // blob transfers in flight, all registries
+  // Connection settings (TLS, credentials, retries) per reference domain.
+  std::function<registry::RegistryOptions(const std::string& domain)> registry_options;
+  // Ask with HEAD first and skip an image whose manifest digest and platform choice
+  // equal the last successful pull (no manifest GET, no blob work).
+  bool skip_unchanged = false;
 };
 
 struct PulledImage {
@@ -41,7 +49,9 @@ struct PulledImage {
   // The platform image manifests pulled (for export).
   std::vector<manifest::Descriptor> images;
   std::optional<core::Error> error;  // set when this reference failed
+  bool changed = true;               // false: HEAD showed the last pull is current
   uint64_t bytes_fetched = 0;
+  double seconds = 0;
 };
 
 struct PullReport {
@@ -56,7 +66,7 @@ struct PullReport {
 
 // Pull `refs` into `store`. Errors of single images are in the report; the Result
 // fails only when nothing could run (e.g. cancelled before start).
-[[nodiscard]] core::Result<PullReport> pull(store::Store& store, const std::vector<reference::Reference>& refs,
+[[nodiscard]] core::Result<PullReport> pull(store::Store& store, const std::vector<PullTarget>& targets,
                                             const PullOptions& opts, http::Engine& engine);
 
 }  // namespace ferry::sync
