@@ -1,0 +1,120 @@
+// Watchlist: the YAML file that says which images ferry mirrors, where, and when.
+//
+// load() reads a watchlist file and parse() a YAML text into plain values: the store
+// and export directories, the schedule, the concurrency limits, the default
+// platforms, per-registry settings (TLS, credentials, concurrency) and the list of
+// images, one ImageEntry per reference with references normalised
+// (`ubuntu:24.04` -> docker.io/library/ubuntu:24.04). Every problem is an error of
+// kind InvalidInput (NotFound for a missing file) whose message is one line
+// `FILE:LINE:COLUMN: message` naming the key or value at fault. Secrets never live in
+// the watchlist: credentials name a password file or an environment variable, read
+// by resolve_credentials() only when needed. yaml-cpp stays inside this module.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "manifest/manifest.h"
+#include "reference/reference.h"
+
+namespace ferry::config {
+
+inline constexpr int kDefaultConcurrency = 8;
+inline constexpr int kMaxConcurrency = 256;        // for `concurrency`, top level and per registry
+inline constexpr std::chrono::seconds kMinInterval{1};
+inline constexpr std::chrono::seconds kMaxInterval{365 * 24 * 3600};
+inline constexpr std::uintmax_t kMaxWatchlistBytes = 4 * 1024 * 1024;  // larger files are refused
+
+// Where a password comes from: exactly one of password_file and password_env is set.
+struct CredentialSource {
+  std::string username;
+  std::string password_file;  // absolute (resolved against the watchlist's directory)
+  std::string password_env;   // environment variable name
+
+  friend bool operator==(const CredentialSource&, const CredentialSource&) = default;
+};
+
+struct RegistrySettings {
+  std::string host;      // normalised key: "docker.io", "127.0.0.1:5000", lowercase
+  bool insecure = false; // like dockerd's insecure-registries: TLS is not verified / plain HTTP allowed
+  std::string ca_file;   // absolute; "" = system trust store
+  std::optional<CredentialSource> credentials;
+  int concurrency = 0;   // 0 = no per-registry cap
+
+  friend bool operator==(const RegistrySettings&, const RegistrySettings&) = default;
+};
+
+struct Schedule {
+  enum class Kind { None, Daily, Interval };
+  Kind kind = Kind::None;
+  int hour = 0;    // Daily: local time
+  int minute = 0;
+  std::chrono::seconds interval{0};  // Interval
+
+  // The watchlist syntax, which parse_schedule() reads back: "02:00", "every 6h",
+  // "every 90m" (the largest unit that divides the interval), "none".
+  std::string str() const;
+  friend bool operator==(const Schedule&, const Schedule&) = default;
+};
+
+// "HH:MM" (daily, local time; H or HH, 00:00..23:59), "every N<unit>" with units
+// s, m, h, d, combinable ("every 1h30m"), between kMinInterval and kMaxInterval, or
+// "none". Error: `invalid schedule "...": ...` with the accepted forms.
+[[nodiscard]] core::Result<Schedule> parse_schedule(std::string_view text);
+
+struct ImageEntry {
+  reference::Reference ref;                    // normalised; tag "latest" when none given
+  std::vector<manifest::Platform> platforms;   // empty = the watchlist's default
+  bool all_platforms = false;                  // mirror every platform of an index
+  int line = 0;                                // 1-based line of the entry (or its tag) in the file
+
+  friend bool operator==(const ImageEntry&, const ImageEntry&) = default;
+};
+
+struct Watchlist {
+  std::filesystem::path source;  // absolute path for load(); the origin for parse()
+  std::string store;             // absolute; "" when not given (the caller's default applies)
+  std::string export_dir;        // absolute; "" when not given
+  Schedule schedule;             // Kind::None when not given
+  int concurrency = kDefaultConcurrency;  // transfers in flight across all registries
+  std::vector<manifest::Platform> platforms{{"linux", "amd64", "", ""}};
+  std::map<std::string, RegistrySettings> registries;  // by normalised host
+  std::vector<ImageEntry> images;                      // file order, tags expanded
+};
+
+// Reads and parses `file`; relative paths inside are resolved against the file's
+// directory, and messages are prefixed with `file` as given.
+[[nodiscard]] core::Result<Watchlist> load(const std::filesystem::path& file);
+
+// Parses YAML text. `origin` names it in messages (and becomes Watchlist::source);
+// relative paths are resolved against `base_dir`, or the current directory when it
+// is empty.
+[[nodiscard]] core::Result<Watchlist> parse(std::string_view yaml, const std::string& origin,
+                                            const std::filesystem::path& base_dir = {});
+
+// {username, password}: the password read from password_file (trailing newlines
+// stripped) or from the environment variable password_env. An unreadable, empty or
+// multi-line password is an error naming the file or variable, never the secret.
+[[nodiscard]] core::Result<std::pair<std::string, std::string>> resolve_credentials(const CredentialSource& source);
+
+// The settings for a registry domain (as in Reference::domain; compared
+// case-insensitively, the docker.io aliases index.docker.io, registry-1.docker.io
+// and registry.hub.docker.com included), or nullptr.
+const RegistrySettings* find_registry(const Watchlist& watchlist, std::string_view domain);
+
+// The registry key form of a domain: lowercase, docker.io aliases folded to docker.io.
+std::string normalize_host(std::string_view domain);
+
+// The platforms to mirror for `entry`: its own, else the watchlist's default; empty
+// when the entry asks for all platforms.
+std::vector<manifest::Platform> platforms_for(const Watchlist& watchlist, const ImageEntry& entry);
+
+}  // namespace ferry::config

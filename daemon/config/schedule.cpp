@@ -1,0 +1,126 @@
+// Schedules: "HH:MM" for a daily run at local time, "every 6h" / "every 1h30m" for a
+// fixed interval, "none" for no schedule; and the same text back from Schedule::str().
+#include <fmt/format.h>
+
+#include <array>
+#include <utility>
+
+#include "config/config.h"
+#include "config/yaml_read.h"
+
+namespace ferry::config {
+
+namespace {
+
+constexpr std::string_view kEveryPrefix = "every ";
+constexpr std::string_view kNone = "none";
+constexpr std::string_view kForms =
+    "want \"HH:MM\" (daily, local time), \"every N\" with a unit s, m, h or d (e.g. \"every 6h\", "
+    "\"every 1h30m\"), or \"none\"";
+constexpr int kHoursPerDay = 24;
+constexpr int kMinutesPerHour = 60;
+
+// Units from the largest, so str() can pick the largest that divides the interval.
+constexpr std::array<std::pair<char, long long>, 4> kUnits = {{
+    {'d', 24 * 3600},
+    {'h', 3600},
+    {'m', 60},
+    {'s', 1},
+}};
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+tl::unexpected<core::Error> bad_schedule(std::string_view text, std::string_view why) {
+  return core::fail(core::ErrorKind::InvalidInput,
+                    fmt::format("invalid schedule \"{}\": {}", detail::echo(text), why));
+}
+
+// Reads the digits at the front of `text` (at most `max_digits`), or -1.
+long long take_number(std::string_view& text, size_t max_digits) {
+  size_t n = 0;
+  long long value = 0;
+  while (n < text.size() && is_digit(text[n])) {
+    if (n == max_digits) return -1;
+    value = value * 10 + (text[n] - '0');
+    ++n;
+  }
+  if (n == 0) return -1;
+  text.remove_prefix(n);
+  return value;
+}
+
+core::Result<Schedule> parse_daily(std::string_view text) {
+  std::string_view rest = text;
+  long long hour = take_number(rest, 2);
+  if (hour < 0 || rest.empty() || rest.front() != ':') return bad_schedule(text, kForms);
+  rest.remove_prefix(1);
+  if (rest.size() != 2) return bad_schedule(text, "minutes must be two digits (HH:MM)");
+  long long minute = take_number(rest, 2);
+  if (minute < 0 || !rest.empty()) return bad_schedule(text, kForms);
+  if (hour >= kHoursPerDay || minute >= kMinutesPerHour) {
+    return bad_schedule(text, "time of day must be between 00:00 and 23:59");
+  }
+  Schedule s;
+  s.kind = Schedule::Kind::Daily;
+  s.hour = static_cast<int>(hour);
+  s.minute = static_cast<int>(minute);
+  return s;
+}
+
+long long unit_seconds(char unit) {
+  for (const auto& [symbol, seconds] : kUnits) {
+    if (symbol == unit) return seconds;
+  }
+  return 0;
+}
+
+// "6h", "90s", "1h30m": numbers each followed by a unit.
+core::Result<Schedule> parse_interval(std::string_view text, std::string_view spec) {
+  constexpr size_t kMaxDigits = 9;  // keeps the sum far from overflow
+  if (spec.empty()) return bad_schedule(text, "missing interval after \"every\"");
+  long long total = 0;
+  while (!spec.empty()) {
+    long long n = take_number(spec, kMaxDigits);
+    if (n < 0) return bad_schedule(text, kForms);
+    if (spec.empty()) return bad_schedule(text, "missing unit after the number (s, m, h or d)");
+    long long unit = unit_seconds(spec.front());
+    if (unit == 0) {
+      return bad_schedule(text, fmt::format("unknown unit '{}' (s, m, h or d)", detail::echo(spec.substr(0, 1))));
+    }
+    spec.remove_prefix(1);
+    total += n * unit;
+    if (total > kMaxInterval.count()) break;
+  }
+  if (total < kMinInterval.count() || total > kMaxInterval.count()) {
+    return bad_schedule(text, fmt::format("interval must be between {}s and {}d", kMinInterval.count(),
+                                          kMaxInterval.count() / unit_seconds('d')));
+  }
+  Schedule s;
+  s.kind = Schedule::Kind::Interval;
+  s.interval = std::chrono::seconds(total);
+  return s;
+}
+
+}  // namespace
+
+std::string Schedule::str() const {
+  switch (kind) {
+    case Kind::None: return std::string(kNone);
+    case Kind::Daily: return fmt::format("{:02}:{:02}", hour, minute);
+    case Kind::Interval:
+      for (const auto& [symbol, seconds] : kUnits) {
+        if (interval.count() % seconds == 0) return fmt::format("every {}{}", interval.count() / seconds, symbol);
+      }
+      break;
+  }
+  return std::string(kNone);
+}
+
+core::Result<Schedule> parse_schedule(std::string_view text) {
+  if (text == kNone) return Schedule{};
+  if (text.starts_with(kEveryPrefix)) return parse_interval(text, text.substr(kEveryPrefix.size()));
+  if (!text.empty() && is_digit(text.front())) return parse_daily(text);
+  return bad_schedule(text, kForms);
+}
+
+}  // namespace ferry::config

@@ -1,0 +1,22 @@
+// The two structured sections of a watchlist, `images` and `registries`, each read
+// from its top-level field. Internal to the config module.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config/yaml_read.h"
+
+namespace ferry::config::detail {
+
+// `images`: a list whose items are references or mappings {name, tags, platforms,
+// all_platforms}; tags expanded to one entry each; duplicates refused.
+core::Result<std::vector<ImageEntry>> read_images(const Source& source, const Field& images);
+
+// `registries`: host -> {insecure, ca_file, credentials, concurrency}; hosts
+// normalised (normalize_host), two keys naming one registry refused.
+core::Result<std::map<std::string, RegistrySettings>> read_registries(const Source& source, const Field& registries);
+
+}  // namespace ferry::config::detail
