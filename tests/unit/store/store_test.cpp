@@ -158,3 +158,35 @@ TEST(Store, UpsertIndexReplacesByRefName) {
   ASSERT_TRUE(s2);
   EXPECT_EQ(s2->read_index()->size(), 2u);
 }
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store/lock.h"
+
+TEST(StoreLock, SecondHolderIsRefusedWithThePid) {
+  TempDir t;
+  auto s = Store::open(t.path, true);
+  ASSERT_TRUE(s);
+  auto first = ferry::store::StoreLock::acquire(t.path);
+  ASSERT_TRUE(first) << first.error().message;
+  // flock is per open file description: a second acquire in this process conflicts too,
+  // but check across a real process boundary as ferry processes would.
+  pid_t child = fork();
+  if (child == 0) {
+    auto second = ferry::store::StoreLock::acquire(t.path);
+    bool ok = !second && second.error().message.find(std::to_string(getppid())) != std::string::npos;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(StoreLock, ReleasedWhenTheHolderGoes) {
+  TempDir t;
+  ASSERT_TRUE(Store::open(t.path, true));
+  { auto l = ferry::store::StoreLock::acquire(t.path); ASSERT_TRUE(l); }
+  auto again = ferry::store::StoreLock::acquire(t.path);
+  EXPECT_TRUE(again);
+}
