@@ -28,6 +28,18 @@ struct PullArgs {
   bool password_stdin = false;
 };
 
+struct SyncArgs {
+  std::string config = "/etc/ferry/watchlist.yaml";
+  bool once = false;
+  bool check = false;
+  std::string store;
+  std::string export_dir;
+  std::string metrics;
+};
+
+void add_sync_options(CLI::App& cmd, SyncArgs& args);
+int run_sync(const SyncArgs& args, http::Engine& engine);
+
 void add_pull_options(CLI::App& cmd, PullArgs& args);
 int run_pull(const PullArgs& args, http::Engine& engine);
 

@@ -31,6 +31,7 @@ void setup_logging(const std::string& level) {
 int main(int argc, char** argv) {
   CLI::App app{"ferry: mirror container images from Docker/OCI v2 registries, no Docker needed"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand
   app.set_version_flag("--version", "ferry 0.1.0");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
@@ -39,6 +40,9 @@ int main(int argc, char** argv) {
   ferry::cli::PullArgs pull;
   auto* cmd = app.add_subcommand("pull", "pull images into the store and optionally export them");
   ferry::cli::add_pull_options(*cmd, pull);
+  ferry::cli::SyncArgs sync;
+  auto* sync_cmd = app.add_subcommand("sync", "mirror the images of a watchlist, once or on its schedule");
+  ferry::cli::add_sync_options(*sync_cmd, sync);
 
   try {
     app.parse(argc, argv);
@@ -53,6 +57,7 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   int rc = 2;
   if (cmd->parsed()) rc = ferry::cli::run_pull(pull, engine);
+  if (sync_cmd->parsed()) rc = ferry::cli::run_sync(sync, engine);
   g_engine = nullptr;
   return rc;
 }

@@ -391,6 +391,25 @@ class Puller {
 
 }  // namespace
 
+core::Result<std::vector<manifest::Descriptor>> platform_images(const store::Store& store,
+                                                                const std::vector<manifest::Descriptor>& entries) {
+  std::vector<manifest::Descriptor> out;
+  for (const auto& e : entries) {
+    if (!manifest::is_index_type(e.media_type)) {
+      out.push_back(e);
+      continue;
+    }
+    auto body = store.read_blob(e.digest, manifest::kMaxManifestSize);
+    if (!body) return core::fail(body.error());
+    auto parsed = manifest::parse(*body, e.media_type);
+    if (!parsed) return core::fail(parsed.error());
+    const auto* index = std::get_if<manifest::Index>(&*parsed);
+    if (!index) return core::fail(core::ErrorKind::InvalidInput, "index.json entry typed as index is not one");
+    for (const auto& d : manifest::image_entries(*index)) out.push_back(d);
+  }
+  return out;
+}
+
 bool PullReport::ok() const {
   return std::none_of(images.begin(), images.end(), [](const PulledImage& p) { return p.error.has_value(); });
 }

@@ -1,0 +1,90 @@
+// Summary table, last-run.json and Prometheus metrics of a sync run.
+#include "cli/run_report.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "store/fs_util.h"
+
+namespace ferry::cli {
+
+size_t RunSummary::failed() const {
+  return static_cast<size_t>(std::count_if(images.begin(), images.end(), [](auto& i) { return !i.error.empty(); }));
+}
+
+namespace {
+std::string human_bytes(uint64_t b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
+}  // namespace
+
+void print_summary(const RunSummary& s) {
+  size_t width = 9;
+  for (const auto& i : s.images) width = std::max(width, i.reference.size());
+  fmt::print("{:<{}}  {:<8}  {:>10}  {:>7}  {}\n", "REFERENCE", width, "STATUS", "FETCHED", "SECONDS", "DETAIL");
+  for (const auto& i : s.images) {
+    std::string status = !i.error.empty() ? "failed" : i.changed ? "updated" : "current";
+    std::string detail = !i.error.empty() ? i.error : i.digest.substr(0, 19);
+    if (i.exported) detail += "  -> " + i.export_file;
+    fmt::print("{:<{}}  {:<8}  {:>10}  {:>7.1f}  {}\n", i.reference, width, status, human_bytes(i.bytes), i.seconds,
+               detail);
+  }
+  fmt::print("{} images, {} failed, {} fetched, {} requests, {:.1f} s\n", s.images.size(), s.failed(),
+             human_bytes(s.bytes), s.requests, s.seconds);
+}
+
+core::Status write_last_run(const std::filesystem::path& store_root, const RunSummary& s) {
+  nlohmann::json images = nlohmann::json::array();
+  for (const auto& i : s.images) {
+    nlohmann::json j{{"reference", i.reference}, {"digest", i.digest},       {"changed", i.changed},
+                     {"bytes", i.bytes},         {"seconds", i.seconds},     {"error", i.error},
+                     {"export", i.export_file},  {"exported", i.exported}};
+    images.push_back(std::move(j));
+  }
+  nlohmann::json run{{"finished", std::chrono::duration_cast<std::chrono::seconds>(s.finished.time_since_epoch()).count()},
+                     {"seconds", s.seconds},
+                     {"bytes", s.bytes},
+                     {"requests", s.requests},
+                     {"failed", s.failed()},
+                     {"last_success", s.last_success},
+                     {"images", images}};
+  return store::write_file_atomic(store_root / "state" / "last-run.json", run.dump(2) + "\n");
+}
+
+int64_t read_last_success(const std::filesystem::path& store_root) {
+  auto text = store::read_file(store_root / "state" / "last-run.json", 64 << 20);
+  if (!text) return 0;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object() || !j.contains("last_success") || !j["last_success"].is_number_integer()) return 0;
+  return j["last_success"].get<int64_t>();
+}
+
+core::Status write_metrics(const std::filesystem::path& file, const RunSummary& s) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(s.finished.time_since_epoch()).count();
+  std::string out;
+  out += "# HELP ferry_sync_images Images in the last sync run, by result.\n# TYPE ferry_sync_images gauge\n";
+  out += fmt::format("ferry_sync_images{{result=\"ok\"}} {}\n", s.images.size() - s.failed());
+  out += fmt::format("ferry_sync_images{{result=\"failed\"}} {}\n", s.failed());
+  out += "# HELP ferry_sync_bytes_fetched Bytes downloaded by the last sync run.\n# TYPE ferry_sync_bytes_fetched gauge\n";
+  out += fmt::format("ferry_sync_bytes_fetched {}\n", s.bytes);
+  out += "# HELP ferry_sync_duration_seconds Wall time of the last sync run.\n# TYPE ferry_sync_duration_seconds gauge\n";
+  out += fmt::format("ferry_sync_duration_seconds {:.3f}\n", s.seconds);
+  out += "# HELP ferry_sync_last_run_timestamp_seconds When the last sync run ended.\n"
+         "# TYPE ferry_sync_last_run_timestamp_seconds gauge\n";
+  out += fmt::format("ferry_sync_last_run_timestamp_seconds {}\n", now);
+  out += "# HELP ferry_sync_last_success_timestamp_seconds When a sync run last ended with every image ok.\n"
+         "# TYPE ferry_sync_last_success_timestamp_seconds gauge\n";
+  out += fmt::format("ferry_sync_last_success_timestamp_seconds {}\n", s.last_success);
+  return store::write_file_atomic(file, out);
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,43 @@
+// What a sync run leaves behind for people and machines: the summary table on
+// stdout, state/last-run.json, and optionally a Prometheus textfile.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "sync/pull.h"
+
+namespace ferry::cli {
+
+struct ImageOutcome {
+  std::string reference;
+  std::string digest;       // top-level manifest digest, "" when failed
+  bool changed = false;
+  uint64_t bytes = 0;
+  double seconds = 0;
+  std::string error;        // "" when ok
+  std::string export_file;  // "" when not exported
+  bool exported = false;    // written in this run
+};
+
+struct RunSummary {
+  std::vector<ImageOutcome> images;
+  uint64_t bytes = 0;
+  uint64_t requests = 0;
+  double seconds = 0;
+  std::chrono::system_clock::time_point finished;
+  int64_t last_success = 0;  // unix seconds of the last all-ok run, 0 if none yet
+  size_t failed() const;
+};
+
+void print_summary(const RunSummary& s);
+[[nodiscard]] core::Status write_last_run(const std::filesystem::path& store_root, const RunSummary& s);
+// last_success of the previous run's last-run.json (0 when there is none).
+int64_t read_last_success(const std::filesystem::path& store_root);
+// Prometheus text format for node_exporter's textfile collector (atomic replace).
+[[nodiscard]] core::Status write_metrics(const std::filesystem::path& file, const RunSummary& s);
+
+}  // namespace ferry::cli

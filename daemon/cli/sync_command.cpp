@@ -1,0 +1,249 @@
+// `ferry sync`: mirror a watchlist once (--once) or on its schedule (daemon mode).
+//
+// One run: load the watchlist, take the store lock, pull every entry in one plan
+// (HEAD first: unchanged tags cost one request and nothing else), write docker-load
+// tarballs for the images that changed (or whose tarball is missing) into the export
+// directory, then record state/last-run.json and print a summary. In daemon mode
+// runs never overlap (one thread), SIGTERM/SIGINT cancel the transfers and leave the
+// partial files for the next run, and SIGHUP reloads the watchlist (a bad one is
+// logged and the old one kept).
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "cli/run_report.h"
+#include "config/config.h"
+#include "export/export.h"
+#include "store/lock.h"
+#include "store/store.h"
+#include "sync/export_names.h"
+#include "sync/pull.h"
+
+namespace ferry::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_reload{false};
+std::atomic<bool> g_stop{false};
+
+void print_plan(const config::Watchlist& w, const std::string& store, const std::string& export_dir) {
+  fmt::print("watchlist {}\n", w.source.string());
+  fmt::print("store     {}\nexport    {}\n", store, export_dir.empty() ? "(none)" : export_dir);
+  fmt::print("schedule  {}\nconcurrency {}\n", w.schedule.str(), w.concurrency);
+  for (const auto& [host, r] : w.registries) {
+    fmt::print("registry  {}{}{}{}\n", host, r.insecure ? " insecure" : "",
+               r.credentials ? " credentials(" + r.credentials->username + ")" : "",
+               r.concurrency ? fmt::format(" concurrency={}", r.concurrency) : "");
+  }
+  for (const auto& e : w.images) {
+    std::string platforms;
+    for (const auto& p : config::platforms_for(w, e)) platforms += (platforms.empty() ? "" : ",") + p.str();
+    fmt::print("image     {}  [{}]\n", e.ref.str(), e.all_platforms ? "all platforms" : platforms);
+  }
+}
+
+// Registry connection settings for each domain: watchlist first, then docker config.
+core::Result<std::function<registry::RegistryOptions(const std::string&)>> registry_options(
+    const config::Watchlist& w) {
+  auto creds = auth::CredentialStore::load_default();
+  if (!creds) return core::fail(creds.error());
+  for (const auto& [host, r] : w.registries) {
+    if (!r.credentials) continue;
+    auto up = config::resolve_credentials(*r.credentials);
+    if (!up) return core::fail(up.error().context(fmt::format("{}: registry {}", w.source.string(), host)));
+    creds->set(host, auth::Credentials{up->first, up->second, {}});
+  }
+  return [w, creds = std::move(*creds)](const std::string& domain) {
+    registry::RegistryOptions ro;
+    if (const auto* r = config::find_registry(w, domain)) {
+      ro.insecure = r->insecure;
+      ro.ca_file = r->ca_file;
+    }
+    ro.credentials = creds.lookup(domain);
+    return ro;
+  };
+}
+
+// Export one pulled reference: one tarball, or one per platform.
+core::Status export_reference(const store::Store& store, const fs::path& dir, const sync::PulledImage& img,
+                              bool force, ImageOutcome& out) {
+  auto images = sync::platform_images(store, img.entries);
+  if (!images) return core::fail(images.error());
+  std::vector<std::pair<std::string, std::vector<exporter::ExportImage>>> files;
+  if (images->size() == 1) {
+    files.push_back({sync::export_file_name(img.ref, nullptr), {{img.ref, images->front()}}});
+  } else {
+    for (const auto& d : *images) {
+      manifest::Platform p = d.platform.value_or(manifest::Platform{"unknown", "unknown", "", ""});
+      files.push_back({sync::export_file_name(img.ref, &p), {{img.ref, d}}});
+    }
+  }
+  for (const auto& [name, set] : files) {
+    out.export_file += (out.export_file.empty() ? "" : ",") + name;
+    if (!force && fs::exists(dir / name)) continue;
+    if (auto st = exporter::write_docker_archive(store, set, dir / name, {}); !st) return st;
+    out.exported = true;
+  }
+  return {};
+}
+
+}  // namespace
+
+void add_sync_options(CLI::App& cmd, SyncArgs& a) {
+  cmd.add_option("-c,--config", a.config, "watchlist file")->capture_default_str();
+  cmd.add_flag("--once", a.once, "sync once and exit (default: run on the watchlist's schedule)");
+  cmd.add_flag("--check", a.check, "validate the watchlist and print the plan, without network");
+  cmd.add_option("--store", a.store, "store directory (overrides the watchlist's)");
+  cmd.add_option("--export", a.export_dir, "export directory (overrides the watchlist's)");
+  cmd.add_option("--metrics", a.metrics, "write Prometheus metrics here after each run");
+}
+
+namespace {
+
+struct Loaded {
+  config::Watchlist w;
+  std::string store, export_dir;
+};
+
+core::Result<Loaded> load(const SyncArgs& a) {
+  auto w = config::load(a.config);
+  if (!w) return core::fail(w.error());
+  Loaded l{std::move(*w), {}, {}};
+  l.store = !a.store.empty() ? a.store : !l.w.store.empty() ? l.w.store : default_store_dir();
+  l.export_dir = !a.export_dir.empty() ? a.export_dir : l.w.export_dir;
+  return l;
+}
+
+// One run. Returns the exit code: 0 all ok, 1 some failed or the run could not start.
+int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
+  auto store = store::Store::open(l.store, true);
+  if (!store) return fmt::print(stderr, "ferry: {}\n", store.error().message), kExitSomeFailed;
+  auto lock = store::StoreLock::acquire(store->root());
+  if (!lock) return fmt::print(stderr, "ferry: {}\n", lock.error().message), kExitSomeFailed;
+  auto ro = registry_options(l.w);
+  if (!ro) return fmt::print(stderr, "ferry: {}\n", ro.error().message), kExitUsage;
+  std::vector<sync::PullTarget> targets;
+  for (const auto& e : l.w.images) {
+    auto platforms = config::platforms_for(l.w, e);
+    targets.push_back({e.ref, platforms, e.all_platforms || platforms.empty()});
+  }
+  sync::PullOptions opts;
+  opts.concurrency = l.w.concurrency;
+  opts.registry_options = std::move(*ro);
+  opts.skip_unchanged = true;
+  spdlog::info("sync started watchlist={} images={} store={}", l.w.source.string(), targets.size(), l.store);
+  auto report = sync::pull(*store, targets, opts, engine);
+  if (!report) return fmt::print(stderr, "ferry: sync: {}\n", report.error().message), kExitSomeFailed;
+
+  RunSummary s;
+  s.requests = report->requests;
+  s.bytes = report->bytes_fetched;
+  if (!l.export_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(l.export_dir, ec);
+  }
+  for (const auto& img : report->images) {
+    ImageOutcome o{img.ref.str(), "", img.changed, img.bytes_fetched, img.seconds, "", "", false};
+    if (img.error) {
+      o.error = img.error->message;
+      fmt::print(stderr, "ferry: {}\n", o.error);
+    } else {
+      o.digest = img.entries.empty() ? "" : img.entries.front().digest.str();
+      if (!l.export_dir.empty()) {
+        if (auto st = export_reference(*store, l.export_dir, img, img.changed, o); !st) {
+          o.error = "export: " + st.error().message;
+          fmt::print(stderr, "ferry: {}: {}\n", o.reference, o.error);
+        }
+      }
+    }
+    s.images.push_back(std::move(o));
+  }
+  s.seconds = report->seconds;
+  s.finished = std::chrono::system_clock::now();
+  s.last_success = s.failed() == 0 ? std::chrono::duration_cast<std::chrono::seconds>(s.finished.time_since_epoch()).count()
+                                   : read_last_success(store->root());
+  if (auto st = write_last_run(store->root(), s); !st) spdlog::error("last-run.json: {}", st.error().message);
+  if (!a.metrics.empty()) {
+    if (auto st = write_metrics(a.metrics, s); !st) spdlog::error("metrics: {}", st.error().message);
+  }
+  print_summary(s);
+  return s.failed() == 0 ? kExitOk : kExitSomeFailed;
+}
+
+std::chrono::system_clock::time_point next_run(const config::Schedule& sched, std::chrono::system_clock::time_point now) {
+  if (sched.kind == config::Schedule::Kind::Interval) return now + sched.interval;
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm local{};
+  localtime_r(&t, &local);
+  local.tm_hour = sched.hour;
+  local.tm_min = sched.minute;
+  local.tm_sec = 0;
+  auto when = std::chrono::system_clock::from_time_t(std::mktime(&local));
+  if (when <= now) {
+    local.tm_mday += 1;
+    local.tm_isdst = -1;
+    when = std::chrono::system_clock::from_time_t(std::mktime(&local));
+  }
+  return when;
+}
+
+void on_hup(int) { g_reload.store(true); }
+
+int run_daemon(Loaded l, const SyncArgs& a, http::Engine& engine) {
+  std::signal(SIGHUP, on_hup);
+  if (l.w.schedule.kind == config::Schedule::Kind::None) {
+    fmt::print(stderr, "ferry: {}: no schedule; add `schedule:` or use --once\n", l.w.source.string());
+    return kExitUsage;
+  }
+  spdlog::info("daemon started watchlist={} schedule={}", l.w.source.string(), l.w.schedule.str());
+  for (;;) {
+    auto when = next_run(l.w.schedule, std::chrono::system_clock::now());
+    spdlog::info("next sync at {}", std::chrono::duration_cast<std::chrono::seconds>(when.time_since_epoch()).count());
+    while (std::chrono::system_clock::now() < when && !engine.cancelled()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (!g_reload.exchange(false)) continue;
+      auto fresh = load(a);
+      if (!fresh) {
+        spdlog::error("reload refused, keeping the running watchlist: {}", fresh.error().message);
+        continue;
+      }
+      l = std::move(*fresh);
+      spdlog::info("watchlist reloaded images={} schedule={}", l.w.images.size(), l.w.schedule.str());
+      when = next_run(l.w.schedule, std::chrono::system_clock::now());
+    }
+    if (engine.cancelled()) break;
+    run_once(l, a, engine);
+    if (engine.cancelled()) break;
+  }
+  spdlog::info("daemon stopped by signal; partial downloads are kept for the next run");
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_sync(const SyncArgs& a, http::Engine& engine) {
+  auto l = load(a);
+  if (!l) return fmt::print(stderr, "ferry: {}\n", l.error().message), kExitUsage;
+  if (a.check) {
+    if (auto ro = registry_options(l->w); !ro) return fmt::print(stderr, "ferry: {}\n", ro.error().message), kExitUsage;
+    print_plan(l->w, l->store, l->export_dir);
+    return kExitOk;
+  }
+  if (a.once) {
+    int rc = run_once(*l, a, engine);
+    if (engine.cancelled()) spdlog::warn("sync interrupted; partial downloads are kept for the next run");
+    return rc;
+  }
+  return run_daemon(std::move(*l), a, engine);
+}
+
+}  // namespace ferry::cli
