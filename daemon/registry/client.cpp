@@ -6,6 +6,9 @@
 // backoff or Retry-After), the one token refresh after a 401, and redirects.
 #include "registry/client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <ctime>
 #include <map>
 #include <random>
@@ -61,14 +64,20 @@ std::string media_type_of(const std::string& content_type) {
 }  // namespace
 
 bool is_loopback_host(std::string_view host_port) {
-  std::string_view host = host_port;
-  if (!host.empty() && host.front() == '[') {
-    host = host.substr(1, host.find(']') - 1);
-    return host == "::1";
+  std::string host(host_port);
+  if (!host.empty() && host.front() == '[') {  // [v6] or [v6]:port
+    auto close = host.find(']');
+    if (close == std::string::npos) return false;
+    host = host.substr(1, close - 1);
+  } else if (host.find(':') == host.rfind(':')) {  // name or v4, with at most one ":port"
+    host = host.substr(0, host.find(':'));
   }
-  host = host.substr(0, host.rfind(':'));
-  if (host_port.find(':') == std::string_view::npos) host = host_port;
-  return host == "localhost" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  // Literal addresses only: a DNS name such as "127.example.com" can point anywhere.
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 struct Op {

@@ -10,7 +10,7 @@
 // fast instead of waiting for a handshake. The destructor stops and joins the thread.
 //
 // The handler runs on the server thread: state it shares with the test must be
-// atomic or locked. It must not call requests() (that takes the same lock).
+// atomic or locked.
 #pragma once
 
 #include <cstddef>

@@ -1,0 +1,373 @@
+// http::Engine against the in-process FakeRegistry: where bodies go (sink, or
+// Response::body for non-2xx and sinkless requests), the max_body cap, Range resume
+// (206 with the right Content-Range, a 200 that restarts the sink, a 206 that starts
+// elsewhere), cut connections, many transfers at once, timers, cancel() and a refused
+// connection.
+#include "http/engine.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <future>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/byte_sink.h"
+#include "support/fake_registry.h"
+
+namespace ferry::http {
+namespace {
+
+using ferry::testing::FakeRegistry;
+using ferry::testing::FakeRequest;
+using ferry::testing::FakeResponse;
+
+// 1000 bytes that show where a wrong offset would land.
+std::string sample_body() {
+  std::string s;
+  for (int i = 0; s.size() < 1000; ++i) s += std::to_string(i) + ",";
+  return s.substr(0, 1000);
+}
+
+Request get(const FakeRegistry& server, std::string_view path, core::ByteSink* sink = nullptr) {
+  Request r;
+  r.url = server.url(path);
+  r.sink = sink;
+  r.connect_timeout = std::chrono::seconds(5);
+  r.stall_timeout = std::chrono::seconds(10);
+  return r;
+}
+
+// Serves sample_body() at any path, honouring `Range: bytes=N-` with a 206.
+FakeResponse serve_with_ranges(const FakeRequest& req) {
+  const std::string body = sample_body();
+  const std::string range = req.header("range");
+  if (range.rfind("bytes=", 0) == 0 && range.back() == '-') {
+    size_t from = std::stoul(range.substr(6));
+    return FakeResponse{206,
+                        {{"Content-Range", "bytes " + std::to_string(from) + "-" +
+                                               std::to_string(body.size() - 1) + "/" + std::to_string(body.size())}},
+                        body.substr(from), std::nullopt, 0};
+  }
+  return FakeResponse{200, {}, body, std::nullopt, 0};
+}
+
+TEST(Engine, GetWritesA2xxBodyToTheSink) {
+  FakeRegistry server([](const FakeRequest&) {
+    return FakeResponse{200, {{"Content-Type", "text/plain"}, {"X-Thing", "a"}}, "hello world", std::nullopt, 0};
+  });
+  Engine engine;
+  core::StringSink sink(1 << 20);
+  auto r = engine.perform(get(server, "/hello", &sink));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(sink.data(), "hello world");
+  EXPECT_EQ(r->body, "");
+  EXPECT_EQ(r->body_bytes, 11u);
+  EXPECT_EQ(r->header("content-type"), "text/plain");
+  EXPECT_EQ(r->header("x-thing"), "a");
+  EXPECT_EQ(r->effective_url, server.url("/hello"));
+  ASSERT_EQ(server.request_count(), 1u);
+  EXPECT_EQ(server.requests()[0].method, "GET");
+  EXPECT_EQ(server.requests()[0].path, "/hello");
+  EXPECT_EQ(engine.stats().requests, 1u);
+}
+
+TEST(Engine, GetWithoutASinkKeepsTheBodyInTheResponse) {
+  FakeRegistry server([](const FakeRequest&) { return FakeResponse{200, {}, "{\"a\":1}", std::nullopt, 0}; });
+  Engine engine;
+  auto r = engine.perform(get(server, "/m"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->body, "{\"a\":1}");
+}
+
+TEST(Engine, SendsRequestHeadersAndHeadReadsHeadersOnly) {
+  FakeRegistry server([](const FakeRequest&) {
+    return FakeResponse{200, {{"Docker-Content-Digest", "sha256:abc"}}, std::string(300, 'x'), std::nullopt, 0};
+  });
+  Engine engine;
+  Request req = get(server, "/h");
+  req.method = "HEAD";
+  req.headers = {"Accept: application/json", "X-Custom: 1"};
+  auto r = engine.perform(std::move(req));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("docker-content-digest"), "sha256:abc");
+  EXPECT_EQ(r->header("content-length"), "300");
+  EXPECT_EQ(r->body_bytes, 0u);
+  auto seen = server.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "HEAD");
+  EXPECT_EQ(seen[0].header("accept"), "application/json");
+  EXPECT_EQ(seen[0].header("x-custom"), "1");
+}
+
+TEST(Engine, KeepsANon2xxBodyInTheResponseNotTheSink) {
+  FakeRegistry server([](const FakeRequest&) {
+    return FakeResponse{404, {}, R"({"errors":[{"code":"BLOB_UNKNOWN"}]})", std::nullopt, 0};
+  });
+  Engine engine;
+  core::StringSink sink(1 << 20);
+  auto r = engine.perform(get(server, "/missing", &sink));
+  ASSERT_TRUE(r) << r.error().message;  // a status is an answer, not a transport error
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(r->body, R"({"errors":[{"code":"BLOB_UNKNOWN"}]})");
+  EXPECT_EQ(sink.size(), 0u);
+}
+
+TEST(Engine, ABodyOverMaxBodyIsAnError) {
+  FakeRegistry server(
+      [](const FakeRequest&) { return FakeResponse{200, {}, std::string(5000, 'm'), std::nullopt, 0}; });
+  Engine engine;
+  Request req = get(server, "/big");
+  req.max_body = 1000;
+  auto r = engine.perform(std::move(req));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, core::ErrorKind::SizeMismatch);
+  EXPECT_NE(r.error().message.find("1000"), std::string::npos) << r.error().message;
+}
+
+TEST(Engine, AnErrorBodyOverMaxBodyIsCutAndTheStatusKept) {
+  FakeRegistry server([](const FakeRequest&) {
+    return FakeResponse{503, {}, "<html>" + std::string(100000, 'e'), std::nullopt, 0};
+  });
+  Engine engine;
+  core::StringSink sink(1 << 20);
+  Request req = get(server, "/busy", &sink);
+  req.max_body = 1000;
+  auto r = engine.perform(std::move(req));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body, "<html>" + std::string(994, 'e'));
+  EXPECT_EQ(sink.size(), 0u);
+}
+
+TEST(Engine, ASinkErrorStopsTheTransfer) {
+  FakeRegistry server(
+      [](const FakeRequest&) { return FakeResponse{200, {}, std::string(5000, 's'), std::nullopt, 0}; });
+  Engine engine;
+  core::StringSink sink(100);
+  auto r = engine.perform(get(server, "/big", &sink));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, core::ErrorKind::SizeMismatch);
+}
+
+TEST(Engine, RangeResumeAppendsTheRestToTheSink) {
+  FakeRegistry server(serve_with_ranges);
+  Engine engine;
+  const std::string body = sample_body();
+  core::StringSink sink(1 << 20);
+  ASSERT_TRUE(sink.write(body.data(), 400));
+  Request req = get(server, "/blob", &sink);
+  req.range_from = sink.size();
+  auto r = engine.perform(std::move(req));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 206);
+  EXPECT_EQ(server.requests().at(0).header("range"), "bytes=400-");
+  EXPECT_EQ(r->body_bytes, 600u);
+  EXPECT_EQ(sink.data(), body);
+}
+
+TEST(Engine, RangeIgnoredWith200RestartsTheSink) {
+  FakeRegistry server([](const FakeRequest&) { return FakeResponse{200, {}, sample_body(), std::nullopt, 0}; });
+  Engine engine;
+  core::StringSink sink(1 << 20);
+  ASSERT_TRUE(sink.write("stale prefix", 12));
+  Request req = get(server, "/blob", &sink);
+  req.range_from = sink.size();
+  auto r = engine.perform(std::move(req));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(server.requests().at(0).header("range"), "bytes=12-");
+  EXPECT_EQ(sink.data(), sample_body());
+}
+
+TEST(Engine, A206StartingElsewhereIsRangeIgnored) {
+  FakeRegistry server([](const FakeRequest&) {
+    return FakeResponse{206, {{"Content-Range", "bytes 0-999/1000"}}, sample_body(), std::nullopt, 0};
+  });
+  Engine engine;
+  core::StringSink sink(1 << 20);
+  ASSERT_TRUE(sink.write("0123456789", 10));
+  Request req = get(server, "/blob", &sink);
+  req.range_from = 10;
+  auto r = engine.perform(std::move(req));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, core::ErrorKind::RangeIgnored);
+  EXPECT_EQ(sink.data(), "0123456789");  // nothing appended at the wrong offset
+}
+
+TEST(Engine, A206WithoutContentRangeIsRangeIgnored) {
+  FakeRegistry server([](const FakeRequest&) { return FakeResponse{206, {}, "rest", std::nullopt, 0}; });
+  Engine engine;
+  core::StringSink sink(1 << 20);
+  ASSERT_TRUE(sink.write("0123456789", 10));
+  Request req = get(server, "/blob", &sink);
+  req.range_from = 10;
+  auto r = engine.perform(std::move(req));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, core::ErrorKind::RangeIgnored);
+}
+
+TEST(Engine, AConnectionCutMidBodyIsANetworkErrorAndTheSinkKeepsThePrefix) {
+  FakeRegistry server([](const FakeRequest&) { return FakeResponse{200, {}, sample_body(), 300, 0}; });
+  Engine engine;
+  core::StringSink sink(1 << 20);
+  auto r = engine.perform(get(server, "/blob", &sink));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, core::ErrorKind::Network);
+  EXPECT_TRUE(r.error().retryable());
+  EXPECT_EQ(sink.data(), sample_body().substr(0, 300));
+}
+
+TEST(Engine, ResumingAfterACutCompletesTheBody) {
+  std::atomic<int> calls{0};
+  FakeRegistry server([&calls](const FakeRequest& req) {
+    FakeResponse resp = serve_with_ranges(req);
+    if (calls++ == 0) resp.cut_after = 250;
+    return resp;
+  });
+  Engine engine;
+  core::StringSink sink(1 << 20);
+  ASSERT_FALSE(engine.perform(get(server, "/blob", &sink)));
+  ASSERT_EQ(sink.size(), 250u);
+  Request again = get(server, "/blob", &sink);
+  again.range_from = sink.size();
+  auto r = engine.perform(std::move(again));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(sink.data(), sample_body());
+}
+
+TEST(Engine, FiftyConcurrentRequestsAllComplete) {
+  FakeRegistry server([](const FakeRequest& req) {
+    return FakeResponse{200, {}, "body of " + req.path, std::nullopt, req.path.size() % 3 == 0 ? 5 : 0};
+  });
+  Engine engine;
+  constexpr int kCount = 50;
+  std::vector<std::unique_ptr<core::StringSink>> sinks;
+  std::vector<std::optional<core::Result<Response>>> results(kCount);
+  for (int i = 0; i < kCount; ++i) {
+    sinks.push_back(std::make_unique<core::StringSink>(1024));
+    engine.submit(get(server, "/item/" + std::to_string(i), sinks.back().get()),
+                  [&results, i](core::Result<Response> r) { results[i] = std::move(r); });
+  }
+  EXPECT_EQ(engine.in_flight(), static_cast<size_t>(kCount));
+  auto st = engine.run();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(engine.in_flight(), 0u);
+  for (int i = 0; i < kCount; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(results[i].has_value());
+    ASSERT_TRUE(*results[i]) << results[i]->error().message;
+    EXPECT_EQ((*results[i])->status, 200);
+    EXPECT_EQ(sinks[i]->data(), "body of /item/" + std::to_string(i));
+  }
+  EXPECT_EQ(server.request_count(), static_cast<size_t>(kCount));
+  EXPECT_EQ(engine.stats().requests, static_cast<uint64_t>(kCount));
+}
+
+TEST(Engine, CompletionsMaySubmitMoreRequests) {
+  FakeRegistry server([](const FakeRequest& req) { return FakeResponse{200, {}, req.path, std::nullopt, 0}; });
+  Engine engine;
+  std::vector<std::string> bodies;
+  std::function<void(core::Result<Response>)> on_done = [&](core::Result<Response> r) {
+    ASSERT_TRUE(r) << r.error().message;
+    bodies.push_back(r->body);
+    if (bodies.size() < 3) engine.submit(get(server, "/next/" + std::to_string(bodies.size())), on_done);
+  };
+  engine.submit(get(server, "/next/0"), on_done);
+  ASSERT_TRUE(engine.run());
+  EXPECT_EQ(bodies, (std::vector<std::string>{"/next/0", "/next/1", "/next/2"}));
+}
+
+TEST(Engine, TimersRunInDueOrderThenBySubmission) {
+  Engine engine;
+  std::vector<std::string> order;
+  engine.schedule(std::chrono::milliseconds(30), [&] { order.push_back("30ms"); });
+  engine.schedule(std::chrono::milliseconds(10), [&] { order.push_back("10ms first"); });
+  engine.schedule(std::chrono::milliseconds(10), [&] { order.push_back("10ms second"); });
+  engine.schedule(std::chrono::milliseconds(0), [&] {
+    order.push_back("0ms");
+    engine.schedule(std::chrono::milliseconds(15), [&] { order.push_back("15ms from a timer"); });
+  });
+  ASSERT_TRUE(engine.run());
+  EXPECT_EQ(order, (std::vector<std::string>{"0ms", "10ms first", "10ms second", "15ms from a timer", "30ms"}));
+}
+
+TEST(Engine, CancelMakesRunReturnCancelledAndFailsPendingCompletions) {
+  FakeRegistry server([](const FakeRequest&) { return FakeResponse{200, {}, "late", std::nullopt, 10000}; });
+  Engine engine;
+  std::vector<core::Result<Response>> results;
+  for (int i = 0; i < 3; ++i) {
+    engine.submit(get(server, "/slow"), [&results](core::Result<Response> r) { results.push_back(std::move(r)); });
+  }
+  bool later_timer_ran = false;
+  engine.schedule(std::chrono::milliseconds(50), [&engine] { engine.cancel(); });
+  engine.schedule(std::chrono::seconds(20), [&later_timer_ran] { later_timer_ran = true; });
+  auto st = engine.run();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().kind, core::ErrorKind::Cancelled);
+  ASSERT_EQ(results.size(), 3u);
+  for (const auto& r : results) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, core::ErrorKind::Cancelled);
+  }
+  EXPECT_FALSE(later_timer_ran);
+  EXPECT_EQ(engine.in_flight(), 0u);
+
+  // Once cancelled, new submissions fail at once.
+  std::optional<core::Result<Response>> after;
+  engine.submit(get(server, "/slow"), [&after](core::Result<Response> r) { after = std::move(r); });
+  ASSERT_TRUE(after.has_value());
+  ASSERT_FALSE(*after);
+  EXPECT_EQ(after->error().kind, core::ErrorKind::Cancelled);
+}
+
+TEST(Engine, CancelFromAnotherThreadWakesRun) {
+  std::promise<void> arrived;
+  auto arrived_future = arrived.get_future();
+  std::atomic<bool> signalled{false};
+  FakeRegistry server([&](const FakeRequest&) {
+    if (!signalled.exchange(true)) arrived.set_value();
+    return FakeResponse{200, {}, "late", std::nullopt, 10000};
+  });
+  Engine engine;
+  std::thread canceller([&] {
+    arrived_future.wait();
+    engine.cancel();
+  });
+  auto r = engine.perform(get(server, "/slow"));
+  canceller.join();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, core::ErrorKind::Cancelled);
+  EXPECT_TRUE(engine.cancelled());
+}
+
+TEST(Engine, ARefusedConnectionIsANetworkError) {
+  // A bound socket that never listens: connecting to its port is refused, and the
+  // port stays ours for the whole test.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  Engine engine;
+  Request req;
+  req.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v2/";
+  auto r = engine.perform(std::move(req));
+  ::close(fd);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, core::ErrorKind::Network);
+  EXPECT_NE(r.error().message.find("GET"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+}  // namespace ferry::http
