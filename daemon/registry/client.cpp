@@ -117,7 +117,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     http::Request r;
     r.method = method;
     r.url = url;
-    r.verify_tls = !opts.insecure;
+    // Docker's rule: loopback registries and those marked insecure skip verification.
+    r.verify_tls = !opts.insecure && !is_loopback_host(host);
     r.ca_file = opts.ca_file;
     r.max_body = kMaxErrorBody;
     return r;
@@ -240,6 +241,12 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // ---- ops ----------------------------------------------------------------------
+  // Same scheme, host and port as the registry: an https -> http redirect on the
+  // same host must not carry credentials in clear text either.
+  bool on_registry(const std::string& url) const {
+    return url_host(url) == url_host(base) && url.compare(0, base.find("://"), base, 0, base.find("://")) == 0;
+  }
+
   void start(std::shared_ptr<Op> op) {
     auto self = shared_from_this();
     ensure_ping([self, op](core::Status st) {
@@ -251,7 +258,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void authorize_and_send(std::shared_ptr<Op> op) {
-    if (url_host(op->url) != url_host(base)) return send(op, {});  // redirected away: no credentials
+    if (!on_registry(op->url)) return send(op, {});  // redirected away: no credentials
     auto self = shared_from_this();
     authorization(op->scope, [self, op](core::Result<std::string> h) {
       if (!h) return op->done(core::fail(h.error()));
@@ -315,7 +322,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       op->url = resolve_location(op->url, resp->header("location"));
       return authorize_and_send(op);
     }
-    if (status == 401 && bearer && !op->refreshed && url_host(op->url) == url_host(base)) {
+    if (status == 401 && bearer && !op->refreshed && on_registry(op->url)) {
       op->refreshed = true;  // one refresh outside the retry budget
       invalidate_token(op->scope);
       return authorize_and_send(op);
