@@ -2,6 +2,8 @@
 // environment variable, and the failures (missing, unreadable, empty, multi-line,
 // unset), whose messages name the file or variable and never the secret.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -74,15 +76,25 @@ TEST(ResolveCredentials, EmptyAndMultiLineFilesAreRefusedWithoutTheSecret) {
 }
 
 TEST(ResolveCredentials, UnreadableFileIsAnIoErrorWithoutTheSecret) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root reads any file";
   testing::TempDir dir;
   auto file = dir.write("token", kSecret);
   std::filesystem::permissions(file, std::filesystem::perms::none);
-  auto c = resolve_credentials({"bob", file.string(), ""});
-  ASSERT_FALSE(c);
-  EXPECT_EQ(c.error().kind, core::ErrorKind::Io);
-  EXPECT_NE(c.error().message.find(file.string()), std::string::npos);
-  expect_no_secret(c.error());
+  // Root reads any file: check as an unprivileged user in a child process.
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::geteuid() == 0 && ::setuid(65534) != 0) ::_exit(10);
+    auto c = resolve_credentials({"bob", file.string(), ""});
+    if (c) ::_exit(11);
+    if (c.error().kind != core::ErrorKind::Io) ::_exit(12);
+    if (c.error().message.find(file.string()) == std::string::npos) ::_exit(13);
+    if (c.error().message.find(kSecret) != std::string::npos) ::_exit(14);
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setuid, 11 read succeeded, 12 kind, 13 path missing, 14 secret leaked";
 }
 
 TEST(ResolveCredentials, DirectoryIsRefused) {

@@ -47,7 +47,7 @@ json inspect(const std::string& transport_ref, bool raw = false) {
 class SkopeoTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::access(kSkopeo, X_OK) != 0) GTEST_SKIP() << "skopeo not installed";
+    if (::access(kSkopeo, X_OK) != 0) FAIL() << "skopeo not installed (scripts/deps.sh test installs it)";
     auto s = ferry::store::Store::open(tmp.path() / "store", true);
     ASSERT_TRUE(s) << s.error().message;
     store.emplace(std::move(*s));
