@@ -11,6 +11,7 @@
 
 #include "auth/auth.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "export/export.h"
 #include "manifest/manifest.h"
 #include "reference/reference.h"
@@ -96,7 +97,9 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
 
   auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, true);
   if (!store) return usage_error(store.error().message);
+  opts.progress = terminal_progress();
   auto report = sync::pull(*store, targets, opts, engine);
+  finish_progress();
   if (!report) {
     fmt::print(stderr, "ferry: {}\n", report.error().message);
     return kExitSomeFailed;

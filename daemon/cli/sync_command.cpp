@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "cli/run_report.h"
 #include "config/config.h"
 #include "export/export.h"
@@ -67,6 +68,7 @@ core::Result<std::function<registry::RegistryOptions(const std::string&)>> regis
     if (const auto* r = config::find_registry(w, domain)) {
       ro.insecure = r->insecure;
       ro.ca_file = r->ca_file;
+      ro.max_concurrency = r->concurrency;
     }
     ro.credentials = creds.lookup(domain);
     return ro;
@@ -141,7 +143,9 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   opts.registry_options = std::move(*ro);
   opts.skip_unchanged = true;
   spdlog::info("sync started watchlist={} images={} store={}", l.w.source.string(), targets.size(), l.store);
+  opts.progress = terminal_progress();
   auto report = sync::pull(*store, targets, opts, engine);
+  finish_progress();
   if (!report) return fmt::print(stderr, "ferry: sync: {}\n", report.error().message), kExitSomeFailed;
 
   RunSummary s;

@@ -39,6 +39,7 @@ struct RegistryOptions {
   std::string ca_file;
   std::optional<auth::Credentials> credentials;
   RetryPolicy retry;
+  int max_concurrency = 0;  // blob transfers in flight to this registry; 0 = no own cap
 };
 
 // True for localhost, 127.0.0.0/8 and ::1 (with or without a port).

@@ -109,6 +109,7 @@ class Puller {
     if (auto st = engine_.run(); !st) return core::fail(st.error());
     plan();
     pump();
+    schedule_progress();
     if (auto st = engine_.run(); !st) return core::fail(st.error());
     commit_manifests();
     PullReport report;
@@ -128,8 +129,10 @@ class Puller {
     if (it != clients_.end()) return it->second.get();
     registry::RegistryOptions ro = opts_.registry_options ? opts_.registry_options(ref.domain)
                                                           : registry::RegistryOptions{};
+    const int cap = ro.max_concurrency;
     auto c = std::make_unique<registry::Client>(engine_, host, ro, tokens_);
     auto* raw = c.get();
+    registry_cap_[raw] = cap;
     clients_.emplace(host, std::move(c));
     return raw;
   }
@@ -272,18 +275,51 @@ class Puller {
         }
       }
     }
-    for (size_t j = 0; j < jobs_.size(); ++j) queue_.push_back(j);
+    for (size_t j = 0; j < jobs_.size(); ++j) {
+      queue_.push_back(j);
+      bytes_planned_ += static_cast<uint64_t>(std::max<int64_t>(jobs_[j].desc.size, 0));
+    }
     spdlog::info("plan ready images={} blobs_to_fetch={} blobs_present={}", images_.size(), jobs_.size(),
                  blobs_present_);
   }
 
   // ---- transfers ------------------------------------------------------------------
+  // Start queued jobs while the global limit allows, skipping (not dropping) jobs
+  // whose registry is at its own limit so other registries keep going.
   void pump() {
-    while (in_flight_ < opts_.concurrency && !queue_.empty()) {
-      size_t j = queue_.front();
-      queue_.pop_front();
+    for (auto it = queue_.begin(); in_flight_ < opts_.concurrency && it != queue_.end();) {
+      auto& job = jobs_[*it];
+      const int cap = registry_cap_[job.client];
+      if (cap > 0 && registry_in_flight_[job.client] >= cap) {
+        ++it;
+        continue;
+      }
+      size_t j = *it;
+      it = queue_.erase(it);
       start_job(j);
+      it = queue_.begin();  // start_job may have re-entered pump() and changed the queue
     }
+  }
+
+  void report_progress() {
+    if (!opts_.progress) return;
+    Progress p;
+    p.bytes_total = bytes_planned_;
+    p.bytes_done = bytes_done_;
+    for (const auto& [j, ingest] : active_) p.bytes_done += ingest->size() - std::min(ingest->size(), ingest_start_[j]);
+    p.blobs_total = jobs_.size();
+    p.blobs_done = blobs_fetched_;
+    p.in_flight = static_cast<size_t>(in_flight_);
+    opts_.progress(p);
+  }
+
+  void schedule_progress() {
+    if (!opts_.progress) return;
+    engine_.schedule(opts_.progress_interval, [this] {
+      if (in_flight_ == 0 && queue_.empty()) return;  // transfers over: let run() end
+      report_progress();
+      schedule_progress();
+    });
   }
 
   bool job_still_needed(const BlobJob& job) const {
@@ -296,11 +332,16 @@ class Puller {
     auto ingest = store_.begin_ingest(job.desc.digest, job.desc.size);
     if (!ingest) return job_failed(j, ingest.error());
     ++in_flight_;
+    ++registry_in_flight_[job.client];
     auto holder = std::make_shared<std::unique_ptr<store::Ingest>>(std::move(*ingest));
     const uint64_t resumed_from = (*holder)->size();
+    active_[j] = holder->get();
+    ingest_start_[j] = resumed_from;
     job.client->get_blob(job.repository, job.desc.digest, **holder, [this, j, holder, resumed_from](core::Status st) {
       --in_flight_;
       auto& jb = jobs_[j];
+      --registry_in_flight_[jb.client];
+      active_.erase(j);
       const uint64_t got = (*holder)->size() - std::min((*holder)->size(), resumed_from);
       bytes_fetched_ += got;
       if (st) st = store_.commit(std::move(*holder));
@@ -316,6 +357,7 @@ class Puller {
         job_failed(j, st.error());
       } else {
         ++blobs_fetched_;
+        bytes_done_ += got;
         for (size_t i : jb.images) images_[i]->out.bytes_fetched += static_cast<uint64_t>(jb.desc.size);
         spdlog::debug("blob committed digest={} size={}", jb.desc.digest.str(), jb.desc.size);
       }
@@ -386,6 +428,10 @@ class Puller {
   std::map<std::string, LastPull> last_;
   std::deque<size_t> queue_;
   int in_flight_ = 0;
+  std::map<registry::Client*, int> registry_cap_, registry_in_flight_;
+  std::map<size_t, store::Ingest*> active_;   // job -> its ingest while in flight
+  std::map<size_t, uint64_t> ingest_start_;   // job -> bytes already there when it started
+  uint64_t bytes_planned_ = 0, bytes_done_ = 0;
   uint64_t blobs_fetched_ = 0, blobs_present_ = 0, bytes_fetched_ = 0;
 };
 

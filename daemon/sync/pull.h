@@ -8,6 +8,7 @@
 // does not stop the others; the report says which failed and why.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -32,6 +33,13 @@ struct PullTarget {
   bool all_platforms = false;
 };
 
+// A snapshot of the transfer phase, for progress displays.
+struct Progress {
+  uint64_t bytes_total = 0;  // sum of the sizes of the blobs to fetch
+  uint64_t bytes_done = 0;   // received in this run, verified or in flight
+  size_t blobs_total = 0, blobs_done = 0, in_flight = 0;
+};
+
 struct PullOptions {
   int concurrency = 8;                                // blob transfers in flight, all registries
   // Connection settings (TLS, credentials, retries) per reference domain.
@@ -39,6 +47,9 @@ struct PullOptions {
   // Ask with HEAD first and skip an image whose manifest digest and platform choice
   // equal the last successful pull (no manifest GET, no blob work).
   bool skip_unchanged = false;
+  // Called on the loop thread every progress_interval while blobs transfer.
+  std::function<void(const Progress&)> progress;
+  std::chrono::milliseconds progress_interval{500};
 };
 
 struct PulledImage {
