@@ -2,6 +2,8 @@
 // link-or-copy of blobs.
 #include "export/fs_output.h"
 
+#include "store/fs_util.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +15,9 @@
 
 namespace ferry::exporter {
 
+using store::fsync_dir;
+using store::write_all;
+
 namespace {
 
 constexpr size_t kCopyBuffer = 1024 * 1024;
@@ -20,19 +25,6 @@ constexpr size_t kCopyBuffer = 1024 * 1024;
 fs::path parent_of(const fs::path& p) {
   fs::path parent = p.parent_path();
   return parent.empty() ? fs::path(".") : parent;
-}
-
-core::Status write_all(int fd, const char* data, size_t size, const fs::path& path) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return core::fail(core::errno_error("write", path.string(), errno));
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return {};
 }
 
 core::Status fsync_fd(int fd, const fs::path& path) {
@@ -84,16 +76,6 @@ fs::path temp_sibling(const fs::path& out, std::string_view tag) {
   fs::path p = out;
   p += fmt::format(".{}.{}", tag, ::getpid());
   return p;
-}
-
-core::Status fsync_dir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return core::fail(core::errno_error("open directory", dir.string(), errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return core::fail(core::errno_error("fsync directory", dir.string(), err));
-  return {};
 }
 
 core::Status write_new_file(const fs::path& path, std::string_view data) {

@@ -83,7 +83,6 @@ class ScratchFile {
   int fd_ = -1;
 };
 
-[[nodiscard]] core::Status fsync_dir(const fs::path& dir);
 // Write `data` as a new file `path` (O_EXCL), fsynced.
 [[nodiscard]] core::Status write_new_file(const fs::path& path, std::string_view data);
 // Hard-link `src` to `dst`; when linking is impossible (another file system, no
