@@ -3,6 +3,8 @@
 // the writer against itself. Also small file helpers shared by the export tests.
 #pragma once
 
+#include "support/temp_dir.h"
+
 #include <unistd.h>
 
 #include <cstdint>
@@ -26,25 +28,7 @@ struct TarEntry {
   std::string content;
 };
 
-// A fresh directory under the system temp dir, removed with its content at scope end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-export-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = ::ferry::testing::TempDir;
 
 inline void write_file(const std::filesystem::path& path, std::string_view data) {
   std::ofstream out(path, std::ios::binary);
