@@ -605,3 +605,44 @@ start_dockerd() {
     fail "dockerd did not start (see $logfile)"
   log "dockerd up at $DOCKER_HOST ($("$DOCKER_CLI" version --format '{{.Server.Version}}'))"
 }
+
+# ---------------------------------------------------------- fault proxy ----
+
+# fault_proxy_start NAME UPSTREAM_URL: tests/support/fault_proxy.py (see its
+# --help) on a kernel-chosen port of 127.0.0.1, forwarding to UPSTREAM_URL
+# (e.g. $REG_URL), killed at cleanup.  Its files live in $IT_TMP/proxy-NAME/:
+# rules.json (re-read on every request; none at start = no faults) and
+# requests.jsonl (one JSON line per request).  Sets PROXY_PORT,
+# PROXY_ADDR=127.0.0.1:PORT, PROXY_RULES, PROXY_LOG, PROXY_PID.
+fault_proxy_start() {
+  local name=${1:?usage: fault_proxy_start NAME UPSTREAM_URL} upstream=${2:?usage: fault_proxy_start NAME UPSTREAM_URL}
+  local dir="$IT_TMP/proxy-$name"
+  mkdir -p "$dir"
+  : >"$dir/requests.jsonl"
+  _spawn "$dir/proxy.log" "$IT_PYTHON" "$IT_SUPPORT_DIR/fault_proxy.py" --name "$name" \
+    --upstream "$upstream" --port 0 --port-file "$dir/port" --rules "$dir/rules.json" \
+    --log "$dir/requests.jsonl" --idle-timeout 30
+  PROXY_PID=$_SPAWNED_PID
+  _wait_service "$PROXY_PID" 20 "fault proxy $name" "$dir/proxy.log" test -s "$dir/port" ||
+    fail "fault proxy $name did not start"
+  PROXY_PORT=$(cat "$dir/port")
+  export PROXY_PORT PROXY_PID PROXY_ADDR="127.0.0.1:$PROXY_PORT" PROXY_RULES="$dir/rules.json" \
+    PROXY_LOG="$dir/requests.jsonl"
+  log "fault proxy $name up at $PROXY_ADDR -> $upstream"
+}
+
+# fault_proxy_rules RULES_FILE JSON: replace a proxy's rules atomically
+# ('[]' clears them; budgets restart with every new file).
+fault_proxy_rules() {
+  printf '%s\n' "$2" >"$1.tmp.$BASHPID" && mv -f "$1.tmp.$BASHPID" "$1"
+}
+
+# fault_proxy_mark LOG: the request log's line count now (for summaries).
+fault_proxy_mark() { wc -l <"$1" | tr -d ' '; }
+
+# fault_proxy_summary LOG [MARK]: JSON summary of the requests after line
+# MARK (fault_proxy.py --summary: faults, blob GET bytes, Authorization and
+# Range use, retry gaps).
+fault_proxy_summary() {
+  timeout 60 "$IT_PYTHON" "$IT_SUPPORT_DIR/fault_proxy.py" --summary "$1" --since "${2:-0}"
+}
