@@ -43,6 +43,22 @@ int run_sync(const SyncArgs& args, http::Engine& engine);
 void add_pull_options(CLI::App& cmd, PullArgs& args);
 int run_pull(const PullArgs& args, http::Engine& engine);
 
+struct GcArgs {
+  std::string config = "/etc/ferry/watchlist.yaml";
+  std::string store;
+  bool dry_run = false;
+};
+
+void add_gc_options(CLI::App& cmd, GcArgs& args);
+int run_gc(const GcArgs& args);
+
+struct VerifyArgs {
+  std::string store;  // the store to check (default: default_store_dir())
+};
+
+void add_verify_options(CLI::App& cmd, VerifyArgs& args);
+int run_verify(const VerifyArgs& args);
+
 // ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
 std::string default_store_dir();
 

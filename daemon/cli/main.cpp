@@ -43,6 +43,12 @@ int main(int argc, char** argv) {
   ferry::cli::SyncArgs sync;
   auto* sync_cmd = app.add_subcommand("sync", "mirror the images of a watchlist, once or on its schedule");
   ferry::cli::add_sync_options(*sync_cmd, sync);
+  ferry::cli::GcArgs gc;
+  auto* gc_cmd = app.add_subcommand("gc", "drop images no longer in the watchlist and free their blobs");
+  ferry::cli::add_gc_options(*gc_cmd, gc);
+  ferry::cli::VerifyArgs verify;
+  auto* verify_cmd = app.add_subcommand("verify", "check every blob and reference of the store");
+  ferry::cli::add_verify_options(*verify_cmd, verify);
 
   try {
     app.parse(argc, argv);
@@ -58,6 +64,8 @@ int main(int argc, char** argv) {
   int rc = 2;
   if (cmd->parsed()) rc = ferry::cli::run_pull(pull, engine);
   if (sync_cmd->parsed()) rc = ferry::cli::run_sync(sync, engine);
+  if (gc_cmd->parsed()) rc = ferry::cli::run_gc(gc);
+  if (verify_cmd->parsed()) rc = ferry::cli::run_verify(verify);
   g_engine = nullptr;
   return rc;
 }

@@ -164,4 +164,16 @@ core::Status Store::upsert_index(const std::vector<IndexEntry>& entries) {
   return write_file_atomic(root_ / "index.json", index.dump(2) + "\n");
 }
 
+core::Status Store::replace_index(const std::vector<IndexEntry>& entries) {
+  nlohmann::json manifests = nlohmann::json::array();
+  for (IndexEntry e : entries) {
+    e.descriptor.annotations[std::string(kRefNameAnnotation)] = e.ref_name;
+    manifests.push_back(descriptor_json(e.descriptor));
+  }
+  nlohmann::json index{{"schemaVersion", 2},
+                       {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                       {"manifests", manifests}};
+  return write_file_atomic(root_ / "index.json", index.dump(2) + "\n");
+}
+
 }  // namespace ferry::store

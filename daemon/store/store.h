@@ -95,6 +95,9 @@ class Store {
   // Replace every entry whose ref_name appears in `entries` by `entries` (a reference
   // may have one entry per platform); one atomic rewrite.
   [[nodiscard]] core::Status upsert_index(const std::vector<IndexEntry>& entries);
+  // Replace the whole of index.json by `entries` (gc drops references this way);
+  // one atomic rewrite.
+  [[nodiscard]] core::Status replace_index(const std::vector<IndexEntry>& entries);
 
  private:
   explicit Store(fs::path root) : root_(std::move(root)) {}

@@ -1,0 +1,248 @@
+// verify: hash every blob, walk index.json, and list what does not belong.
+//
+// Three passes: blobs/sha256 (names, content hashes, sizes), index.json and the
+// blobs reachable from it (present, right size, manifests parsable), then stray
+// files (write-temp leftovers in the store root, state/, blobs/sha256 and ingest/).
+// Every finding is one VerifyProblem; a blob shared by many images is reported once.
+#include "store/verify.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace ferry::store {
+
+namespace {
+
+constexpr size_t kHashBuffer = 1 << 20;  // one read buffer for every blob, whatever its size
+constexpr size_t kMaxWalkDepth = 8;      // index -> image -> blobs is depth 2; nesting beyond is absurd
+constexpr std::string_view kPartialSuffix = ".partial";
+
+using Kind = VerifyProblem::Kind;
+
+void add_problem(VerifyReport& r, Kind kind, std::string message) {
+  r.problems.push_back({kind, std::move(message)});
+}
+
+// write_file_atomic's temporaries: "<name>.tmp.<pid>.<n>".
+bool is_temp_name(std::string_view name) {
+  size_t at = name.rfind(".tmp.");
+  if (at == std::string_view::npos || at == 0) return false;
+  std::string_view rest = name.substr(at + 5);
+  size_t dot = rest.find('.');
+  auto digits = [](std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  return dot != std::string_view::npos && digits(rest.substr(0, dot)) && digits(rest.substr(dot + 1));
+}
+
+std::chrono::system_clock::time_point mtime_of(const struct stat& sb) {
+  return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::seconds(sb.st_mtim.tv_sec) + std::chrono::nanoseconds(sb.st_mtim.tv_nsec)));
+}
+
+// sha256 of the file at `path`, read through `buffer`.
+core::Result<digest::Digest> hash_file(const fs::path& path, std::string& buffer) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return core::fail(core::errno_error("open", path.string(), errno));
+  digest::Sha256 hasher;
+  for (;;) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return core::fail(core::errno_error("read", path.string(), err));
+    }
+    if (n == 0) break;
+    hasher.update(buffer.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return hasher.finish();
+}
+
+// One file in blobs/sha256: name, type, content. Adds it to `present` when named well.
+void check_blob_file(const fs::directory_entry& e, const VerifyOptions& opts, std::string& buffer,
+                     std::map<digest::Digest, uint64_t>& present, VerifyReport& r) {
+  const std::string name = e.path().filename().string();
+  const std::string rel = "blobs/sha256/" + name;
+  if (is_temp_name(name)) {
+    return add_problem(r, Kind::StrayFile, fmt::format("{}: temporary file left by an interrupted write", rel));
+  }
+  auto d = digest::Digest::parse(std::string(digest::Digest::kSha256Prefix) + name);
+  if (!d) return add_problem(r, Kind::BadName, fmt::format("{}: not a sha256 digest name", rel));
+  struct stat sb {};
+  if (::lstat(e.path().c_str(), &sb) != 0) {
+    return add_problem(r, Kind::Io, core::errno_error("stat", e.path().string(), errno).message);
+  }
+  if (!S_ISREG(sb.st_mode)) return add_problem(r, Kind::BadName, fmt::format("{}: not a regular file", rel));
+  present[*d] = static_cast<uint64_t>(sb.st_size);
+  ++r.blobs;
+  r.blob_bytes += static_cast<uint64_t>(sb.st_size);
+  if (!opts.hash_content) return;
+  auto actual = hash_file(e.path(), buffer);
+  if (!actual) return add_problem(r, Kind::Io, actual.error().message);
+  if (*actual != *d) {
+    add_problem(r, Kind::Corrupt, fmt::format("blob {}: content hashes to {} ({})", d->str(), actual->str(), rel));
+  }
+}
+
+core::Result<std::map<digest::Digest, uint64_t>> scan_blobs(const Store& store, const VerifyOptions& opts,
+                                                           VerifyReport& r) {
+  const fs::path dir = store.root() / "blobs" / "sha256";
+  std::map<digest::Digest, uint64_t> present;
+  std::string buffer(kHashBuffer, '\0');
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
+  for (const auto& e : it) check_blob_file(e, opts, buffer, present, r);
+  return present;
+}
+
+// Each reached blob present with its descriptor's size; missing ones named once.
+void check_reached(const Reach& reached, const std::map<digest::Digest, uint64_t>& present,
+                   std::set<digest::Digest>& reported, VerifyReport& r) {
+  for (const auto& m : reached.problems) add_problem(r, Kind::BadManifest, m);
+  for (const auto& b : reached.blobs) {
+    const auto& d = b.descriptor;
+    auto it = present.find(d.digest);
+    if (it == present.end()) {
+      if (b.required && reported.insert(d.digest).second) {
+        add_problem(r, Kind::Missing, fmt::format("{}: {} {} is missing (blobs/sha256/{})", b.via,
+                                                  to_string(b.role), d.digest.str(), d.digest.hex()));
+      }
+      continue;
+    }
+    if (d.size >= 0 && it->second != static_cast<uint64_t>(d.size) && reported.insert(d.digest).second) {
+      add_problem(r, Kind::SizeMismatch, fmt::format("{}: {} {} is {} bytes, its descriptor says {}", b.via,
+                                                     to_string(b.role), d.digest.str(), it->second, d.size));
+    }
+  }
+}
+
+void check_index(const Store& store, const std::map<digest::Digest, uint64_t>& present, VerifyReport& r) {
+  auto entries = store.read_index();
+  if (!entries) return add_problem(r, Kind::BadIndex, entries.error().message);
+  r.index_entries = entries->size();
+  std::set<digest::Digest> reachable, reported;
+  for (const auto& entry : *entries) {
+    Reach reached = reach(store, entry);
+    check_reached(reached, present, reported, r);
+    for (const auto& b : reached.blobs) reachable.insert(b.descriptor.digest);
+  }
+  r.reachable = reachable.size();
+  for (const auto& [d, size] : present) {
+    if (reachable.contains(d)) continue;
+    ++r.unreferenced;
+    r.unreferenced_bytes += size;
+  }
+}
+
+// Write-temp leftovers beside index.json and in state/; anything but partials in ingest/.
+void check_stray_files(const Store& store, VerifyReport& r) {
+  for (const char* sub : {"", "state"}) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(store.root() / sub, ec)) {
+      const std::string name = e.path().filename().string();
+      if (!is_temp_name(name)) continue;
+      std::string rel = *sub ? std::string(sub) + "/" + name : name;
+      add_problem(r, Kind::StrayFile, fmt::format("{}: temporary file left by an interrupted write", rel));
+    }
+  }
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(store.root() / "ingest", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.ends_with(kPartialSuffix)) continue;
+    add_problem(r, Kind::StrayFile, fmt::format("ingest/{}: not a partial download", name));
+  }
+}
+
+// Adds manifest `m` to `out`; when present and not walked yet, its children too.
+void walk(const Store& store, const ReachedBlob& m, size_t depth, std::set<digest::Digest>& walked, Reach& out) {
+  out.blobs.push_back(m);
+  const digest::Digest& d = m.descriptor.digest;
+  if (!store.has_blob(d) || !walked.insert(d).second) return;
+  if (depth > kMaxWalkDepth) {
+    out.problems.push_back(fmt::format("{}: manifest {}: nested deeper than {} levels", m.via, d.str(), kMaxWalkDepth));
+    return;
+  }
+  auto body = store.read_blob(d, manifest::kMaxManifestSize);
+  if (!body) return out.problems.push_back(fmt::format("{}: manifest {}: {}", m.via, d.str(), body.error().message));
+  auto parsed = manifest::parse(*body, m.descriptor.media_type);
+  if (!parsed) {
+    return out.problems.push_back(fmt::format("{}: manifest {}: {}", m.via, d.str(), parsed.error().message));
+  }
+  if (const auto* image = std::get_if<manifest::ImageManifest>(&*parsed)) {
+    out.blobs.push_back({image->config, ReachedBlob::Role::Config, m.via, true});
+    for (const auto& layer : image->layers) {
+      out.blobs.push_back({layer, ReachedBlob::Role::Layer, m.via, !is_foreign_layer(layer)});
+    }
+    return;
+  }
+  // An index: its image entries were pulled; other children (attestations) only when present.
+  for (const auto& child : std::get<manifest::Index>(*parsed).manifests) {
+    walk(store, {child, ReachedBlob::Role::Manifest, m.via, manifest::is_image_entry(child)}, depth + 1, walked,
+         out);
+  }
+}
+
+}  // namespace
+
+Reach reach(const Store& store, const IndexEntry& entry) {
+  Reach out;
+  std::set<digest::Digest> walked;
+  std::string via = entry.ref_name.empty() ? "index.json entry " + entry.descriptor.digest.str() : entry.ref_name;
+  walk(store, {entry.descriptor, ReachedBlob::Role::Manifest, std::move(via), true}, 0, walked, out);
+  return out;
+}
+
+std::string_view to_string(ReachedBlob::Role role) {
+  switch (role) {
+    case ReachedBlob::Role::Manifest: return "manifest";
+    case ReachedBlob::Role::Config: return "config";
+    case ReachedBlob::Role::Layer: return "layer";
+  }
+  return "blob";
+}
+
+bool is_foreign_layer(const manifest::Descriptor& layer) {
+  return layer.media_type == manifest::media::kDockerForeignLayerGzip ||
+         layer.media_type.find("nondistributable") != std::string::npos;
+}
+
+core::Result<std::vector<PartialFile>> list_partials(const Store& store) {
+  const fs::path dir = store.root() / "ingest";
+  std::vector<PartialFile> out;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
+  for (const auto& e : it) {
+    if (!e.path().filename().string().ends_with(kPartialSuffix)) continue;
+    struct stat sb {};
+    if (::lstat(e.path().c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+    out.push_back({e.path(), static_cast<uint64_t>(sb.st_size), mtime_of(sb)});
+  }
+  std::sort(out.begin(), out.end(), [](const PartialFile& a, const PartialFile& b) { return a.path < b.path; });
+  return out;
+}
+
+core::Result<VerifyReport> verify(const Store& store, const VerifyOptions& opts) {
+  VerifyReport r;
+  auto present = scan_blobs(store, opts, r);
+  if (!present) return core::fail(present.error());
+  check_index(store, *present, r);
+  check_stray_files(store, r);
+  auto partials = list_partials(store);
+  if (!partials) return core::fail(partials.error());
+  r.partials = std::move(*partials);
+  return r;
+}
+
+}  // namespace ferry::store

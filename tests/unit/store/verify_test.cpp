@@ -1,0 +1,285 @@
+// store::verify on synthetic stores: images made of real manifest JSON committed with
+// put_blob and named in index.json with upsert_index, then damaged on disk one way
+// at a time (a flipped byte, a deleted layer, a bad name, a broken index.json, ...).
+#include "store/verify.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "digest/digest.h"
+#include "manifest/manifest.h"
+#include "store/store.h"
+
+namespace fs = std::filesystem;
+using ferry::digest::Digest;
+using ferry::digest::sha256_of;
+using ferry::manifest::Descriptor;
+using ferry::store::IndexEntry;
+using ferry::store::Store;
+using ferry::store::VerifyProblem;
+using ferry::store::VerifyReport;
+namespace media = ferry::manifest::media;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "ferry-verify-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+Descriptor put(Store& s, const std::string& body, std::string_view media_type) {
+  Descriptor d;
+  d.media_type = std::string(media_type);
+  d.digest = sha256_of(body);
+  d.size = static_cast<int64_t>(body.size());
+  EXPECT_TRUE(s.put_blob(d.digest, body));
+  return d;
+}
+
+std::string descriptor_json(const Descriptor& d) {
+  return fmt::format(R"({{"mediaType":"{}","digest":"{}","size":{}}})", d.media_type, d.digest.str(), d.size);
+}
+
+std::string manifest_json(const Descriptor& config, const std::vector<Descriptor>& layers) {
+  std::string list;
+  for (const auto& l : layers) list += (list.empty() ? "" : ",") + descriptor_json(l);
+  return fmt::format(R"({{"schemaVersion":2,"mediaType":"{}","config":{},"layers":[{}]}})", media::kDockerManifest,
+                     descriptor_json(config), list);
+}
+
+struct Image {
+  Descriptor manifest, config;
+  std::vector<Descriptor> layers;
+};
+
+// An image with one layer per entry of `layers` (their contents), committed to `s`.
+Image make_image(Store& s, const std::string& name, const std::vector<std::string>& layers) {
+  Image img;
+  for (const auto& content : layers) img.layers.push_back(put(s, content, media::kDockerLayerGzip));
+  img.config = put(s, R"({"architecture":"amd64","os":"linux","name":")" + name + "\"}", media::kDockerConfig);
+  img.manifest = put(s, manifest_json(img.config, img.layers), media::kDockerManifest);
+  return img;
+}
+
+void name_it(Store& s, const Descriptor& d, const std::string& ref) {
+  ASSERT_TRUE(s.upsert_index({IndexEntry{d, ref}}));
+}
+
+fs::path path_of(const Store& s, const Descriptor& d) { return s.blob_path(d.digest); }
+
+VerifyReport check(const Store& s) {
+  auto r = ferry::store::verify(s);
+  EXPECT_TRUE(r) << r.error().message;
+  return r ? *r : VerifyReport{};
+}
+
+// The problems of `kind`, one message each.
+std::vector<std::string> problems(const VerifyReport& r, VerifyProblem::Kind kind) {
+  std::vector<std::string> out;
+  for (const auto& p : r.problems) {
+    if (p.kind == kind) out.push_back(p.message);
+  }
+  return out;
+}
+
+std::string all_problems(const VerifyReport& r) {
+  std::string out;
+  for (const auto& p : r.problems) out += p.message + "\n";
+  return out;
+}
+
+bool mentions(const std::vector<std::string>& messages, const std::string& what) {
+  return std::any_of(messages.begin(), messages.end(),
+                     [&](const std::string& m) { return m.find(what) != std::string::npos; });
+}
+
+struct Fixture {
+  TempDir t;
+  Store s;
+  Image a;
+  Fixture() : s(*Store::open(t.path(), true)) {
+    a = make_image(s, "a", {"base layer", "top layer of a"});
+    name_it(s, a.manifest, "example.com/ns/a:1");
+  }
+};
+
+}  // namespace
+
+TEST(Verify, ConsistentStoreHasNoProblems) {
+  Fixture f;
+  make_image(f.s, "orphan", {"orphan layer"});  // unreferenced: counted, not a problem
+  auto r = check(f.s);
+  EXPECT_TRUE(r.ok()) << all_problems(r);
+  EXPECT_EQ(r.index_entries, 1u);
+  EXPECT_EQ(r.blobs, 7u);
+  EXPECT_EQ(r.reachable, 4u);
+  EXPECT_EQ(r.unreferenced, 3u);
+}
+
+TEST(Verify, FindsAFlippedByte) {
+  Fixture f;
+  const fs::path p = path_of(f.s, f.a.layers[1]);
+  std::string data = "top layer of a";
+  data[3] ^= 1;
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
+  auto r = check(f.s);
+  auto corrupt = problems(r, VerifyProblem::Kind::Corrupt);
+  ASSERT_EQ(corrupt.size(), 1u) << all_problems(r);
+  EXPECT_TRUE(mentions(corrupt, f.a.layers[1].digest.str()));
+  EXPECT_EQ(r.problems.size(), 1u) << all_problems(r);  // same size: nothing else wrong
+}
+
+TEST(Verify, HashingCanBeSkipped) {
+  Fixture f;
+  std::ofstream(path_of(f.s, f.a.layers[0]), std::ios::binary | std::ios::trunc) << "Base layer";
+  auto r = ferry::store::verify(f.s, {.hash_content = false});
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->ok()) << all_problems(*r);
+}
+
+TEST(Verify, FindsAMissingLayer) {
+  Fixture f;
+  fs::remove(path_of(f.s, f.a.layers[0]));
+  auto r = check(f.s);
+  auto missing = problems(r, VerifyProblem::Kind::Missing);
+  ASSERT_EQ(missing.size(), 1u) << all_problems(r);
+  EXPECT_TRUE(mentions(missing, f.a.layers[0].digest.str()));
+  EXPECT_TRUE(mentions(missing, "example.com/ns/a:1"));
+}
+
+TEST(Verify, FindsAMissingManifestAndConfig) {
+  Fixture f;
+  fs::remove(path_of(f.s, f.a.config));
+  auto r = check(f.s);
+  EXPECT_TRUE(mentions(problems(r, VerifyProblem::Kind::Missing), "config " + f.a.config.digest.str()));
+  fs::remove(path_of(f.s, f.a.manifest));
+  r = check(f.s);
+  EXPECT_TRUE(mentions(problems(r, VerifyProblem::Kind::Missing), "manifest " + f.a.manifest.digest.str()));
+}
+
+TEST(Verify, FindsABadBlobName) {
+  Fixture f;
+  std::ofstream(f.t.path() / "blobs/sha256/not-a-digest") << "x";
+  std::ofstream(f.t.path() / "blobs/sha256" / std::string(64, 'A')) << "x";
+  auto r = check(f.s);
+  auto bad = problems(r, VerifyProblem::Kind::BadName);
+  EXPECT_EQ(bad.size(), 2u) << all_problems(r);
+  EXPECT_TRUE(mentions(bad, "blobs/sha256/not-a-digest"));
+  EXPECT_EQ(r.problems.size(), 2u) << all_problems(r);
+}
+
+TEST(Verify, FindsABrokenIndexJsonAndStillHashesBlobs) {
+  Fixture f;
+  std::ofstream(f.t.path() / "index.json", std::ios::trunc) << "{\"manifests\": [";
+  std::ofstream(path_of(f.s, f.a.config), std::ios::trunc) << "garbage";
+  auto r = check(f.s);
+  auto bad = problems(r, VerifyProblem::Kind::BadIndex);
+  ASSERT_EQ(bad.size(), 1u) << all_problems(r);
+  EXPECT_TRUE(mentions(bad, "index.json"));
+  EXPECT_TRUE(mentions(problems(r, VerifyProblem::Kind::Corrupt), f.a.config.digest.str()));
+}
+
+TEST(Verify, FindsASizeThatDisagreesWithItsDescriptor) {
+  TempDir t;
+  auto s = *Store::open(t.path(), true);
+  Descriptor layer = put(s, "twelve bytes", media::kDockerLayerGzip);
+  Descriptor config = put(s, R"({"os":"linux","architecture":"amd64"})", media::kDockerConfig);
+  Descriptor wrong = layer;
+  wrong.size = 13;
+  Descriptor m = put(s, manifest_json(config, {wrong}), media::kDockerManifest);
+  name_it(s, m, "example.com/x:1");
+  auto r = check(s);
+  auto sizes = problems(r, VerifyProblem::Kind::SizeMismatch);
+  ASSERT_EQ(sizes.size(), 1u) << all_problems(r);
+  EXPECT_TRUE(mentions(sizes, layer.digest.str()));
+}
+
+TEST(Verify, FindsAnUnparsableManifest) {
+  TempDir t;
+  auto s = *Store::open(t.path(), true);
+  Descriptor m = put(s, R"({"schemaVersion":2,"config":42})", media::kOciManifest);
+  name_it(s, m, "example.com/x:1");
+  auto r = check(s);
+  auto bad = problems(r, VerifyProblem::Kind::BadManifest);
+  ASSERT_EQ(bad.size(), 1u) << all_problems(r);
+  EXPECT_TRUE(mentions(bad, m.digest.str()));
+}
+
+TEST(Verify, ForeignLayersMayBeAbsent) {
+  TempDir t;
+  auto s = *Store::open(t.path(), true);
+  Descriptor foreign{std::string(media::kDockerForeignLayerGzip), sha256_of("windows base"), 12, {}, {}, {}};
+  Descriptor layer = put(s, "app layer", media::kDockerLayerGzip);
+  Descriptor config = put(s, R"({"os":"windows","architecture":"amd64"})", media::kDockerConfig);
+  Descriptor m = put(s, manifest_json(config, {foreign, layer}), media::kDockerManifest);
+  name_it(s, m, "example.com/win:1");
+  auto r = check(s);
+  EXPECT_TRUE(r.ok()) << all_problems(r);
+}
+
+TEST(Verify, IndexNeedsItsImageChildrenButNotItsAttestations) {
+  TempDir t;
+  auto s = *Store::open(t.path(), true);
+  Image amd = make_image(s, "amd64", {"amd64 layer"});
+  Image arm = make_image(s, "arm64", {"arm64 layer"});
+  Descriptor attestation{std::string(media::kOciManifest), sha256_of("never fetched"), 13, {}, {}, {}};
+  std::string index = fmt::format(
+      R"({{"schemaVersion":2,"mediaType":"{}","manifests":[)"
+      R"({{"mediaType":"{}","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"amd64"}}}},)"
+      R"({{"mediaType":"{}","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"arm64"}}}},)"
+      R"({{"mediaType":"{}","digest":"{}","size":{},"platform":{{"os":"unknown","architecture":"unknown"}},)"
+      R"("annotations":{{"vnd.docker.reference.type":"attestation-manifest"}}}}]}})",
+      media::kOciIndex, amd.manifest.media_type, amd.manifest.digest.str(), amd.manifest.size,
+      arm.manifest.media_type, arm.manifest.digest.str(), arm.manifest.size, attestation.media_type,
+      attestation.digest.str(), attestation.size);
+  Descriptor idx = put(s, index, media::kOciIndex);
+  name_it(s, idx, "example.com/multi:1");
+  auto r = check(s);
+  EXPECT_TRUE(r.ok()) << all_problems(r);
+  EXPECT_EQ(r.unreferenced, 0u);
+
+  fs::remove(s.blob_path(arm.manifest.digest));
+  r = check(s);
+  EXPECT_TRUE(mentions(problems(r, VerifyProblem::Kind::Missing), arm.manifest.digest.str())) << all_problems(r);
+}
+
+TEST(Verify, StrayTempFilesAreProblemsPartialsAreNot) {
+  Fixture f;
+  {
+    auto in = f.s.begin_ingest(sha256_of("resumable"), 9);
+    ASSERT_TRUE(in);
+    ASSERT_TRUE((*in)->write("resu", 4));
+  }
+  auto r = check(f.s);
+  EXPECT_TRUE(r.ok()) << all_problems(r);
+  ASSERT_EQ(r.partials.size(), 1u);
+  EXPECT_EQ(r.partials[0].size, 4u);
+
+  std::ofstream(f.t.path() / "index.json.tmp.123.0") << "{";
+  std::ofstream(f.t.path() / "blobs/sha256" / (std::string(f.a.config.digest.hex()) + ".tmp.77.3")) << "x";
+  r = check(f.s);
+  auto stray = problems(r, VerifyProblem::Kind::StrayFile);
+  EXPECT_EQ(stray.size(), 2u) << all_problems(r);
+  EXPECT_TRUE(mentions(stray, "index.json.tmp.123.0"));
+  EXPECT_EQ(r.problems.size(), 2u) << all_problems(r);
+}
