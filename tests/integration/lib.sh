@@ -606,6 +606,34 @@ start_dockerd() {
   log "dockerd up at $DOCKER_HOST ($("$DOCKER_CLI" version --format '{{.Server.Version}}'))"
 }
 
+# ------------------------------------------------------- background jobs ----
+
+# spawn_bg LOGFILE CMD...: start CMD in the background like the harness's own
+# daemons (lifetime cap, killed at cleanup, stdout+stderr to LOGFILE).  Sets
+# SPAWNED_PID (the `timeout` wrapper: `wait` on it gives CMD's exit status)
+# and SPAWNED_CHILD (CMD itself).  Send signals meant for CMD to SPAWNED_CHILD:
+# a signal to the wrapper is forwarded but also arms its 10 s kill timer.
+spawn_bg() {
+  _spawn "$@"
+  SPAWNED_PID=$_SPAWNED_PID
+  SPAWNED_CHILD=""
+  local i
+  for ((i = 0; i < 100; i++)); do
+    SPAWNED_CHILD=$(cat "/proc/$SPAWNED_PID/task/$SPAWNED_PID/children" 2>/dev/null || true)
+    SPAWNED_CHILD=${SPAWNED_CHILD// /}
+    [[ -n "$SPAWNED_CHILD" ]] && return 0
+    sleep 0.05
+  done
+  fail "spawn_bg: no child process for $*"
+}
+
+# pid_gone PID: true once PID has exited (a zombie counts as exited).
+pid_gone() {
+  local state
+  state=$(sed -E 's/.*\) ([A-Z]).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 0
+  [[ -z "$state" || "$state" == Z || "$state" == X ]]
+}
+
 # ---------------------------------------------------------- fault proxy ----
 
 # fault_proxy_start NAME UPSTREAM_URL: tests/support/fault_proxy.py (see its
