@@ -2,7 +2,6 @@
 // subcommand and maps its outcome to the exit codes of the design:
 // 0 all done, 1 some images failed (the rest were still done), 2 usage or config error.
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -10,6 +9,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/logging.h"
 
 namespace {
 
@@ -17,13 +17,6 @@ ferry::http::Engine* g_engine = nullptr;
 
 void on_signal(int) {
   if (g_engine) g_engine->cancel();
-}
-
-void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("ferry");
-  logger->set_pattern("%^%l%$: %v");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
 }
 
 }  // namespace
@@ -36,6 +29,9 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}));
 
   ferry::cli::PullArgs pull;
   auto* cmd = app.add_subcommand("pull", "pull images into the store and optionally export them");
@@ -55,7 +51,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  setup_logging(log_level);
+  ferry::cli::setup_logging(log_level, log_format);
 
   ferry::http::Engine engine;
   g_engine = &engine;

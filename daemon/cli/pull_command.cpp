@@ -15,6 +15,7 @@
 #include "export/export.h"
 #include "manifest/manifest.h"
 #include "reference/reference.h"
+#include "store/lock.h"
 #include "store/store.h"
 #include "sync/pull.h"
 
@@ -97,6 +98,12 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
 
   auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, true);
   if (!store) return usage_error(store.error().message);
+  // gc or a sync on the same store must not sweep blobs this pull is about to name.
+  auto lock = store::StoreLock::acquire(store->root());
+  if (!lock) {
+    fmt::print(stderr, "ferry: {}\n", lock.error().message);
+    return kExitSomeFailed;
+  }
   opts.progress = terminal_progress();
   auto report = sync::pull(*store, targets, opts, engine);
   finish_progress();

@@ -153,15 +153,7 @@ core::Status Store::upsert_index(const std::vector<IndexEntry>& entries) {
     std::erase_if(*current, [&](const IndexEntry& c) { return c.ref_name == e.ref_name; });
   }
   current->insert(current->end(), entries.begin(), entries.end());
-  nlohmann::json manifests = nlohmann::json::array();
-  for (auto& e : *current) {
-    e.descriptor.annotations[std::string(kRefNameAnnotation)] = e.ref_name;
-    manifests.push_back(descriptor_json(e.descriptor));
-  }
-  nlohmann::json index{{"schemaVersion", 2},
-                       {"mediaType", "application/vnd.oci.image.index.v1+json"},
-                       {"manifests", manifests}};
-  return write_file_atomic(root_ / "index.json", index.dump(2) + "\n");
+  return replace_index(*current);
 }
 
 core::Status Store::replace_index(const std::vector<IndexEntry>& entries) {
