@@ -161,7 +161,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
       o.error = img.error->message;
       fmt::print(stderr, "ferry: {}\n", o.error);
     } else {
-      o.digest = img.entries.empty() ? "" : img.entries.front().digest.str();
+      o.digest = img.digest.str();
       if (!l.export_dir.empty()) {
         if (auto st = export_reference(*store, l.export_dir, img, img.changed, o); !st) {
           o.error = "export: " + st.error().message;

@@ -77,6 +77,7 @@ struct ImageState {
     manifest::ImageManifest manifest;
   };
   std::vector<Child> children;
+  std::vector<digest::Digest> wanted;  // children asked for, in the order asked
   bool failed() const { return out.error.has_value(); }
 };
 
@@ -155,7 +156,10 @@ class Puller {
     img.client->get_manifest(ref.repository, ref.manifest_ref(), true,
                              [this, i, known = last->second.digest](core::Result<registry::ManifestReply> r) {
                                --images_[i]->pending;
-                               if (r && !r->digest.empty() && r->digest == known && reuse_entries(i)) return;
+                               if (r && !r->digest.empty() && r->digest == known && reuse_entries(i)) {
+                                 images_[i]->out.digest = known;
+                                 return;
+                               }
                                get_top(i);  // changed, unknown, or HEAD refused: do the full GET
                              });
   }
@@ -195,6 +199,7 @@ class Puller {
                                                    ref.digest->str()),
                                        0, {}, std::nullopt});
     }
+    img.out.digest = r->digest;
     auto parsed = manifest::parse(r->body, r->media_type);
     if (!parsed) return fail_image(i, parsed.error());
     manifest::Descriptor top{"", r->digest, r->size, std::nullopt, {}, {}};
@@ -218,7 +223,10 @@ class Puller {
         if (!dup) wanted.push_back(*d);
       }
     }
-    for (auto& d : wanted) fetch_child(i, d);
+    for (auto& d : wanted) {
+      img.wanted.push_back(d.digest);
+      fetch_child(i, d);
+    }
   }
 
   void fetch_child(size_t i, manifest::Descriptor d) {
@@ -358,7 +366,7 @@ class Puller {
       } else {
         ++blobs_fetched_;
         bytes_done_ += got;
-        for (size_t i : jb.images) images_[i]->out.bytes_fetched += static_cast<uint64_t>(jb.desc.size);
+        for (size_t i : jb.images) images_[i]->out.bytes_fetched += got;
         spdlog::debug("blob committed digest={} size={}", jb.desc.digest.str(), jb.desc.size);
       }
       pump();
@@ -378,6 +386,10 @@ class Puller {
       auto& img = *images_[i];
       img.out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - img.started).count();
       if (img.failed() || !img.out.changed) continue;
+      // Children arrive in network order; keep the index's order so exports are stable.
+      std::stable_sort(img.children.begin(), img.children.end(), [&](const auto& a, const auto& b) {
+        return child_rank(img, a.desc.digest) < child_rank(img, b.desc.digest);
+      });
       for (auto& child : img.children) {
         if (!child.desc.platform) child.desc.platform = platform_from_config(child.manifest);
         if (auto st = store_.put_blob(child.desc.digest, child.body); !st) {
@@ -408,6 +420,13 @@ class Puller {
     if (!st) {
       for (size_t i = 0; i < images_.size(); ++i) fail_image(i, st.error());
     }
+  }
+
+  size_t child_rank(const ImageState& img, const digest::Digest& d) const {
+    for (size_t k = 0; k < img.wanted.size(); ++k) {
+      if (img.wanted[k] == d) return k;
+    }
+    return img.wanted.size();
   }
 
   std::optional<manifest::Platform> platform_from_config(const manifest::ImageManifest& m) const {

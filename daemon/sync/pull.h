@@ -59,9 +59,10 @@ struct PulledImage {
   std::vector<manifest::Descriptor> entries;
   // The platform image manifests pulled (for export).
   std::vector<manifest::Descriptor> images;
+  digest::Digest digest;             // what the reference resolved to (an index or a manifest)
   std::optional<core::Error> error;  // set when this reference failed
   bool changed = true;               // false: HEAD showed the last pull is current
-  uint64_t bytes_fetched = 0;
+  uint64_t bytes_fetched = 0;        // bytes received in this run for this image's blobs
   double seconds = 0;
 };
 
