@@ -89,6 +89,7 @@ struct Op {
   core::ByteSink* sink = nullptr;
   uint64_t max_body = kMaxErrorBody;
   int attempt = 1;
+  uint64_t high_water = 0;  // most bytes the sink ever held: progress is going past it
   int redirects = 0;
   bool refreshed = false;
   std::function<void(core::Result<http::Response>)> done;
@@ -307,9 +308,16 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   void on_response(std::shared_ptr<Op> op, core::Result<http::Response> resp) {
     const std::string what = fmt::format("{} {}", op->method, core::redact_url(op->url));
     if (!resp) {
-      core::Error e = resp.error();
+      core::Error e = resp.error();  // the engine's message already names method and URL
+      // A cut connection that delivered bytes is progress, not a failed attempt: a
+      // CDN that drops every long download must not exhaust the retry budget.
+      // (A server that ignores Range and always cuts at the same point makes none.)
+      if (op->sink && op->sink->size() > op->high_water) {
+        op->high_water = op->sink->size();
+        op->attempt = 1;
+      }
       if (may_retry(*op, e)) return retry(op, e);
-      return op->done(core::fail(std::move(e.context(what))));
+      return op->done(core::fail(std::move(e)));
     }
     spdlog::debug("http exchange method={} url={} status={} bytes={} ms={:.0f}", op->method,
                   core::redact_url(op->url), resp->status, resp->body_bytes, resp->seconds * 1000);

@@ -545,6 +545,36 @@ TEST_F(ClientTest, ABlobCutByTheRedirectTargetResumesThroughTheRegistry) {
   EXPECT_EQ(token_requests(), 1u);
 }
 
+TEST_F(ClientTest, ResumesThatMakeProgressDoNotUseUpTheRetryBudget) {
+  const std::string body = blob_body();
+  ASSERT_GT(body.size(), 8 * 300u);  // more cuts than the 5 attempts of the policy
+  registry_.set_handler(no_auth([body](const FakeRequest& req) {
+    FakeResponse resp = serve_range(req, body);
+    resp.cut_after = 300;  // every connection dies after 300 bytes
+    return resp;
+  }));
+  auto client = make_client();
+  CountingSink sink;
+  auto st = blob(*client, sink);
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(sink.data(), body);
+  EXPECT_GT(with_path(registry_.requests(), kBlobPath).size(), 5u);
+}
+
+TEST_F(ClientTest, CutsWithoutProgressStillEndAfterTheRetryBudget) {
+  const std::string body = blob_body();
+  registry_.set_handler(no_auth([body](const FakeRequest&) {
+    FakeResponse resp = respond(200, body);  // ignores Range: every try restarts at 0
+    resp.cut_after = 300;
+    return resp;
+  }));
+  auto client = make_client();
+  CountingSink sink;
+  auto st = blob(*client, sink);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(with_path(registry_.requests(), kBlobPath).size(), 5u);
+}
+
 TEST_F(ClientTest, AResumeAnswered200RestartsTheSink) {
   std::atomic<int> calls{0};
   const std::string body = blob_body();
