@@ -3,11 +3,14 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
 
 #include <fmt/format.h>
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 namespace ferry::cli {
@@ -35,6 +38,21 @@ std::string json_escape(std::string_view s) {
 
 namespace {
 
+std::function<void()> g_before_log;
+
+// stderr, with a hook that runs before each line (the progress display clears itself
+// there, so log lines never land inside it or get erased by its next redraw).
+class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (g_before_log) g_before_log();
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    std::fwrite(formatted.data(), 1, formatted.size(), stderr);
+  }
+  void flush_() override { std::fflush(stderr); }
+};
+
 // %* : the message, escaped for a JSON string.
 class EscapedMessage final : public spdlog::custom_flag_formatter {
  public:
@@ -47,8 +65,10 @@ class EscapedMessage final : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
+void set_before_log_hook(std::function<void()> hook) { g_before_log = std::move(hook); }
+
 void setup_logging(const std::string& level, const std::string& format) {
-  auto logger = std::make_shared<spdlog::logger>("ferry", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("ferry", std::make_shared<StderrSink>());
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (format == "json") {
     formatter->add_flag<EscapedMessage>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");

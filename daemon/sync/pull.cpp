@@ -312,9 +312,23 @@ class Puller {
   void report_progress() {
     if (!opts_.progress) return;
     Progress p;
+    p.images.resize(images_.size());
+    for (size_t i = 0; i < images_.size(); ++i) p.images[i].reference = images_[i]->out.ref.str();
+    for (size_t j = 0; j < jobs_.size(); ++j) {
+      const auto& job = jobs_[j];
+      const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(job.desc.size, 0));
+      uint64_t done = done_jobs_.count(j) ? size : 0;
+      if (auto it = active_.find(j); it != active_.end()) {
+        done = it->second->size() - std::min(it->second->size(), ingest_start_[j]);
+        p.bytes_done += done;
+      }
+      for (size_t i : job.images) {
+        p.images[i].bytes_total += size;
+        p.images[i].bytes_done += done;
+      }
+    }
     p.bytes_total = bytes_planned_;
-    p.bytes_done = bytes_done_;
-    for (const auto& [j, ingest] : active_) p.bytes_done += ingest->size() - std::min(ingest->size(), ingest_start_[j]);
+    p.bytes_done += bytes_done_;
     p.blobs_total = jobs_.size();
     p.blobs_done = blobs_fetched_;
     p.in_flight = static_cast<size_t>(in_flight_);
@@ -366,6 +380,7 @@ class Puller {
       } else {
         ++blobs_fetched_;
         bytes_done_ += got;
+        done_jobs_.insert(j);
         for (size_t i : jb.images) images_[i]->out.bytes_fetched += got;
         spdlog::debug("blob committed digest={} size={}", jb.desc.digest.str(), jb.desc.size);
       }
@@ -451,6 +466,7 @@ class Puller {
   std::map<size_t, store::Ingest*> active_;   // job -> its ingest while in flight
   std::map<size_t, uint64_t> ingest_start_;   // job -> bytes already there when it started
   uint64_t bytes_planned_ = 0, bytes_done_ = 0;
+  std::set<size_t> done_jobs_;
   uint64_t blobs_fetched_ = 0, blobs_present_ = 0, bytes_fetched_ = 0;
 };
 

@@ -34,7 +34,14 @@ struct PullTarget {
 };
 
 // A snapshot of the transfer phase, for progress displays.
+struct ImageProgress {
+  std::string reference;
+  uint64_t bytes_total = 0;  // its blobs to fetch (a shared blob counts for each image)
+  uint64_t bytes_done = 0;
+};
+
 struct Progress {
+  std::vector<ImageProgress> images;  // in the order asked
   uint64_t bytes_total = 0;  // sum of the sizes of the blobs to fetch
   uint64_t bytes_done = 0;   // received in this run, verified or in flight
   size_t blobs_total = 0, blobs_done = 0, in_flight = 0;
