@@ -33,7 +33,11 @@ void print_summary(const RunSummary& s) {
   fmt::print("{:<{}}  {:<8}  {:>10}  {:>7}  {}\n", "REFERENCE", width, "STATUS", "FETCHED", "SECONDS", "DETAIL");
   for (const auto& i : s.images) {
     std::string status = !i.error.empty() ? "failed" : i.changed ? "updated" : "current";
-    std::string detail = !i.error.empty() ? i.error : i.digest.substr(0, 19);
+    std::string detail = i.digest.substr(0, 19);
+    if (!i.error.empty()) {  // the reference is in its own column already
+      const std::string prefix = i.reference + ": ";
+      detail = i.error.rfind(prefix, 0) == 0 ? i.error.substr(prefix.size()) : i.error;
+    }
     if (i.exported) detail += "  -> " + i.export_file;
     fmt::print("{:<{}}  {:<8}  {:>10}  {:>7.1f}  {}\n", i.reference, width, status, human_bytes(i.bytes), i.seconds,
                detail);
