@@ -102,6 +102,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   auth::TokenCache& tokens;
   ClientStats stats;
   std::mt19937_64 rng{std::random_device{}()};
+  std::chrono::steady_clock::time_point paused_until{};
 
   enum class PingState { Unknown, InProgress, Done, Failed } ping_state = PingState::Unknown;
   std::string base;  // "https://host" or "http://host"
@@ -259,6 +260,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void authorize_and_send(std::shared_ptr<Op> op) {
+    if (auto wait = paused_for(); wait.count() > 0) {  // the registry asked everyone to slow down
+      auto self = shared_from_this();
+      return engine.schedule(wait, [self, op] { self->authorize_and_send(op); });
+    }
     if (!on_registry(op->url)) return send(op, {});  // redirected away: no credentials
     auto self = shared_from_this();
     authorization(op->scope, [self, op](core::Result<std::string> h) {
@@ -280,9 +285,20 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
+  // Time left in a registry-wide pause, zero when none.
+  std::chrono::milliseconds paused_for() const {
+    auto left = paused_until - std::chrono::steady_clock::now();
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(left), std::chrono::milliseconds(0));
+  }
+
   void retry(std::shared_ptr<Op> op, const core::Error& why) {
     std::chrono::milliseconds delay = backoff(op->attempt);
-    if (why.retry_after) delay = std::max(delay, std::chrono::milliseconds(*why.retry_after));
+    if (why.retry_after) {
+      delay = std::max(delay, std::chrono::milliseconds(*why.retry_after));
+      // A Retry-After speaks for the whole registry: hold every request to it (other
+      // registries have their own clients and keep going).
+      paused_until = std::max(paused_until, std::chrono::steady_clock::now() + delay);
+    }
     ++op->attempt;
     ++stats.retries;
     spdlog::warn("retrying host={} attempt={}/{} wait={}ms error={}", host, op->attempt, opts.retry.max_attempts,

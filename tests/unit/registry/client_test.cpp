@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -424,6 +426,40 @@ TEST_F(ClientTest, A429WithRetryAfterWaitsThatLongThenSucceeds) {
   EXPECT_EQ(client->stats().retries, 1u);
   // Backoff alone is at most 40 ms here; only Retry-After explains a second.
   EXPECT_GE(waited, 990ms);
+}
+
+TEST_F(ClientTest, A429RetryAfterPausesEveryRequestToThatRegistry) {
+  const std::string body = blob_body();
+  std::atomic<int> blob_calls{0};
+  std::mutex mu;
+  std::vector<std::chrono::steady_clock::time_point> other_seen;
+  registry_.set_handler(no_auth([&](const FakeRequest& req) {
+    if (req.path_only() == kBlobPath && blob_calls++ == 0) {
+      return respond(429, R"({"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]})", {{"Retry-After", "1"}});
+    }
+    if (req.path_only() != kBlobPath) {
+      std::lock_guard<std::mutex> lock(mu);
+      other_seen.push_back(std::chrono::steady_clock::now());
+    }
+    return serve_range(req, body);
+  }));
+  auto client = make_client();
+  CountingSink first, second;
+  std::optional<core::Status> a, b;
+  const auto start = std::chrono::steady_clock::now();
+  const auto blob_digest = digest::sha256_of(body);
+  const auto other_digest = digest::sha256_of("another blob");
+  client->get_blob("test/img", blob_digest, first, [&a](core::Status st) { a = std::move(st); });
+  // A request for another blob that starts while the registry has asked for a pause.
+  engine_.schedule(200ms, [&, other_digest] {
+    client->get_blob("test/img", other_digest, second, [&b](core::Status st) { b = std::move(st); });
+  });
+  ASSERT_TRUE(engine_.run([&] { return a.has_value() && b.has_value(); }));
+  ASSERT_TRUE(*a);
+  ASSERT_TRUE(*b);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(other_seen.size(), 1u);
+  EXPECT_GE(other_seen[0] - start, 900ms);  // held until the Retry-After was over
 }
 
 TEST_F(ClientTest, ARetryAfterBeyondTheLimitFailsWithoutWaiting) {
