@@ -54,6 +54,10 @@ std::string basic_authorization(const Credentials& c);
 struct Token {
   std::string value;
   Clock::time_point expires_at;
+  // As announced (expires_in). Short-lived tokens are refreshed half-way through
+  // their life rather than kTokenRefreshMargin before expiry, which for a token of
+  // 10 s or less would mean "never reuse it".
+  std::chrono::seconds lifetime{0};
 };
 
 // Reads a token endpoint reply: `token` or `access_token` (either may be missing, not
@@ -103,7 +107,7 @@ class TokenCache {
   // Unambiguous for any inputs (each part is length-prefixed). `scope` is the scope
   // list as requested, e.g. space-joined.
   static std::string key(std::string_view realm, std::string_view service, std::string_view scope);
-  // A token valid for at least kTokenRefreshMargin more, else nullopt.
+  // A token valid for at least min(kTokenRefreshMargin, lifetime / 2) more, else nullopt.
   std::optional<std::string> get(const std::string& key, Clock::time_point now) const;
   void put(const std::string& key, Token token);
   void invalidate(const std::string& key);

@@ -141,7 +141,7 @@ core::Result<Token> parse_token_response(std::string_view body, Clock::time_poin
 
   seconds lifetime = read_expires_in(obj);
   Clock::time_point issued = parse_rfc3339(string_field(obj, "issued_at")).value_or(now);
-  return Token{std::string(value), std::min(issued + lifetime, now + lifetime)};
+  return Token{std::string(value), std::min(issued + lifetime, now + lifetime), lifetime};
 }
 
 std::string query_escape(std::string_view s) {
@@ -198,7 +198,13 @@ std::string TokenCache::key(std::string_view realm, std::string_view service, st
 std::optional<std::string> TokenCache::get(const std::string& key, Clock::time_point now) const {
   std::lock_guard lock(mu_);
   auto it = tokens_.find(key);
-  if (it == tokens_.end() || it->second.expires_at - kTokenRefreshMargin <= now) return std::nullopt;
+  if (it == tokens_.end()) return std::nullopt;
+  const auto& t = it->second;
+  using std::chrono::milliseconds;
+  const milliseconds margin = t.lifetime.count() > 0
+                                  ? std::min<milliseconds>(kTokenRefreshMargin, milliseconds(t.lifetime) / 2)
+                                  : milliseconds(kTokenRefreshMargin);
+  if (t.expires_at - margin <= now) return std::nullopt;
   return it->second.value;
 }
 

@@ -307,6 +307,25 @@ TEST(TokenCache, ExpiryHonoursRefreshMargin) {
   EXPECT_FALSE(cache.get(TokenCache::key("other", "", ""), t0).has_value());
 }
 
+TEST(TokenCache, ShortLivedTokensAreReusedForHalfTheirLife) {
+  TokenCache cache;
+  Clock::time_point t0 = at("2025-01-01T00:00:00Z");
+  cache.put("k", Token{"short", t0 + seconds(5), seconds(5)});  // a 10 s margin would refuse it at once
+  EXPECT_EQ(cache.get("k", t0), "short");
+  EXPECT_EQ(cache.get("k", t0 + milliseconds(2400)), "short");
+  EXPECT_FALSE(cache.get("k", t0 + milliseconds(2500)).has_value());
+  cache.put("k", Token{"long", t0 + seconds(300), seconds(300)});
+  EXPECT_EQ(cache.get("k", t0 + seconds(289)), "long");
+  EXPECT_FALSE(cache.get("k", t0 + seconds(290)).has_value());
+}
+
+TEST(TokenResponse, LifetimeIsTheAnnouncedExpiresIn) {
+  Clock::time_point now = at("2025-01-01T00:00:00Z");
+  auto t = parse_token_response(R"({"token":"x","expires_in":5})", now);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->lifetime, seconds(5));
+}
+
 TEST(TokenCache, PutReplacesAndInvalidateRemoves) {
   TokenCache cache;
   Clock::time_point t0 = at("2025-01-01T00:00:00Z");
