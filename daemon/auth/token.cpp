@@ -117,6 +117,8 @@ std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
   std::chrono::year_month_day date{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mo)),
                                    std::chrono::day(static_cast<unsigned>(d))};
   if (!date.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;  // 60: leap second
+  // The nanosecond clock spans about 1678..2262; anything outside is not a real issued_at.
+  if (y < 1970 || y > 2200) return std::nullopt;
   auto utc = std::chrono::sys_days(date) + std::chrono::hours(h) + std::chrono::minutes(mi) +
              seconds(s) + frac - offset;
   return std::chrono::time_point_cast<Clock::duration>(utc);

@@ -130,6 +130,15 @@ core::Status read_platform(const object& obj, std::string_view path, std::option
                 .and_then([&] { return read_string(fields, "variant", where, Need::kOptional, p.variant); })
                 .and_then([&] { return read_string(fields, "os.version", where, Need::kOptional, p.os_version); });
   if (!st) return st;
+  // Platform names end up in messages, logs and file names: printable text only.
+  for (const std::string* field : {&p.os, &p.architecture, &p.variant, &p.os_version}) {
+    for (char c : *field) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        return core::fail(core::ErrorKind::InvalidInput,
+                          fmt::format("manifest: {}: control character in a platform field", where));
+      }
+    }
+  }
   out = std::move(p);
   return {};
 }
