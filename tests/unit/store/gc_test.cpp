@@ -19,6 +19,7 @@
 #include "manifest/manifest.h"
 #include "store/fs_util.h"
 #include "store/store.h"
+#include "store_test_util.h"
 #include "store/verify.h"
 
 namespace fs = std::filesystem;
@@ -36,35 +37,9 @@ namespace {
 constexpr const char* kRefA = "example.com/ns/a:1";
 constexpr const char* kRefB = "example.com/ns/b:1";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "ferry-gc-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-Descriptor put(Store& s, const std::string& body, std::string_view media_type) {
-  Descriptor d;
-  d.media_type = std::string(media_type);
-  d.digest = sha256_of(body);
-  d.size = static_cast<int64_t>(body.size());
-  EXPECT_TRUE(s.put_blob(d.digest, body));
-  return d;
-}
-
-std::string descriptor_json(const Descriptor& d) {
-  return fmt::format(R"({{"mediaType":"{}","digest":"{}","size":{}}})", d.media_type, d.digest.str(), d.size);
-}
+using ferry::store::testing::descriptor_json;
+using ferry::store::testing::put;
+using ferry::store::testing::TempDir;
 
 struct Image {
   Descriptor manifest, config;

@@ -17,6 +17,7 @@
 #include "digest/digest.h"
 #include "manifest/manifest.h"
 #include "store/store.h"
+#include "store_test_util.h"
 
 namespace fs = std::filesystem;
 using ferry::digest::Digest;
@@ -30,35 +31,9 @@ namespace media = ferry::manifest::media;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "ferry-verify-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-Descriptor put(Store& s, const std::string& body, std::string_view media_type) {
-  Descriptor d;
-  d.media_type = std::string(media_type);
-  d.digest = sha256_of(body);
-  d.size = static_cast<int64_t>(body.size());
-  EXPECT_TRUE(s.put_blob(d.digest, body));
-  return d;
-}
-
-std::string descriptor_json(const Descriptor& d) {
-  return fmt::format(R"({{"mediaType":"{}","digest":"{}","size":{}}})", d.media_type, d.digest.str(), d.size);
-}
+using ferry::store::testing::descriptor_json;
+using ferry::store::testing::put;
+using ferry::store::testing::TempDir;
 
 std::string manifest_json(const Descriptor& config, const std::vector<Descriptor>& layers) {
   std::string list;
