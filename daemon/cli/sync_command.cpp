@@ -154,6 +154,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   if (!l.export_dir.empty()) {
     std::error_code ec;
     fs::create_directories(l.export_dir, ec);
+    if (ec) spdlog::error("export directory {}: {}; tarballs will not be written", l.export_dir, ec.message());
   }
   for (const auto& img : report->images) {
     ImageOutcome o{img.ref.str(), "", img.changed, img.bytes_fetched, img.seconds, "", "", false};

@@ -222,7 +222,7 @@ void DockerArchiveWriter::record(const LoadedImage& image, const std::vector<man
     for (size_t i = 0; i < layers.size(); ++i) {
       item.layers.push_back(blob_entry(layers[i].digest));
       const manifest::Descriptor& source = image.manifest.layers[i];
-      if (!is_foreign(source)) continue;
+      if (!manifest::is_foreign_layer(source)) continue;
       ordered_json d;
       d["mediaType"] = source.media_type;
       d["size"] = source.size;

@@ -43,7 +43,7 @@ core::Status check_layers(const store::Store& store, LoadedImage& image, Missing
     bool present = store.has_blob(layers[i].digest, layers[i].size);
     image.layer_present.push_back(present);
     if (present) continue;
-    if (is_foreign(layers[i])) {
+    if (manifest::is_foreign_layer(layers[i])) {
       if (missing_foreign == MissingForeign::kSkip) continue;
       return core::fail(core::ErrorKind::NotFound,
                         fmt::format("foreign layer {} ({} bytes, non-distributable) is not in the store; "
@@ -126,11 +126,6 @@ core::Result<std::vector<LoadedImage>> load_images(const store::Store& store, co
     out.push_back(std::move(*image));
   }
   return out;
-}
-
-bool is_foreign(const manifest::Descriptor& layer) {
-  return layer.media_type == manifest::media::kDockerForeignLayerGzip ||
-         layer.media_type.find(".nondistributable.") != std::string::npos || !layer.urls.empty();
 }
 
 std::string blob_entry(const digest::Digest& d) { return fmt::format("blobs/sha256/{}", d.hex()); }

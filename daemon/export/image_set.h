@@ -42,9 +42,6 @@ enum class MissingForeign { kFail, kSkip };
                                                                  const std::vector<ExportImage>& images,
                                                                  MissingForeign missing_foreign);
 
-// Foreign/non-distributable media type, or a descriptor with URLs.
-bool is_foreign(const manifest::Descriptor& layer);
-
 // "blobs/sha256/<hex>", the name of a blob in every layout.
 std::string blob_entry(const digest::Digest& d);
 

@@ -249,4 +249,9 @@ core::Result<Parsed> parse(std::string_view body, std::string_view content_type)
   return parsed;
 }
 
+bool is_foreign_layer(const Descriptor& layer) {
+  return layer.media_type == media::kDockerForeignLayerGzip ||
+         layer.media_type.find(".nondistributable.") != std::string::npos;
+}
+
 }  // namespace ferry::manifest

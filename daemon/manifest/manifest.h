@@ -88,6 +88,11 @@ struct Index {
 using Parsed = std::variant<ImageManifest, Index>;
 
 bool is_index_type(std::string_view media_type);
+
+// A non-distributable ("foreign") layer: Docker's foreign media type or an OCI
+// nondistributable one. Registries need not serve it; pull skips it, verify does not
+// require it, export needs it only for docker-load tarballs. One rule for all three.
+bool is_foreign_layer(const Descriptor& layer);
 bool is_image_manifest_type(std::string_view media_type);
 
 // Parse `body`. `content_type` is the HTTP Content-Type (parameters ignored); the

@@ -182,7 +182,7 @@ void walk(const Store& store, const ReachedBlob& m, size_t depth, std::set<diges
   if (const auto* image = std::get_if<manifest::ImageManifest>(&*parsed)) {
     out.blobs.push_back({image->config, ReachedBlob::Role::Config, m.via, true});
     for (const auto& layer : image->layers) {
-      out.blobs.push_back({layer, ReachedBlob::Role::Layer, m.via, !is_foreign_layer(layer)});
+      out.blobs.push_back({layer, ReachedBlob::Role::Layer, m.via, !manifest::is_foreign_layer(layer)});
     }
     return;
   }
@@ -210,11 +210,6 @@ std::string_view to_string(ReachedBlob::Role role) {
     case ReachedBlob::Role::Layer: return "layer";
   }
   return "blob";
-}
-
-bool is_foreign_layer(const manifest::Descriptor& layer) {
-  return layer.media_type == manifest::media::kDockerForeignLayerGzip ||
-         layer.media_type.find("nondistributable") != std::string::npos;
 }
 
 core::Result<std::vector<PartialFile>> list_partials(const Store& store) {

@@ -45,8 +45,6 @@ struct Reach {
 // children cannot be); one that cannot be read or parsed is a problem.
 Reach reach(const Store& store, const IndexEntry& entry);
 
-// True for a foreign or non-distributable layer, which a pull does not fetch.
-bool is_foreign_layer(const manifest::Descriptor& layer);
 
 struct VerifyOptions {
   bool hash_content = true;  // false: names, sizes and references only (fast)

@@ -20,11 +20,6 @@ namespace {
 
 constexpr uint64_t kMaxConfigSize = 8 << 20;  // image configs are KBs; refuse absurd ones
 
-bool is_foreign_layer(const manifest::Descriptor& d) {
-  return d.media_type == manifest::media::kDockerForeignLayerGzip ||
-         d.media_type.find("nondistributable") != std::string::npos;
-}
-
 // What the last successful pull of a reference resolved to (state/last-pulls.json):
 // the manifest digest the tag pointed at, and which platforms were taken from it.
 struct LastPull {
@@ -264,7 +259,7 @@ class Puller {
       for (const auto& child : img.children) {
         std::vector<manifest::Descriptor> blobs{child.manifest.config};
         for (const auto& l : child.manifest.layers) {
-          if (!is_foreign_layer(l)) blobs.push_back(l);
+          if (!manifest::is_foreign_layer(l)) blobs.push_back(l);
         }
         for (const auto& b : blobs) {
           if (auto it = by_digest.find(b.digest); it != by_digest.end()) {
