@@ -18,13 +18,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[[ -n "${FERRY_BIN:-}" && -x "$FERRY_BIN" ]] || fail "FERRY_BIN must point at the ferry binary (got '${FERRY_BIN:-}')"
 [[ $(id -u) == 0 ]] || fail "needs root (mounts a tmpfs)"
 
 # Private HOME/XDG/DOCKER_CONFIG: anonymous pulls, the user's files untouched.
-export HOME="$IT_TMP/home" XDG_DATA_HOME="$IT_TMP/xdg" DOCKER_CONFIG="$IT_TMP/docker-config"
-mkdir -p "$HOME" "$XDG_DATA_HOME" "$DOCKER_CONFIG"
-echo '{"auths":{}}' >"$DOCKER_CONFIG/config.json"
+ferry_env
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }

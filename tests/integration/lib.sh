@@ -38,6 +38,13 @@
 #                                  tests/support/imgtool.py (no jq needed)
 #   wait_until SECS WHAT CMD...    poll CMD until it succeeds or SECS pass
 #   on_cleanup CMD...              run CMD (eval'd) at cleanup, before the kills
+#   ferry_env                      private HOME, XDG_DATA_HOME and DOCKER_CONFIG (no
+#                                  auths) so ferry never sees the user's store or
+#                                  credentials; checks FERRY_BIN
+#   ferry ARGS...                  run $FERRY_BIN bounded by FERRY_IT_TIMEOUT (120 s);
+#                                  stdout/stderr to $IT_TMP/ferry.{out,err}; its status
+#   ferry_rc WANT ARGS...          ferry must exit WANT (output shown otherwise)
+#   ferry_ok ARGS...               ferry_rc 0
 #   log / fail / assert_eq         small test helpers
 #   cleanup                        installed as the EXIT trap
 #
@@ -674,3 +681,36 @@ fault_proxy_mark() { wc -l <"$1" | tr -d ' '; }
 fault_proxy_summary() {
   timeout 60 "$IT_PYTHON" "$IT_SUPPORT_DIR/fault_proxy.py" --summary "$1" --since "${2:-0}"
 }
+
+# ---------------------------------------------------------------- ferry ------
+
+# ferry_env: a private HOME, XDG_DATA_HOME and DOCKER_CONFIG (with no auths), so
+# ferry never touches the user's store or credentials; FERRY_BIN must be set.
+ferry_env() {
+  [[ -n "${FERRY_BIN:-}" && -x "$FERRY_BIN" ]] || fail "FERRY_BIN must point at the ferry binary (got '${FERRY_BIN:-}')"
+  export HOME="$IT_TMP/home" XDG_DATA_HOME="$IT_TMP/xdg" DOCKER_CONFIG="$IT_TMP/docker-config"
+  mkdir -p "$HOME" "$XDG_DATA_HOME" "$DOCKER_CONFIG"
+  echo '{"auths":{}}' >"$DOCKER_CONFIG/config.json"
+}
+
+# ferry ARGS...: run ferry, bounded by FERRY_IT_TIMEOUT seconds (default 120);
+# stdout/stderr go to $IT_TMP/ferry.{out,err}; returns ferry's status.
+ferry() {
+  local rc=0
+  timeout -k 5 "${FERRY_IT_TIMEOUT:-120}" "$FERRY_BIN" "$@" >"$IT_TMP/ferry.out" 2>"$IT_TMP/ferry.err" || rc=$?
+  return $rc
+}
+
+# ferry_rc WANT ARGS...: ferry must exit WANT; otherwise its output is shown.
+ferry_rc() {
+  local want=$1 rc=0
+  shift
+  ferry "$@" || rc=$?
+  if [[ $rc != "$want" ]]; then
+    cat "$IT_TMP/ferry.out" "$IT_TMP/ferry.err" >&2
+    fail "ferry $* exited $rc, want $want"
+  fi
+}
+
+# ferry_ok ARGS...: ferry must succeed.
+ferry_ok() { ferry_rc 0 "$@"; }

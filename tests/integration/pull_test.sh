@@ -17,30 +17,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[[ -n "${FERRY_BIN:-}" && -x "$FERRY_BIN" ]] || fail "FERRY_BIN must point at the ferry binary (got '${FERRY_BIN:-}')"
-
 # ferry must not touch the user's store or credentials: private HOME, XDG and
 # DOCKER_CONFIG (start_dockerd keeps an already-set DOCKER_CONFIG).
-export HOME="$IT_TMP/home" XDG_DATA_HOME="$IT_TMP/xdg" DOCKER_CONFIG="$IT_TMP/docker-config"
-mkdir -p "$HOME" "$XDG_DATA_HOME" "$DOCKER_CONFIG"
-echo '{"auths":{}}' >"$DOCKER_CONFIG/config.json"
-
-# ferry ARGS...: run ferry, bounded; stdout/stderr to $IT_TMP/ferry.{out,err}.
-ferry() {
-  local rc=0
-  timeout -k 5 300 "$FERRY_BIN" "$@" >"$IT_TMP/ferry.out" 2>"$IT_TMP/ferry.err" || rc=$?
-  return $rc
-}
-
-# ferry_ok ARGS...: ferry must succeed.
-ferry_ok() {
-  local rc=0
-  ferry "$@" || rc=$?
-  if ((rc != 0)); then
-    cat "$IT_TMP/ferry.err" >&2
-    fail "ferry $* exited with $rc"
-  fi
-}
+ferry_env
+export FERRY_IT_TIMEOUT=300  # the dockerd scenarios load big tarballs
 
 # docker_config_auth USER:PASS: credentials for the current registry only.
 docker_config_auth() {

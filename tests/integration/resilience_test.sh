@@ -27,12 +27,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[[ -n "${FERRY_BIN:-}" && -x "$FERRY_BIN" ]] || fail "FERRY_BIN must point at the ferry binary (got '${FERRY_BIN:-}')"
-
 # Private HOME/XDG/DOCKER_CONFIG: anonymous pulls, the user's files untouched.
-export HOME="$IT_TMP/home" XDG_DATA_HOME="$IT_TMP/xdg" DOCKER_CONFIG="$IT_TMP/docker-config"
-mkdir -p "$HOME" "$XDG_DATA_HOME" "$DOCKER_CONFIG"
-echo '{"auths":{}}' >"$DOCKER_CONFIG/config.json"
+ferry_env
 
 T_START=$SECONDS
 now() { date +%s.%N; }

@@ -12,13 +12,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[[ -n "${FERRY_BIN:-}" && -x "$FERRY_BIN" ]] || fail "FERRY_BIN must point at the ferry binary (got '${FERRY_BIN:-}')"
 REPO_ROOT="$(cd "$IT_LIB_DIR/../.." && pwd)"
 
 # Private HOME and docker config: --check resolves credentials.
-export HOME="$IT_TMP/home" XDG_DATA_HOME="$IT_TMP/xdg" DOCKER_CONFIG="$IT_TMP/docker-config"
-mkdir -p "$HOME" "$XDG_DATA_HOME" "$DOCKER_CONFIG"
-echo '{"auths":{}}' >"$DOCKER_CONFIG/config.json"
+ferry_env
 
 W="$IT_TMP/watchlists"
 mkdir -p "$W"

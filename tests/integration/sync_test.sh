@@ -27,19 +27,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[[ -n "${FERRY_BIN:-}" && -x "$FERRY_BIN" ]] || fail "FERRY_BIN must point at the ferry binary (got '${FERRY_BIN:-}')"
-
-# ferry must not touch the user's store or credentials.
-export HOME="$IT_TMP/home" XDG_DATA_HOME="$IT_TMP/xdg" DOCKER_CONFIG="$IT_TMP/docker-config"
-mkdir -p "$HOME" "$XDG_DATA_HOME" "$DOCKER_CONFIG"
-echo '{"auths":{}}' >"$DOCKER_CONFIG/config.json"
-
-# ferry ARGS...: run ferry, bounded; stdout/stderr to $IT_TMP/ferry.{out,err}.
-ferry() {
-  local rc=0
-  timeout -k 5 120 "$FERRY_BIN" "$@" >"$IT_TMP/ferry.out" 2>"$IT_TMP/ferry.err" || rc=$?
-  return $rc
-}
+ferry_env
 
 # sync_once WATCHLIST WANT_RC [ARGS...]: `ferry sync --once`, which must exit WANT_RC.
 sync_once() {
