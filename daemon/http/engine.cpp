@@ -10,8 +10,11 @@
 #include "core/redact.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <cstring>
 #include <queue>
@@ -90,6 +93,8 @@ struct Transfer {
   bool error_body_cut = false;  // a non-2xx body hit max_body: transfer stopped, answer kept
   bool to_sink = false;
   SteadyClock::time_point started;
+  int body_fd = -1;        // open file of a file body
+  uint64_t body_pos = 0;   // next body byte to hand to curl
 
   Transfer() = default;
   Transfer(const Transfer&) = delete;
@@ -97,6 +102,43 @@ struct Transfer {
   ~Transfer() {
     if (easy) curl_easy_cleanup(easy);
     if (header_list) curl_slist_free_all(header_list);
+    if (body_fd >= 0) ::close(body_fd);
+  }
+
+  // The request body, as curl asks for it: from memory, or pread from the file.
+  static size_t on_read(char* buf, size_t size, size_t n, void* self_ptr) {
+    auto* self = static_cast<Transfer*>(self_ptr);
+    const Body& body = *self->req.body;
+    const uint64_t left = body.size() - std::min(body.size(), self->body_pos);
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(left, size * n));
+    if (want == 0) return 0;
+    if (body.file.empty()) {
+      std::memcpy(buf, body.data.data() + self->body_pos, want);
+      self->body_pos += want;
+      return want;
+    }
+    ssize_t got;
+    do {
+      got = ::pread(self->body_fd, buf, want, static_cast<off_t>(body.offset + self->body_pos));
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+      self->sink_error = got == 0 ? core::Error{core::ErrorKind::Io, body.file + ": shorter than the upload expects",
+                                                0, {}, std::nullopt}
+                                  : core::errno_error("read", body.file, errno);
+      return CURL_READFUNC_ABORT;
+    }
+    self->body_pos += static_cast<uint64_t>(got);
+    return static_cast<size_t>(got);
+  }
+
+  // curl rewinds a body it must send again (a reused connection that closed).
+  static int on_seek(void* self_ptr, curl_off_t offset, int origin) {
+    auto* self = static_cast<Transfer*>(self_ptr);
+    if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > self->req.body->size()) {
+      return CURL_SEEKFUNC_CANTSEEK;
+    }
+    self->body_pos = static_cast<uint64_t>(offset);
+    return CURL_SEEKFUNC_OK;
   }
 
   // Decide, at the first body byte, where the body goes.
@@ -237,6 +279,23 @@ void Engine::submit(Request req, Completion done) {
   } else if (t->req.method != "GET") {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->req.method.c_str());
   }
+  if (t->req.body) {
+    if (!t->req.body->file.empty()) {
+      t->body_fd = ::open(t->req.body->file.c_str(), O_RDONLY | O_CLOEXEC);
+      if (t->body_fd < 0) {
+        done = std::move(t->done);
+        done(core::fail(core::errno_error("open", t->req.body->file, errno)));
+        return;
+      }
+    }
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(t->req.body->size()));
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, &Transfer::on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, &Transfer::on_seek);
+    curl_easy_setopt(e, CURLOPT_SEEKDATA, t.get());
+    t->req.headers.push_back("Expect:");  // no 100-continue round trip
+  }
   if (t->req.range_from > 0) {
     std::string range = std::to_string(t->req.range_from) + "-";
     curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // curl copies the string
@@ -270,6 +329,8 @@ core::Status Engine::run(const std::function<bool()>& done) {
     if (eff) t->resp.effective_url = eff;
     t->resp.seconds = std::chrono::duration<double>(SteadyClock::now() - t->started).count();
     stats_.body_bytes += t->resp.body_bytes;
+    t->resp.bytes_sent = t->body_pos;
+    stats_.bytes_sent += t->body_pos;
     Completion cb = std::move(t->done);
     core::Result<Response> result = std::move(t->resp);
     if (t->sink_error) {

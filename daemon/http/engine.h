@@ -29,8 +29,20 @@
 
 namespace ferry::http {
 
+// What a PUT, PATCH or POST sends: bytes in memory (manifests), or a byte range of a
+// file (blobs: read with pread as curl asks, never loaded whole). The engine opens
+// the file at submit; a file shorter than offset + length fails the request (Io).
+struct Body {
+  std::string data;                    // used when `file` is empty
+  std::string file;
+  uint64_t offset = 0;
+  uint64_t length = 0;                 // bytes to send from `file`
+
+  uint64_t size() const { return file.empty() ? data.size() : length; }
+};
+
 struct Request {
-  std::string method = "GET";          // GET or HEAD
+  std::string method = "GET";          // GET, HEAD, or with a body PUT, PATCH, POST
   std::string url;
   std::vector<std::string> headers;    // "Name: value"
   core::ByteSink* sink = nullptr;      // receives a 2xx body; nullptr: kept in Response::body
@@ -38,6 +50,8 @@ struct Request {
   // Ask for bytes from here on (Range: bytes=N-). A 200 answer makes the engine call
   // sink->restart() before the first byte; a 206 must start exactly at N.
   uint64_t range_from = 0;
+  // Sent with Content-Length (no chunked encoding, no Expect: 100-continue).
+  std::optional<Body> body;
   bool verify_tls = true;
   std::string ca_file;                 // extra CA bundle, empty for the system one
   std::chrono::seconds connect_timeout{30};
@@ -50,6 +64,7 @@ struct Response {
   std::string body;                    // non-2xx bodies, or all when no sink
   std::string effective_url;
   uint64_t body_bytes = 0;             // bytes received this exchange (sink or body)
+  uint64_t bytes_sent = 0;             // request body bytes handed to curl
   double seconds = 0;
 
   // Last value of a header (name lowercase), "" when absent.
@@ -67,6 +82,7 @@ struct EngineOptions {
 struct Stats {
   uint64_t requests = 0;
   uint64_t body_bytes = 0;
+  uint64_t bytes_sent = 0;             // request bodies (uploads)
 };
 
 class Engine {

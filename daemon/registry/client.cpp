@@ -92,6 +92,10 @@ struct Op {
   uint64_t high_water = 0;  // most bytes the sink ever held: progress is going past it
   int redirects = 0;
   bool refreshed = false;
+  std::optional<http::Body> body;  // uploads: sent again on each attempt
+  // False for requests whose repetition the caller must decide (a PATCH the registry
+  // may have half applied): a retryable failure is returned instead of retried.
+  bool retry_safe = true;
   std::function<void(core::Result<http::Response>)> done;
 };
 
@@ -202,7 +206,13 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     auto& waiters = token_waiters[key];
     waiters.push_back(std::move(cb));
     if (waiters.size() > 1) return;  // a token request for this scope is already out
-    auto url = auth::token_request_url(*bearer, {scope});
+    std::vector<std::string> scopes;  // "a b": one token for several scopes (a mount)
+    for (size_t pos = 0; pos < scope.size();) {
+      size_t end = std::min(scope.find(' ', pos), scope.size());
+      if (end > pos) scopes.push_back(scope.substr(pos, end - pos));
+      pos = end + 1;
+    }
+    auto url = auth::token_request_url(*bearer, scopes);
     if (!url) return finish_token(key, core::fail(url.error()));
     http::Request r = request("GET", *url);
     r.max_body = 1 << 20;
@@ -253,7 +263,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     auto self = shared_from_this();
     ensure_ping([self, op](core::Status st) {
       if (!st) return op->done(core::fail(st.error()));
-      op->registry_url = self->base + op->registry_url;
+      // Upload locations come absolute; API paths get the registry's base.
+      if (op->registry_url.find("://") == std::string::npos) op->registry_url = self->base + op->registry_url;
       op->url = op->registry_url;
       self->authorize_and_send(op);
     });
@@ -279,6 +290,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     r.sink = op->sink;
     r.max_body = op->max_body;
     r.range_from = op->sink ? op->sink->size() : 0;
+    r.body = op->body;
     auto self = shared_from_this();
     engine.submit(std::move(r), [self, op](core::Result<http::Response> resp) {
       self->on_response(op, std::move(resp));
@@ -317,7 +329,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   }
 
   bool may_retry(const Op& op, const core::Error& e) const {
-    if (!e.retryable() || op.attempt >= opts.retry.max_attempts) return false;
+    if (!op.retry_safe || !e.retryable() || op.attempt >= opts.retry.max_attempts) return false;
     return !e.retry_after || *e.retry_after <= opts.retry.max_retry_after;
   }
 
@@ -412,6 +424,251 @@ void Client::get_blob(const std::string& repository, const digest::Digest& d, co
   op->done = [done = std::move(done)](core::Result<http::Response> r) {
     if (!r) return done(core::fail(r.error()));
     done({});
+  };
+  impl_->start(op);
+}
+
+// ---- uploads -------------------------------------------------------------------------
+
+namespace {
+
+std::string push_scope(const std::string& repository) { return fmt::format("repository:{}:pull,push", repository); }
+
+std::string with_query(const std::string& url, std::string_view key, std::string_view value) {
+  return fmt::format("{}{}{}={}", url, url.find('?') == std::string::npos ? '?' : '&', key, value);
+}
+
+// "0-1023" (or "bytes=0-1023"): the registry holds 1024 bytes. "0-0" is read as none:
+// distribution writes it both for 0 and for 1 byte, and chunks are never 1 byte.
+std::optional<uint64_t> held_bytes(std::string_view range) {
+  if (auto eq = range.find('='); eq != std::string_view::npos) range.remove_prefix(eq + 1);
+  auto dash = range.find('-');
+  if (dash == std::string_view::npos || dash + 1 >= range.size()) return std::nullopt;
+  uint64_t end = 0;
+  for (char c : range.substr(dash + 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    end = end * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return end == 0 ? 0 : end + 1;
+}
+
+}  // namespace
+
+// One blob upload: mount? → POST → (PUT | PATCH… → PUT), with status queries and
+// restarts after failures. Lives in shared_ptrs captured by its ops' callbacks.
+struct BlobUploadOp : std::enable_shared_from_this<BlobUploadOp> {
+  std::shared_ptr<Client::Impl> impl;
+  std::string repository;
+  BlobUpload blob;
+  UploadOptions opts;
+  std::function<void(core::Result<UploadResult>)> done;
+  UploadResult result;
+  std::string location;   // current upload URL (absolute)
+  uint64_t offset = 0;    // bytes the registry holds
+  int failures = 0;       // failed steps in a row; the retry policy's budget
+  bool finished = false;
+
+  uint64_t size() const { return static_cast<uint64_t>(std::max<int64_t>(blob.size, 0)); }
+
+  void finish(core::Result<UploadResult> r) {
+    if (finished) return;
+    finished = true;
+    if (!r) r.error().context(fmt::format("upload {}", blob.digest.str()));
+    done(std::move(r));
+  }
+
+  std::shared_ptr<Op> op(const std::string& method, const std::string& url) {
+    auto o = std::make_shared<Op>();
+    o->method = method;
+    o->registry_url = url;
+    o->scope = push_scope(repository);
+    return o;
+  }
+
+  // The Location of a 202/204/201, resolved against the URL asked.
+  bool take_location(const http::Response& r) {
+    const std::string loc = r.header("location");
+    if (loc.empty()) return false;
+    location = resolve_location(r.effective_url, loc);
+    return true;
+  }
+
+  core::Error missing_location(const http::Response& r, const std::string& what) {
+    return core::Error{core::ErrorKind::InvalidInput,
+                       fmt::format("{}: HTTP {} without a Location header", what, r.status), static_cast<int>(r.status),
+                       {}, std::nullopt};
+  }
+
+  void start() {
+    if (!opts.mount_from.empty() && opts.mount_from != repository) return mount();
+    begin();
+  }
+
+  void mount() {
+    auto self = shared_from_this();
+    auto o = op("POST", fmt::format("/v2/{}/blobs/uploads/?mount={}&from={}", repository, blob.digest.str(),
+                                    opts.mount_from));
+    o->scope += fmt::format(" repository:{}:pull", opts.mount_from);
+    o->body = http::Body{};
+    o->done = [self](core::Result<http::Response> r) {
+      if (r && r->status == 201) {
+        self->result.mounted = true;
+        ++self->impl->stats.blob_mounts;
+        return self->finish(self->result);
+      }
+      if (r && r->status == 202 && self->take_location(*r)) {  // not mountable: an upload began instead
+        self->offset = 0;
+        return self->send();
+      }
+      if (!r) spdlog::debug("mount refused, uploading digest={} error={}", self->blob.digest.str(), r.error().message);
+      self->begin();
+    };
+    impl->start(o);
+  }
+
+  void begin() {
+    auto self = shared_from_this();
+    auto o = op("POST", fmt::format("/v2/{}/blobs/uploads/", repository));
+    o->body = http::Body{};
+    o->done = [self](core::Result<http::Response> r) {
+      if (!r) return self->finish(core::fail(r.error()));
+      if (!self->take_location(*r)) return self->finish(core::fail(self->missing_location(*r, "POST blob upload")));
+      self->offset = 0;
+      self->send();
+    };
+    impl->start(o);
+  }
+
+  // The next step from `offset`: everything in one PUT, a chunk, or the closing PUT.
+  void send() {
+    auto self = shared_from_this();
+    const uint64_t chunk = std::max<uint64_t>(opts.chunk_size, 1);
+    std::shared_ptr<Op> o;
+    uint64_t length = 0;
+    if (offset == 0 && size() <= chunk) {
+      length = size();
+      o = op("PUT", with_query(location, "digest", blob.digest.str()));
+    } else if (offset < size()) {
+      length = std::min(chunk, size() - offset);
+      o = op("PATCH", location);
+      o->headers.push_back(fmt::format("Content-Range: {}-{}", offset, offset + length - 1));
+    } else {
+      o = op("PUT", with_query(location, "digest", blob.digest.str()));
+    }
+    o->headers.push_back("Content-Type: application/octet-stream");
+    o->body = length > 0 ? http::Body{{}, blob.file, offset, length} : http::Body{};
+    o->retry_safe = false;  // after a failure, ask the registry where it stands
+    const bool closing = o->method == "PUT";
+    o->done = [self, closing, length](core::Result<http::Response> r) {
+      if (r) self->result.bytes_sent += r->bytes_sent;
+      if (!r) return self->step_failed(r.error());
+      self->failures = 0;
+      if (closing) return self->closed(*r);
+      self->offset += length;
+      if (auto held = held_bytes(r->header("range")); held && *held > 0) self->offset = *held;
+      if (!self->take_location(*r)) return self->finish(core::fail(self->missing_location(*r, "PATCH blob upload")));
+      self->send();
+    };
+    impl->start(o);
+  }
+
+  void closed(const http::Response& r) {
+    const std::string served = r.header("docker-content-digest");
+    if (!served.empty()) {
+      auto d = digest::Digest::parse(served);
+      if (!d || *d != blob.digest) {
+        return finish(core::fail(core::ErrorKind::DigestMismatch,
+                                 fmt::format("registry stored the blob as {}", served)));
+      }
+    }
+    ++impl->stats.blob_uploads;
+    finish(result);
+  }
+
+  void step_failed(core::Error e) {
+    if (e.registry_code == "DIGEST_INVALID" || e.registry_code == "SIZE_INVALID") {
+      e.kind = core::ErrorKind::DigestMismatch;  // the registry hashed other bytes than ours
+      return finish(core::fail(std::move(e)));
+    }
+    if (!e.retryable() && e.http_status != 404 && e.http_status != 416) return finish(core::fail(std::move(e)));
+    if (++failures >= impl->opts.retry.max_attempts) return finish(core::fail(std::move(e)));
+    const auto delay = impl->backoff(failures);
+    spdlog::warn("upload step failed, asking the registry where it stands digest={} attempt={}/{} wait={}ms error={}",
+                 blob.digest.short_hex(), failures + 1, impl->opts.retry.max_attempts, delay.count(), e.message);
+    ++impl->stats.retries;
+    auto self = shared_from_this();
+    impl->engine.schedule(delay, [self] { self->status(); });
+  }
+
+  // GET <location>: 204 with the Range held; anything else means the upload is gone.
+  void status() {
+    auto self = shared_from_this();
+    auto o = op("GET", location);
+    o->done = [self](core::Result<http::Response> r) {
+      if (r && (r->status == 204 || r->status == 200 || r->status == 202)) {
+        self->offset = held_bytes(r->header("range")).value_or(0);
+        self->take_location(*r);
+        if (self->offset > self->size()) self->offset = 0;
+        return self->send();
+      }
+      ++self->result.restarts;
+      ++self->impl->stats.upload_restarts;
+      spdlog::warn("upload lost by the registry, starting over digest={}", self->blob.digest.short_hex());
+      self->begin();
+    };
+    impl->start(o);
+  }
+};
+
+void Client::blob_exists(const std::string& repository, const digest::Digest& d,
+                         std::function<void(core::Result<bool>)> done) {
+  auto op = std::make_shared<Op>();
+  op->method = "HEAD";
+  op->registry_url = fmt::format("/v2/{}/blobs/{}", repository, d.str());
+  op->scope = push_scope(repository);
+  ++impl_->stats.blob_heads;
+  op->done = [done = std::move(done)](core::Result<http::Response> r) {
+    if (r) return done(true);
+    if (r.error().http_status == 404) return done(false);
+    done(core::fail(r.error()));
+  };
+  impl_->start(op);
+}
+
+void Client::upload_blob(const std::string& repository, const BlobUpload& blob, const UploadOptions& opts,
+                         std::function<void(core::Result<UploadResult>)> done) {
+  auto up = std::make_shared<BlobUploadOp>();
+  up->impl = impl_;
+  up->repository = repository;
+  up->blob = blob;
+  up->opts = opts;
+  up->done = std::move(done);
+  up->start();
+}
+
+void Client::put_manifest(const std::string& repository, const std::string& ref, std::string body,
+                          const std::string& media_type, std::function<void(core::Result<digest::Digest>)> done) {
+  auto op = std::make_shared<Op>();
+  op->method = "PUT";
+  op->registry_url = fmt::format("/v2/{}/manifests/{}", repository, ref);
+  op->scope = push_scope(repository);
+  op->headers.push_back("Content-Type: " + media_type);
+  const digest::Digest ours = digest::sha256_of(body);
+  op->body = http::Body{std::move(body), {}, 0, 0};
+  ++impl_->stats.manifest_puts;
+  const std::string what = fmt::format("manifest {}:{}", repository, ref);
+  op->done = [ours, what, done = std::move(done)](core::Result<http::Response> r) {
+    if (!r) return done(core::fail(r.error()));
+    const std::string served = r->header("docker-content-digest");
+    if (!served.empty()) {
+      auto d = digest::Digest::parse(served);
+      if (!d || *d != ours) {
+        return done(core::fail(core::ErrorKind::DigestMismatch,
+                               fmt::format("{}: registry stored it as {}, the bytes hash to {}", what, served,
+                                           ours.str())));
+      }
+    }
+    done(ours);
   };
   impl_->start(op);
 }

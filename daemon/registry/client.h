@@ -54,7 +54,32 @@ struct ManifestReply {
 
 struct ClientStats {
   uint64_t manifest_gets = 0, manifest_heads = 0, blob_gets = 0, token_requests = 0, retries = 0;
+  uint64_t blob_heads = 0, blob_uploads = 0, blob_mounts = 0, manifest_puts = 0, upload_restarts = 0;
 };
+
+// A blob to upload: its first `size` bytes of `file` (a store blob), sent straight
+// from the file.
+struct BlobUpload {
+  digest::Digest digest;
+  int64_t size = 0;
+  std::string file;
+};
+
+struct UploadOptions {
+  // Blobs up to this size go in one PUT; larger ones in PATCH chunks of this size
+  // (an interrupted chunk resumes from the offset the registry reports).
+  uint64_t chunk_size = 32ull << 20;
+  // Try a cross-repository mount from this repository (same registry) first.
+  std::string mount_from;
+};
+
+struct UploadResult {
+  bool mounted = false;      // the registry linked the blob from mount_from: nothing sent
+  uint64_t bytes_sent = 0;   // body bytes sent, resent ones included
+  int restarts = 0;          // uploads the registry lost and that began again
+};
+
+struct BlobUploadOp;
 
 class Client {
  public:
@@ -75,10 +100,31 @@ class Client {
   void get_blob(const std::string& repository, const digest::Digest& d, core::ByteSink& sink,
                 std::function<void(core::Status)> done);
 
+  // ---- uploads (scope repository:<repo>:pull,push) ---------------------------------
+  // HEAD /v2/<repo>/blobs/<digest>: true when the registry has it (404: false).
+  void blob_exists(const std::string& repository, const digest::Digest& d,
+                   std::function<void(core::Result<bool>)> done);
+
+  // Upload `blob` into `repository`: a mount when opts.mount_from names a repository
+  // holding it (201), else POST /blobs/uploads/ and either one PUT ?digest= with the
+  // body or PATCH chunks with Content-Range and a final PUT. Each step follows the
+  // Location the registry returned (relative ones resolved; Authorization only to
+  // the registry's own host). A failed chunk asks GET <location> for the Range the
+  // registry holds and goes on from there; a lost upload starts over. The registry's
+  // Docker-Content-Digest must name blob.digest.
+  void upload_blob(const std::string& repository, const BlobUpload& blob, const UploadOptions& opts,
+                   std::function<void(core::Result<UploadResult>)> done);
+
+  // PUT /v2/<repo>/manifests/<ref> with the exact bytes and `media_type` as
+  // Content-Type. Returns the digest the registry reports (checked against ours).
+  void put_manifest(const std::string& repository, const std::string& ref, std::string body,
+                    const std::string& media_type, std::function<void(core::Result<digest::Digest>)> done);
+
   const std::string& host() const;
   const ClientStats& stats() const;
 
  private:
+  friend struct BlobUploadOp;
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

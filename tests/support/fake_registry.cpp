@@ -29,7 +29,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kMaxRequestBytes = 64 << 10;  // head and body of one request
+constexpr size_t kMaxRequestBytes = 16 << 20;  // head and body of one request (uploads in tests are small)
 constexpr size_t kMaxConnections = 256;
 
 std::string lower(std::string_view s) {
@@ -47,6 +47,9 @@ std::string_view trim(std::string_view s) {
 const char* reason(int status) {
   switch (status) {
     case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
     case 206: return "Partial Content";
     case 301: return "Moved Permanently";
     case 302: return "Found";
@@ -55,6 +58,7 @@ const char* reason(int status) {
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
+    case 416: return "Range Not Satisfiable";
     case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -252,7 +256,8 @@ bool FakeRegistry::on_readable(Conn& c) {
   size_t body = 0;
   if (auto cl = req->header("content-length"); !cl.empty()) body = std::strtoul(cl.c_str(), nullptr, 10);
   if (body > kMaxRequestBytes) return false;
-  if (c.in.size() < end + 4 + body) return true;  // wait for the request body (discarded)
+  if (c.in.size() < end + 4 + body) return true;  // wait for the request body
+  req->body = c.in.substr(end + 4, body);
   c.in.erase(0, end + 4 + body);
   respond(c, *req);
   return true;

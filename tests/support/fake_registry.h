@@ -31,6 +31,7 @@ struct FakeRequest {
   std::string method;
   std::string path;                            // request target: path and query
   std::map<std::string, std::string> headers;  // names lowercased; last one wins
+  std::string body;                            // the request body (Content-Length bytes)
 
   std::string header(const std::string& name) const;  // "" when absent
   bool has_header(const std::string& name) const { return headers.count(name) != 0; }

@@ -19,6 +19,9 @@
 
 #include "core/byte_sink.h"
 #include "support/fake_registry.h"
+#include "support/temp_dir.h"
+
+#include <fstream>
 
 namespace ferry::http {
 namespace {
@@ -367,6 +370,73 @@ TEST(Engine, ARefusedConnectionIsANetworkError) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, core::ErrorKind::Network);
   EXPECT_NE(r.error().message.find("GET"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+}  // namespace ferry::http
+
+// ---- request bodies -------------------------------------------------------------
+
+namespace ferry::http {
+namespace {
+
+TEST(EngineBody, AFileRangeIsSentWithItsContentLength) {
+  ferry::testing::TempDir dir;
+  const std::string content = sample_body();
+  const auto path = dir.path() / "blob";
+  std::ofstream(path, std::ios::binary) << content;
+  FakeRegistry server([](const FakeRequest&) { return FakeResponse{201, {}, "", std::nullopt, 0}; });
+  Engine engine;
+  Request r = get(server, "/upload");
+  r.method = "PATCH";
+  r.body = Body{{}, path.string(), 10, 300};
+  auto resp = engine.perform(std::move(r));
+  ASSERT_TRUE(resp) << resp.error().message;
+  EXPECT_EQ(resp->status, 201);
+  EXPECT_EQ(resp->bytes_sent, 300u);
+  auto seen = server.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "PATCH");
+  EXPECT_EQ(seen[0].body, content.substr(10, 300));
+  EXPECT_EQ(seen[0].header("content-length"), "300");
+  EXPECT_FALSE(seen[0].has_header("expect"));
+}
+
+TEST(EngineBody, AnEmptyOrInMemoryBodyIsSentAsIs) {
+  FakeRegistry server([](const FakeRequest&) { return FakeResponse{202, {}, "", std::nullopt, 0}; });
+  Engine engine;
+  Request post = get(server, "/uploads/");
+  post.method = "POST";
+  post.body = Body{};
+  ASSERT_TRUE(engine.perform(std::move(post)));
+  Request put = get(server, "/manifest");
+  put.method = "PUT";
+  put.body = Body{"{\"a\": 1}", {}, 0, 0};
+  ASSERT_TRUE(engine.perform(std::move(put)));
+  auto seen = server.requests();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].header("content-length"), "0");
+  EXPECT_EQ(seen[1].body, "{\"a\": 1}");
+}
+
+TEST(EngineBody, AFileShorterThanTheRangeFailsWithAnIoError) {
+  ferry::testing::TempDir dir;
+  const auto path = dir.path() / "short";
+  std::ofstream(path, std::ios::binary) << "only a few bytes";
+  FakeRegistry server([](const FakeRequest&) { return FakeResponse{201, {}, "", std::nullopt, 0}; });
+  Engine engine;
+  Request r = get(server, "/upload");
+  r.method = "PUT";
+  r.body = Body{{}, path.string(), 0, 1000};
+  auto resp = engine.perform(std::move(r));
+  ASSERT_FALSE(resp);
+  EXPECT_EQ(resp.error().kind, core::ErrorKind::Io) << resp.error().message;
+  Request missing = get(server, "/upload");
+  missing.method = "PUT";
+  missing.body = Body{{}, (dir.path() / "absent").string(), 0, 10};
+  auto gone = engine.perform(std::move(missing));
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().kind, core::ErrorKind::Io);
 }
 
 }  // namespace
