@@ -59,6 +59,22 @@ struct VerifyArgs {
 void add_verify_options(CLI::App& cmd, VerifyArgs& args);
 int run_verify(const VerifyArgs& args);
 
+struct PushArgs {
+  std::vector<std::string> args;  // REF... (with --to), or REF DEST
+  std::string to;                 // REGISTRY[/PREFIX]
+  bool all = false;
+  std::string store;
+  int concurrency = 8;
+  int chunk_mib = 32;
+  std::vector<std::string> insecure_registries;
+  std::string username;
+  bool password_stdin = false;
+  std::string receipt;
+};
+
+void add_push_options(CLI::App& cmd, PushArgs& args);
+int run_push(const PushArgs& args, http::Engine& engine);
+
 // ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
 std::string default_store_dir();
 

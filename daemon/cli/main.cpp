@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
   ferry::cli::GcArgs gc;
   auto* gc_cmd = app.add_subcommand("gc", "drop images no longer in the watchlist and free their blobs");
   ferry::cli::add_gc_options(*gc_cmd, gc);
+  ferry::cli::PushArgs push;
+  auto* push_cmd = app.add_subcommand("push", "upload images from the store to a registry, digests unchanged");
+  ferry::cli::add_push_options(*push_cmd, push);
   ferry::cli::VerifyArgs verify;
   auto* verify_cmd = app.add_subcommand("verify", "check every blob and reference of the store");
   ferry::cli::add_verify_options(*verify_cmd, verify);
@@ -62,6 +65,7 @@ int main(int argc, char** argv) {
   if (sync_cmd->parsed()) rc = ferry::cli::run_sync(sync, engine);
   if (gc_cmd->parsed()) rc = ferry::cli::run_gc(gc);
   if (verify_cmd->parsed()) rc = ferry::cli::run_verify(verify);
+  if (push_cmd->parsed()) rc = ferry::cli::run_push(push, engine);
   g_engine = nullptr;
   return rc;
 }

@@ -1,0 +1,172 @@
+// `ferry push`: upload images from the store to a registry, digests unchanged.
+//
+//   ferry push [--store DIR] (--all | REF...) --to REGISTRY[/PREFIX]
+//       each REF (as in the store's index.json) goes to REGISTRY/PREFIX/<its repository>:<its tag>
+//   ferry push [--store DIR] REF REGISTRY/REPO[:TAG]
+//       one image under a new name (the tag defaults to REF's)
+//
+// Credentials come from --username/--password-stdin, else the docker config; plain
+// HTTP only for loopback and --insecure-registry hosts. --receipt FILE lists every
+// blob the destination now holds for the pushed images (for `ferry export --since`).
+#include <algorithm>
+#include <iostream>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "auth/auth.h"
+#include "cli/commands.h"
+#include "push/push.h"
+#include "reference/reference.h"
+#include "store/lock.h"
+#include "store/receipt.h"
+#include "store/store.h"
+
+namespace ferry::cli {
+
+void add_push_options(CLI::App& cmd, PushArgs& a) {
+  cmd.description(
+      "upload images from the store to a registry, keeping every digest\n"
+      "  ferry push [--store DIR] (--all | REF...) --to REGISTRY[/PREFIX]\n"
+      "      docker.io/library/ubuntu:24.04 --to reg:5000/mirror -> reg:5000/mirror/library/ubuntu:24.04\n"
+      "  ferry push [--store DIR] REF REGISTRY/REPO[:TAG]\n"
+      "      one image under a new name (the tag defaults to REF's)");
+  cmd.add_option("refs", a.args, "store references to push (then DEST when --to is not given)");
+  cmd.add_option("--to", a.to, "destination REGISTRY[/PREFIX]; each image keeps its repository and tag under it");
+  cmd.add_flag("--all", a.all, "push every reference in the store (with --to)");
+  cmd.add_option("--store", a.store, "content store directory (default ~/.local/share/ferry/store)");
+  cmd.add_option("--concurrency", a.concurrency, "requests in flight")->check(CLI::Range(1, 256));
+  cmd.add_option("--chunk-size", a.chunk_mib, "MiB per PATCH; larger blobs are uploaded in chunks")
+      ->check(CLI::Range(1, 4096));
+  cmd.add_option("--insecure-registry", a.insecure_registries,
+                 "HOST[:PORT] that may be reached over plain HTTP or unverified TLS");
+  cmd.add_option("--username", a.username, "user for the destination registry");
+  cmd.add_flag("--password-stdin", a.password_stdin, "read the password from standard input");
+  cmd.add_option("--receipt", a.receipt, "write the blobs the destination now holds for these images here");
+}
+
+namespace {
+
+int usage(const std::string& msg) {
+  fmt::print(stderr, "ferry: push: {}\n", msg);
+  return kExitUsage;
+}
+
+// True when `text` names a tag in its last path component ("host:5000/repo" has none).
+bool has_tag(const std::string& text) {
+  const auto slash = text.rfind('/');
+  const std::string last = slash == std::string::npos ? text : text.substr(slash + 1);
+  return last.find(':') != std::string::npos || last.find('@') != std::string::npos;
+}
+
+}  // namespace
+
+int run_push(const PushArgs& a, http::Engine& engine) {
+  std::vector<std::string> sources = a.args;
+  std::string rename;
+  if (a.to.empty()) {
+    if (a.all) return usage("--all needs --to REGISTRY[/PREFIX]");
+    if (sources.size() != 2) return usage("give REF... --to REGISTRY[/PREFIX], or exactly REF and REGISTRY/REPO[:TAG]");
+    rename = sources.back();
+    sources.pop_back();
+  } else if (a.all == !sources.empty()) {
+    return usage("give either --all or references to push");
+  }
+
+  auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, false);
+  if (!store) return usage(store.error().message);
+  auto all_items = push::store_items(*store);
+  if (!all_items) return usage(all_items.error().message);
+
+  std::vector<push::PushItem> items;
+  if (a.all) {
+    items = std::move(*all_items);
+  } else {
+    for (const auto& text : sources) {
+      auto ref = reference::parse(text);
+      if (!ref) return usage(ref.error().message);
+      auto it = std::find_if(all_items->begin(), all_items->end(),
+                             [&](const push::PushItem& i) { return i.source == ref->str(); });
+      if (it == all_items->end()) return usage(fmt::format("{} is not in the store {}", ref->str(), store->root().string()));
+      items.push_back(*it);
+    }
+  }
+  for (auto& item : items) {
+    auto src = reference::parse(item.source);
+    if (!src) return usage(fmt::format("index.json names {}: {}", item.source, src.error().message));
+    if (!rename.empty()) {
+      auto dest = reference::parse(rename);
+      if (!dest) return usage(dest.error().message);
+      if (rename.substr(0, rename.find('/')) != dest->domain || rename.find('/') == std::string::npos) {
+        return usage(fmt::format("destination \"{}\" must start with a registry host (a name with a dot or a port, "
+                                 "or localhost)", rename));
+      }
+      if (!has_tag(rename)) {
+        dest->tag = src->tag;
+        dest->digest = src->tag.empty() ? src->digest : std::nullopt;
+      }
+      item.destination = *dest;
+    } else {
+      auto dest = push::map_destination(*src, a.to);
+      if (!dest) return usage(dest.error().message);
+      item.destination = *dest;
+    }
+  }
+  if (items.empty()) return usage("the store holds no images");
+
+  auto creds = auth::CredentialStore::load_default();
+  if (!creds) return usage(creds.error().message);
+  if (!a.username.empty()) {
+    auth::Credentials c{a.username, {}, {}};
+    if (a.password_stdin) std::getline(std::cin, c.password);
+    for (const auto& i : items) creds->set(i.destination.domain, c);
+  }
+  push::PushOptions opts;
+  opts.concurrency = a.concurrency;
+  opts.chunk_size = static_cast<uint64_t>(a.chunk_mib) << 20;
+  opts.registry_options = [creds = std::move(*creds), insecure = a.insecure_registries](const std::string& domain) {
+    registry::RegistryOptions ro;
+    ro.insecure = std::find(insecure.begin(), insecure.end(), domain) != insecure.end();
+    ro.credentials = creds.lookup(domain);
+    return ro;
+  };
+
+  // gc must not sweep blobs while they are being sent.
+  auto lock = store::StoreLock::acquire(store->root());
+  if (!lock) return fmt::print(stderr, "ferry: {}\n", lock.error().message), kExitSomeFailed;
+  auto report = push::push(*store, items, opts, engine);
+  if (!report) return fmt::print(stderr, "ferry: push: {}\n", report.error().message), kExitSomeFailed;
+  for (const auto& img : report->images) {
+    if (img.error) {
+      fmt::print(stderr, "ferry: {}\n", img.error->message);
+      continue;
+    }
+    fmt::print("pushed {} -> {} {}{}\n", img.source, img.destination.str(), img.digest.str(),
+               img.unchanged ? " (already there)"
+                             : fmt::format(" uploaded={} mounted={} present={} bytes={}", img.blobs_uploaded,
+                                           img.blobs_mounted, img.blobs_present, img.bytes_uploaded));
+  }
+  spdlog::info("push done images={} failed={} uploaded={} mounted={} present={} bytes={} requests={} seconds={:.2f}",
+               report->images.size(),
+               std::count_if(report->images.begin(), report->images.end(), [](auto& i) { return i.error.has_value(); }),
+               report->blobs_uploaded, report->blobs_mounted, report->blobs_present, report->bytes_uploaded,
+               report->requests, report->seconds);
+  if (!a.receipt.empty()) {
+    store::Receipt receipt;
+    std::set<std::string> where;
+    for (const auto& img : report->images) {
+      if (img.error) continue;
+      receipt.blobs.insert(img.blobs.begin(), img.blobs.end());
+      where.insert(img.destination.domain + "/" + img.destination.repository);
+    }
+    for (const auto& w : where) receipt.source += (receipt.source.empty() ? "registry " : " ") + w;
+    if (auto st = store::write_receipt(a.receipt, receipt); !st) {
+      fmt::print(stderr, "ferry: receipt {}: {}\n", a.receipt, st.error().message);
+      return kExitSomeFailed;
+    }
+  }
+  return report->ok() ? kExitOk : kExitSomeFailed;
+}
+
+}  // namespace ferry::cli

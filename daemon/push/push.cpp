@@ -1,0 +1,509 @@
+// push: check tags → plan blobs → HEAD → upload/mount → manifests, over one engine loop.
+#include "push/push.h"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace ferry::push {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One manifest to PUT: its exact bytes and media type.
+struct ManifestBody {
+  manifest::Descriptor desc;
+  std::string body;
+};
+
+struct ImageState {
+  PushedImage out;
+  registry::Client* client = nullptr;
+  std::string repository;
+  std::string tag_ref;                   // tag, or the digest for digest-only destinations
+  std::vector<ManifestBody> children;    // image manifests under an index (PUT by digest first)
+  ManifestBody top;                      // what the tag names
+  std::vector<manifest::Descriptor> blobs;
+  std::vector<digest::Digest> missing_children;  // index entries the store lacks
+  int pending = 0;
+  bool failed() const { return out.error.has_value(); }
+};
+
+// A blob in one destination repository.
+struct BlobJob {
+  manifest::Descriptor desc;
+  registry::Client* client = nullptr;
+  std::string repository;
+  std::vector<size_t> images;
+  enum class State { Unknown, Present, Missing, Done, Failed } state = State::Unknown;
+};
+
+std::string tag_or_digest(const reference::Reference& r) {
+  return !r.tag.empty() ? r.tag : (r.digest ? r.digest->str() : std::string("latest"));
+}
+
+// An index for several platform manifests of one reference that the store keeps
+// without their original index (a platform subset of a multi-arch image).
+ManifestBody synthesize_index(const std::vector<manifest::Descriptor>& entries) {
+  const bool docker = std::all_of(entries.begin(), entries.end(),
+                                  [](const auto& d) { return d.media_type == manifest::media::kDockerManifest; });
+  nlohmann::ordered_json j;
+  j["schemaVersion"] = 2;
+  const std::string type(docker ? manifest::media::kDockerList : manifest::media::kOciIndex);
+  j["mediaType"] = type;
+  j["manifests"] = nlohmann::ordered_json::array();
+  for (const auto& d : entries) {
+    nlohmann::ordered_json e{{"mediaType", d.media_type}, {"digest", d.digest.str()}, {"size", d.size}};
+    if (d.platform) {
+      nlohmann::ordered_json p{{"architecture", d.platform->architecture}, {"os", d.platform->os}};
+      if (!d.platform->variant.empty()) p["variant"] = d.platform->variant;
+      e["platform"] = p;
+    }
+    j["manifests"].push_back(e);
+  }
+  ManifestBody out;
+  out.body = j.dump();
+  out.desc.media_type = type;
+  out.desc.digest = digest::sha256_of(out.body);
+  out.desc.size = static_cast<int64_t>(out.body.size());
+  return out;
+}
+
+class Pusher {
+ public:
+  Pusher(const store::Store& store, const PushOptions& opts, http::Engine& engine)
+      : store_(store), opts_(opts), engine_(engine) {}
+
+  core::Result<PushReport> run(const std::vector<PushItem>& items) {
+    const auto started = Clock::now();
+    const uint64_t requests_before = engine_.stats().requests;
+    for (const auto& item : items) {
+      auto st = std::make_unique<ImageState>();
+      st->out.source = item.source;
+      st->out.destination = item.destination;
+      st->client = client_for(item.destination);
+      st->repository = item.destination.repository;
+      st->tag_ref = tag_or_digest(item.destination);
+      images_.push_back(std::move(st));
+      if (auto loaded = load(images_.size() - 1, item); !loaded) fail_image(images_.size() - 1, loaded.error());
+    }
+    // 1. Does the tag already name our digest? Then the registry holds all of it.
+    for (size_t i = 0; i < images_.size(); ++i) check_tag(i);
+    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    // 2. Which blobs does each destination repository lack?
+    plan();
+    pump();
+    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    // 3. Upload them; copies into other repositories of the same registry mount.
+    schedule_uploads();
+    pump();
+    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    // 4. Manifests: children by digest, then the tag.
+    for (size_t i = 0; i < images_.size(); ++i) put_children(i);
+    pump();
+    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    PushReport report;
+    for (auto& img : images_) {
+      img->out.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      if (!img->failed()) {
+        log_image(*img);
+      }
+      report.blobs_uploaded += img->out.blobs_uploaded;
+      report.blobs_mounted += img->out.blobs_mounted;
+      report.blobs_present += img->out.blobs_present;
+      report.bytes_uploaded += img->out.bytes_uploaded;
+      report.images.push_back(std::move(img->out));
+    }
+    report.requests = engine_.stats().requests - requests_before;
+    report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    return report;
+  }
+
+ private:
+  registry::Client* client_for(const reference::Reference& ref) {
+    const std::string host = ref.api_host();
+    auto it = clients_.find(host);
+    if (it != clients_.end()) return it->second.get();
+    registry::RegistryOptions ro = opts_.registry_options ? opts_.registry_options(ref.domain)
+                                                          : registry::RegistryOptions{};
+    auto c = std::make_unique<registry::Client>(engine_, host, ro, tokens_);
+    auto* raw = c.get();
+    clients_.emplace(host, std::move(c));
+    return raw;
+  }
+
+  void fail_image(size_t i, core::Error e) {
+    auto& img = *images_[i];
+    if (img.failed()) return;
+    e.context(fmt::format("push {} to {}", img.out.source, img.out.destination.str()));
+    spdlog::debug("image failed error={}", e.message);  // the report carries it
+    img.out.error = std::move(e);
+  }
+
+  core::Result<ManifestBody> read_manifest(const manifest::Descriptor& d) {
+    auto body = store_.read_blob(d.digest, manifest::kMaxManifestSize);
+    if (!body) return core::fail(body.error());
+    return ManifestBody{d, std::move(*body)};
+  }
+
+  // Blobs of one image manifest (config and layers; foreign layers stay where they are).
+  core::Status add_image_blobs(ImageState& img, const ManifestBody& m) {
+    auto parsed = manifest::parse(m.body, m.desc.media_type);
+    if (!parsed) return core::fail(parsed.error());
+    const auto* im = std::get_if<manifest::ImageManifest>(&*parsed);
+    if (!im) return core::fail(core::ErrorKind::Unsupported, fmt::format("nested index {}", m.desc.digest.str()));
+    img.blobs.push_back(im->config);
+    for (const auto& l : im->layers) {
+      if (!manifest::is_foreign_layer(l)) img.blobs.push_back(l);
+    }
+    return {};
+  }
+
+  core::Status load(size_t i, const PushItem& item) {
+    auto& img = *images_[i];
+    if (item.manifests.empty()) return core::fail(core::ErrorKind::NotFound, "the store holds no manifest for it");
+    std::vector<manifest::Descriptor> tops = item.manifests;
+    if (tops.size() > 1) {
+      // A platform subset kept as separate entries: push each, tag a new index of them.
+      for (const auto& d : tops) {
+        if (manifest::is_index_type(d.media_type)) {
+          return core::fail(core::ErrorKind::Unsupported, "several index.json entries for one reference, one an index");
+        }
+      }
+      img.top = synthesize_index(tops);
+      img.out.synthesized_index = true;
+    } else {
+      auto top = read_manifest(tops.front());
+      if (!top) return core::fail(top.error());
+      img.top = std::move(*top);
+    }
+    if (item.destination.digest && *item.destination.digest != img.top.desc.digest) {
+      return core::fail(core::ErrorKind::InvalidInput,
+                        fmt::format("destination pins {}, the image is {}", item.destination.digest->str(),
+                                    img.top.desc.digest.str()));
+    }
+    img.out.digest = img.top.desc.digest;
+    std::vector<manifest::Descriptor> children;
+    if (img.out.synthesized_index) {
+      children = tops;
+    } else if (manifest::is_index_type(img.top.desc.media_type)) {
+      auto parsed = manifest::parse(img.top.body, img.top.desc.media_type);
+      if (!parsed) return core::fail(parsed.error());
+      const auto* index = std::get_if<manifest::Index>(&*parsed);
+      if (!index) return core::fail(core::ErrorKind::InvalidInput, "index.json entry typed as index is not one");
+      children = index->manifests;
+    } else {
+      if (auto st = add_image_blobs(img, img.top); !st) return st;
+    }
+    for (const auto& c : children) {
+      if (!store_.has_blob(c.digest, c.size)) {
+        img.missing_children.push_back(c.digest);  // the registry may refuse the index; said then
+        continue;
+      }
+      auto child = read_manifest(c);
+      if (!child) return core::fail(child.error());
+      if (manifest::is_index_type(c.media_type)) {
+        return core::fail(core::ErrorKind::Unsupported, fmt::format("nested index {}", c.digest.str()));
+      }
+      if (auto st = add_image_blobs(img, *child); !st) return st;
+      img.children.push_back(std::move(*child));
+    }
+    for (const auto& b : img.blobs) {
+      if (!store_.has_blob(b.digest, b.size)) {
+        return core::fail(core::ErrorKind::NotFound, fmt::format("blob {} is not in the store", b.digest.str()));
+      }
+    }
+    return {};
+  }
+
+  // Every blob and manifest the destination holds once this image is there.
+  void record_holdings(ImageState& img) {
+    std::set<digest::Digest> all;
+    for (const auto& b : img.blobs) all.insert(b.digest);
+    for (const auto& c : img.children) all.insert(c.desc.digest);
+    all.insert(img.top.desc.digest);
+    img.out.blobs.assign(all.begin(), all.end());
+  }
+
+  // ---- a small admission queue: every request goes through it -------------------
+  void enqueue(std::function<void(std::function<void()>)> task) {
+    queue_.push_back(std::move(task));
+  }
+
+  void pump() {
+    while (in_flight_ < opts_.concurrency && !queue_.empty()) {
+      auto task = std::move(queue_.front());
+      queue_.pop_front();
+      ++in_flight_;
+      task([this] {
+        --in_flight_;
+        pump();
+      });
+    }
+  }
+
+  // ---- 1. tag ---------------------------------------------------------------------
+  void check_tag(size_t i) {
+    if (images_[i]->failed()) return;
+    enqueue([this, i](std::function<void()> release) {
+      auto& img = *images_[i];
+      img.client->get_manifest(img.repository, img.tag_ref, true,
+                               [this, i, release](core::Result<registry::ManifestReply> r) {
+                                 auto& im = *images_[i];
+                                 if (r && r->digest == im.top.desc.digest) {
+                                   im.out.unchanged = true;
+                                   record_holdings(im);
+                                 } else if (!r && r.error().http_status != 404) {
+                                   fail_image(i, r.error());  // auth or network: no point going on
+                                 }
+                                 release();
+                               });
+    });
+    pump();
+  }
+
+  // ---- 2. plan + HEAD ---------------------------------------------------------------
+  void plan() {
+    std::map<std::tuple<registry::Client*, std::string, digest::Digest>, size_t> by_key;
+    for (size_t i = 0; i < images_.size(); ++i) {
+      auto& img = *images_[i];
+      if (img.failed() || img.out.unchanged) continue;
+      for (const auto& b : img.blobs) {
+        auto key = std::make_tuple(img.client, img.repository, b.digest);
+        if (auto it = by_key.find(key); it != by_key.end()) {
+          auto& imgs = jobs_[it->second].images;
+          if (std::find(imgs.begin(), imgs.end(), i) == imgs.end()) imgs.push_back(i);
+          continue;
+        }
+        by_key.emplace(key, jobs_.size());
+        jobs_.push_back(BlobJob{b, img.client, img.repository, {i}, BlobJob::State::Unknown});
+      }
+    }
+    for (size_t j = 0; j < jobs_.size(); ++j) {
+      enqueue([this, j](std::function<void()> release) {
+        auto& job = jobs_[j];
+        job.client->blob_exists(job.repository, job.desc.digest, [this, j, release](core::Result<bool> r) {
+          auto& jb = jobs_[j];
+          if (!r) {
+            job_failed(j, r.error());
+          } else {
+            jb.state = *r ? BlobJob::State::Present : BlobJob::State::Missing;
+            if (*r) {
+              for (size_t i : jb.images) ++images_[i]->out.blobs_present;
+            }
+          }
+          release();
+        });
+      });
+    }
+  }
+
+  void job_failed(size_t j, core::Error e) {
+    auto& job = jobs_[j];
+    job.state = BlobJob::State::Failed;
+    e.context(fmt::format("blob {}", job.desc.digest.str()));
+    for (size_t i : job.images) fail_image(i, e);
+  }
+
+  bool still_needed(const BlobJob& job) const {
+    return std::any_of(job.images.begin(), job.images.end(), [this](size_t i) { return !images_[i]->failed(); });
+  }
+
+  // ---- 3. uploads -------------------------------------------------------------------
+  // Per registry and digest, one repository uploads (the leader); the others mount
+  // from a repository that holds the blob, once it does.
+  void schedule_uploads() {
+    std::map<std::pair<registry::Client*, digest::Digest>, std::vector<size_t>> groups;
+    for (size_t j = 0; j < jobs_.size(); ++j) groups[{jobs_[j].client, jobs_[j].desc.digest}].push_back(j);
+    for (auto& [key, members] : groups) {
+      std::string holder;
+      std::vector<size_t> missing;
+      for (size_t j : members) {
+        if (jobs_[j].state == BlobJob::State::Present && holder.empty()) holder = jobs_[j].repository;
+        if (jobs_[j].state == BlobJob::State::Missing) missing.push_back(j);
+      }
+      if (missing.empty()) continue;
+      if (!holder.empty()) {
+        for (size_t j : missing) start_upload(j, holder, {});
+        continue;
+      }
+      std::vector<size_t> followers(missing.begin() + 1, missing.end());
+      start_upload(missing.front(), {}, followers);
+    }
+  }
+
+  void start_upload(size_t j, std::string mount_from, std::vector<size_t> followers) {
+    enqueue([this, j, mount_from, followers](std::function<void()> release) {
+      auto& job = jobs_[j];
+      if (!still_needed(job)) {
+        release();
+        return after_upload(j, false, followers);
+      }
+      registry::UploadOptions uo;
+      uo.chunk_size = opts_.chunk_size;
+      uo.mount_from = mount_from;
+      registry::BlobUpload blob{job.desc.digest, job.desc.size, store_.blob_path(job.desc.digest).string()};
+      job.client->upload_blob(job.repository, blob, uo,
+                              [this, j, release, followers](core::Result<registry::UploadResult> r) {
+                                auto& jb = jobs_[j];
+                                if (!r) {
+                                  job_failed(j, r.error());
+                                } else {
+                                  jb.state = BlobJob::State::Done;
+                                  for (size_t i : jb.images) {
+                                    auto& out = images_[i]->out;
+                                    r->mounted ? ++out.blobs_mounted : ++out.blobs_uploaded;
+                                    out.bytes_uploaded += r->bytes_sent;
+                                  }
+                                  spdlog::debug("blob {} digest={} repo={} bytes={}", r->mounted ? "mounted" : "uploaded",
+                                                jb.desc.digest.short_hex(), jb.repository, r->bytes_sent);
+                                }
+                                release();
+                                after_upload(j, r.has_value(), followers);
+                              });
+    });
+  }
+
+  // The leader is done: followers mount from it, or (if it failed) the next one leads.
+  void after_upload(size_t j, bool ok, std::vector<size_t> followers) {
+    if (followers.empty()) return;
+    if (ok) {
+      for (size_t f : followers) start_upload(f, jobs_[j].repository, {});
+    } else {
+      size_t next = followers.front();
+      followers.erase(followers.begin());
+      start_upload(next, {}, followers);
+    }
+    pump();
+  }
+
+  // ---- 4. manifests -----------------------------------------------------------------
+  void put_children(size_t i) {
+    auto& img = *images_[i];
+    if (img.failed() || img.out.unchanged) return;
+    img.pending = static_cast<int>(img.children.size());
+    if (img.pending == 0) return put_top(i);
+    for (size_t c = 0; c < img.children.size(); ++c) {
+      enqueue([this, i, c](std::function<void()> release) {
+        auto& im = *images_[i];
+        const auto& child = im.children[c];
+        // HEAD first: a second push of a changed index re-sends no unchanged child.
+        im.client->get_manifest(im.repository, child.desc.digest.str(), true,
+                                [this, i, c, release](core::Result<registry::ManifestReply> r) {
+                                  auto& img2 = *images_[i];
+                                  if (r && r->digest == img2.children[c].desc.digest) {
+                                    release();
+                                    return child_done(i);
+                                  }
+                                  put_manifest(i, img2.children[c], img2.children[c].desc.digest.str(), release);
+                                });
+      });
+    }
+  }
+
+  void child_done(size_t i) {
+    auto& img = *images_[i];
+    if (--img.pending == 0 && !img.failed()) put_top(i);
+  }
+
+  void put_manifest(size_t i, const ManifestBody& m, const std::string& ref, std::function<void()> release) {
+    auto& img = *images_[i];
+    const bool is_top = &m == &img.top;
+    img.client->put_manifest(img.repository, ref, m.body, m.desc.media_type,
+                             [this, i, is_top, release](core::Result<digest::Digest> r) {
+                               auto& im = *images_[i];
+                               if (!r) {
+                                 core::Error e = r.error();
+                                 if (is_top && !im.missing_children.empty()) {
+                                   e.message += fmt::format(" (the store lacks {} of the index's manifests, e.g. {})",
+                                                            im.missing_children.size(),
+                                                            im.missing_children.front().str());
+                                 }
+                                 fail_image(i, std::move(e));
+                               } else {
+                                 ++im.out.manifests_put;
+                                 if (is_top) record_holdings(im);
+                               }
+                               release();
+                               if (!is_top) child_done(i);
+                             });
+  }
+
+  void put_top(size_t i) {
+    enqueue([this, i](std::function<void()> release) {
+      auto& img = *images_[i];
+      put_manifest(i, img.top, img.tag_ref, std::move(release));
+    });
+    pump();
+  }
+
+  void log_image(const ImageState& img) {
+    spdlog::info("image pushed ref={} to={} digest={} unchanged={} uploaded={} mounted={} present={} bytes={}",
+                 img.out.source, img.out.destination.str(), img.out.digest.short_hex(), img.out.unchanged,
+                 img.out.blobs_uploaded, img.out.blobs_mounted, img.out.blobs_present, img.out.bytes_uploaded);
+  }
+
+  const store::Store& store_;
+  const PushOptions& opts_;
+  http::Engine& engine_;
+  auth::TokenCache tokens_;
+  std::map<std::string, std::unique_ptr<registry::Client>> clients_;
+  std::vector<std::unique_ptr<ImageState>> images_;
+  std::vector<BlobJob> jobs_;
+  std::deque<std::function<void(std::function<void()>)>> queue_;
+  int in_flight_ = 0;
+};
+
+}  // namespace
+
+bool PushReport::ok() const {
+  return std::none_of(images.begin(), images.end(), [](const PushedImage& p) { return p.error.has_value(); });
+}
+
+core::Result<PushReport> push(const store::Store& store, const std::vector<PushItem>& items, const PushOptions& opts,
+                              http::Engine& engine) {
+  Pusher p(store, opts, engine);
+  return p.run(items);
+}
+
+core::Result<reference::Reference> map_destination(const reference::Reference& source,
+                                                   const std::string& registry_and_prefix) {
+  std::string base = registry_and_prefix;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  std::string text = base + "/" + source.repository;
+  if (!source.tag.empty()) text += ":" + source.tag;
+  if (source.digest) text += "@" + source.digest->str();
+  auto dest = reference::parse(text);
+  if (!dest) return core::fail(dest.error());
+  const std::string host = base.substr(0, base.find('/'));
+  if (dest->domain != host) {
+    return core::fail(core::ErrorKind::InvalidInput,
+                      fmt::format("destination \"{}\" must start with a registry host (a name with a dot or a port, "
+                                  "or localhost)",
+                                  registry_and_prefix));
+  }
+  return dest;
+}
+
+core::Result<std::vector<PushItem>> store_items(const store::Store& store) {
+  auto index = store.read_index();
+  if (!index) return core::fail(index.error());
+  std::vector<PushItem> out;
+  std::map<std::string, size_t> at;
+  for (const auto& e : *index) {
+    auto [it, added] = at.emplace(e.ref_name, out.size());
+    if (added) out.push_back(PushItem{e.ref_name, {}, {}});
+    out[it->second].manifests.push_back(e.descriptor);
+  }
+  return out;
+}
+
+}  // namespace ferry::push

@@ -1,0 +1,78 @@
+// push: upload images from the store to a registry, keeping every digest.
+//
+// An item is what index.json holds for one reference (an index, or one or more
+// platform manifests) plus where it goes. One run over many items: the destination
+// tag is asked with HEAD first (an image already there costs one request), the
+// blobs of all images form one deduplicated plan (HEAD skips what the destination
+// holds; a blob shared by several images is uploaded once per repository, and
+// mounted from the first repository that got it into the others on the same
+// registry), uploads run together up to `concurrency`, then manifests go up
+// children first and the tag last, as the exact stored bytes. One failing image
+// does not stop the others; the report says which failed and why.
+//
+// Runs on the engine's loop thread (it drives engine.run() itself).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "digest/digest.h"
+#include "http/engine.h"
+#include "manifest/manifest.h"
+#include "reference/reference.h"
+#include "registry/client.h"
+#include "store/store.h"
+
+namespace ferry::push {
+
+struct PushItem {
+  std::string source;                            // the store's reference, for reports
+  std::vector<manifest::Descriptor> manifests;   // its index.json entries
+  reference::Reference destination;              // registry, repository, tag (or digest)
+};
+
+struct PushOptions {
+  int concurrency = 8;  // requests in flight, all registries
+  std::function<registry::RegistryOptions(const std::string& domain)> registry_options;
+  uint64_t chunk_size = 32ull << 20;  // blobs above go in PATCH chunks of this size
+};
+
+struct PushedImage {
+  std::string source;
+  reference::Reference destination;
+  digest::Digest digest;             // what the destination tag names now
+  std::optional<core::Error> error;  // set when this image failed
+  bool unchanged = false;            // the tag already named our digest: nothing sent
+  bool synthesized_index = false;    // several platform entries: a new index was made for the tag
+  uint64_t blobs_uploaded = 0, blobs_mounted = 0, blobs_present = 0, manifests_put = 0;
+  uint64_t bytes_uploaded = 0;
+  std::vector<digest::Digest> blobs;  // every blob the destination holds for it (manifests included)
+  double seconds = 0;
+};
+
+struct PushReport {
+  std::vector<PushedImage> images;  // in the order given
+  uint64_t blobs_uploaded = 0, blobs_mounted = 0, blobs_present = 0, bytes_uploaded = 0, requests = 0;
+  double seconds = 0;
+  bool ok() const;
+};
+
+// Push `items` from `store`. Errors of single images are in the report; the Result
+// fails only when nothing could run (cancelled).
+[[nodiscard]] core::Result<PushReport> push(const store::Store& store, const std::vector<PushItem>& items,
+                                            const PushOptions& opts, http::Engine& engine);
+
+// The destination of `source` under `registry[/prefix]`: the source's repository
+// (with docker.io's library/ kept) under the prefix, same tag and digest.
+// "docker.io/library/ubuntu:24.04" to "reg:5000/mirror" → "reg:5000/mirror/library/ubuntu:24.04".
+[[nodiscard]] core::Result<reference::Reference> map_destination(const reference::Reference& source,
+                                                                 const std::string& registry_and_prefix);
+
+// index.json entries grouped per reference, in the order of first appearance.
+[[nodiscard]] core::Result<std::vector<PushItem>> store_items(const store::Store& store);
+
+}  // namespace ferry::push

@@ -1,0 +1,201 @@
+// push::push from a real store into FakeDistribution: exact manifest bytes and
+// digests at the destination, an unchanged image costing one HEAD, blobs the
+// destination has skipped, a layer shared by two repositories uploaded once and
+// mounted into the other, an index pushed children first, a platform subset tagged
+// with a new index, a failing image not stopping the others, and destination mapping.
+#include "push/push.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "digest/digest.h"
+#include "manifest/manifest.h"
+#include "store/store.h"
+#include "support/fake_distribution.h"
+#include "support/fake_registry.h"
+#include "support/temp_dir.h"
+
+namespace ferry::push {
+namespace {
+
+using ferry::testing::FakeDistribution;
+using ferry::testing::FakeRegistry;
+using ferry::testing::FakeRequest;
+
+manifest::Descriptor put(store::Store& s, const std::string& body, std::string_view media_type) {
+  manifest::Descriptor d;
+  d.media_type = std::string(media_type);
+  d.digest = digest::sha256_of(body);
+  d.size = static_cast<int64_t>(body.size());
+  EXPECT_TRUE(s.put_blob(d.digest, body));
+  return d;
+}
+
+std::string json(const manifest::Descriptor& d) {
+  std::string out = fmt::format(R"({{"mediaType":"{}","digest":"{}","size":{})", d.media_type, d.digest.str(), d.size);
+  if (d.platform) out += fmt::format(R"(,"platform":{{"architecture":"{}","os":"{}"}})", d.platform->architecture, d.platform->os);
+  return out + "}";
+}
+
+class PushTest : public ::testing::Test {
+ protected:
+  PushTest() : dist_(registry_.url("")), store_(*store::Store::open(dir_.path() / "store", true)) {
+    registry_.set_handler([this](const FakeRequest& r) { return dist_.handle(r); });
+  }
+
+  // An OCI image: a config and the given layers (bytes), spaced oddly so that
+  // re-serialising would change the digest.
+  manifest::Descriptor image(const std::vector<std::string>& layers, const std::string& arch = "amd64") {
+    auto config = put(store_, R"({"architecture":")" + arch + R"(","os":"linux","rootfs":{"type":"layers"}})",
+                      manifest::media::kOciConfig);
+    std::string body = R"({"schemaVersion":2,  "mediaType":"application/vnd.oci.image.manifest.v1+json","config":)" +
+                       json(config) + R"(,"layers":[)";
+    for (size_t i = 0; i < layers.size(); ++i) {
+      body += (i ? "," : "") + json(put(store_, layers[i], manifest::media::kOciLayerGzip));
+    }
+    body += "]}";
+    auto d = put(store_, body, manifest::media::kOciManifest);
+    d.platform = manifest::Platform{"linux", arch, "", ""};
+    return d;
+  }
+
+  PushItem item(const std::string& dest, std::vector<manifest::Descriptor> manifests) {
+    auto ref = reference::parse(registry_.host() + "/" + dest);
+    EXPECT_TRUE(ref);
+    return PushItem{"src/" + dest, std::move(manifests), *ref};
+  }
+
+  PushReport run(const std::vector<PushItem>& items) {
+    PushOptions o;
+    o.concurrency = 4;
+    auto r = push(store_, items, o, engine_);
+    EXPECT_TRUE(r);
+    return r ? *r : PushReport{};
+  }
+
+  size_t count(const std::string& method, const std::string& part = "") const {
+    size_t n = 0;
+    for (const auto& r : registry_.requests()) n += r.method == method && r.path.find(part) != std::string::npos;
+    return n;
+  }
+
+  ferry::testing::TempDir dir_;
+  FakeRegistry registry_;
+  FakeDistribution dist_;
+  store::Store store_;
+  http::Engine engine_;
+};
+
+TEST_F(PushTest, AnImageArrivesWithTheSameBytesAndASecondPushSendsNothing) {
+  auto m = image({"layer one", "layer two"});
+  auto report = run({item("team/app:1.0", {m})});
+  ASSERT_EQ(report.images.size(), 1u);
+  ASSERT_FALSE(report.images[0].error) << report.images[0].error->message;
+  EXPECT_EQ(report.images[0].digest, m.digest);
+  EXPECT_EQ(report.images[0].blobs_uploaded, 3u);
+  EXPECT_EQ(dist_.manifest("team/app", "1.0"), *store_.read_blob(m.digest, 1 << 20));
+  EXPECT_TRUE(dist_.has_blob("team/app", digest::sha256_of("layer one").str()));
+  EXPECT_EQ(report.images[0].blobs.size(), 4u);  // config, two layers, the manifest
+
+  const size_t before = registry_.request_count();
+  auto again = run({item("team/app:1.0", {m})});
+  ASSERT_FALSE(again.images[0].error);
+  EXPECT_TRUE(again.images[0].unchanged);
+  auto seen = registry_.requests();
+  ASSERT_EQ(seen.size() - before, 2u);  // the ping of the new client, and one HEAD on the tag
+  EXPECT_EQ(seen.back().method, "HEAD");
+  EXPECT_EQ(again.images[0].blobs.size(), 4u);
+}
+
+TEST_F(PushTest, BlobsTheDestinationHoldsAreNotSent) {
+  auto m = image({"base layer", "app layer"});
+  dist_.put_blob("team/app", "base layer");
+  auto report = run({item("team/app:2", {m})});
+  ASSERT_FALSE(report.images[0].error) << report.images[0].error->message;
+  EXPECT_EQ(report.images[0].blobs_present, 1u);
+  EXPECT_EQ(report.images[0].blobs_uploaded, 2u);
+  EXPECT_EQ(count("PUT", "digest=" + digest::sha256_of("base layer").str()), 0u);
+}
+
+TEST_F(PushTest, ALayerSharedByTwoRepositoriesIsUploadedOnceAndMounted) {
+  auto a = image({"shared layer", "only a"});
+  auto b = image({"shared layer", "only b"}, "arm64");
+  auto report = run({item("one/a:1", {a}), item("two/b:1", {b})});
+  ASSERT_FALSE(report.images[0].error) << report.images[0].error->message;
+  ASSERT_FALSE(report.images[1].error) << report.images[1].error->message;
+  const std::string shared = digest::sha256_of("shared layer").str();
+  EXPECT_EQ(count("PUT", "digest=" + shared), 1u);
+  EXPECT_EQ(count("POST", "mount=" + shared), 1u);
+  EXPECT_EQ(report.blobs_mounted, 1u);
+  EXPECT_TRUE(dist_.has_blob("one/a", shared));
+  EXPECT_TRUE(dist_.has_blob("two/b", shared));
+}
+
+TEST_F(PushTest, AnIndexGoesUpChildrenFirstThenTheTag) {
+  auto amd = image({"amd layer"});
+  auto arm = image({"arm layer"}, "arm64");
+  const std::string body = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)" +
+                           json(amd) + "," + json(arm) + "]}";
+  auto index = put(store_, body, manifest::media::kOciIndex);
+  auto report = run({item("multi/img:latest", {index})});
+  ASSERT_FALSE(report.images[0].error) << report.images[0].error->message;
+  EXPECT_EQ(report.images[0].digest, index.digest);
+  EXPECT_EQ(dist_.manifest("multi/img", "latest"), body);
+  EXPECT_FALSE(dist_.manifest("multi/img", amd.digest.str()).empty());
+  // The tag PUT is the last request.
+  auto seen = registry_.requests();
+  EXPECT_EQ(seen.back().method, "PUT");
+  EXPECT_EQ(seen.back().path, "/v2/multi/img/manifests/latest");
+  EXPECT_EQ(report.images[0].manifests_put, 3u);
+}
+
+TEST_F(PushTest, APlatformSubsetIsTaggedWithANewIndexOfItsManifests) {
+  auto amd = image({"amd layer"});
+  auto arm = image({"arm layer"}, "arm64");
+  auto report = run({item("multi/sub:1", {amd, arm})});
+  ASSERT_FALSE(report.images[0].error) << report.images[0].error->message;
+  EXPECT_TRUE(report.images[0].synthesized_index);
+  const std::string tagged = dist_.manifest("multi/sub", "1");
+  auto parsed = manifest::parse(tagged, manifest::media::kOciIndex);
+  ASSERT_TRUE(parsed);
+  auto& idx = std::get<manifest::Index>(*parsed);
+  ASSERT_EQ(idx.manifests.size(), 2u);
+  EXPECT_EQ(idx.manifests[1].digest, arm.digest);
+  EXPECT_EQ(idx.manifests[1].platform->architecture, "arm64");
+}
+
+TEST_F(PushTest, OneFailingImageDoesNotStopTheOthers) {
+  auto good = image({"fine layer"});
+  manifest::Descriptor missing{std::string(manifest::media::kOciManifest), digest::sha256_of("not stored"), 10,
+                               std::nullopt, {}, {}};
+  auto report = run({item("bad/img:1", {missing}), item("good/img:1", {good})});
+  ASSERT_TRUE(report.images[0].error);
+  EXPECT_NE(report.images[0].error->message.find("bad/img"), std::string::npos) << report.images[0].error->message;
+  ASSERT_FALSE(report.images[1].error) << report.images[1].error->message;
+  EXPECT_FALSE(dist_.manifest("good/img", "1").empty());
+  EXPECT_FALSE(report.ok());
+}
+
+TEST(MapDestination, KeepsRepositoryAndTagUnderThePrefix) {
+  auto src = reference::parse("ubuntu:24.04");
+  ASSERT_TRUE(src);
+  auto d = map_destination(*src, "reg.lab:5000/mirror/");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->str(), "reg.lab:5000/mirror/library/ubuntu:24.04");
+  auto bare = map_destination(*src, "localhost:5000");
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->str(), "localhost:5000/library/ubuntu:24.04");
+  auto pinned = reference::parse("127.0.0.1:5000/ns/app@sha256:" + std::string(64, 'a'));
+  ASSERT_TRUE(pinned);
+  auto dp = map_destination(*pinned, "10.0.0.5:5000");
+  ASSERT_TRUE(dp);
+  EXPECT_EQ(dp->manifest_ref(), "sha256:" + std::string(64, 'a'));
+  EXPECT_FALSE(map_destination(*src, "mirror"));  // not a registry host
+}
+
+}  // namespace
+}  // namespace ferry::push
