@@ -39,11 +39,15 @@ void print_summary(const RunSummary& s) {
       detail = i.error.rfind(prefix, 0) == 0 ? i.error.substr(prefix.size()) : i.error;
     }
     if (i.exported) detail += "  -> " + i.export_file;
+    if (!i.pushed_to.empty()) {
+      detail += fmt::format("  => {} ({})", i.pushed_to, i.push_current ? "current" : human_bytes(i.pushed_bytes));
+    }
     fmt::print("{:<{}}  {:<8}  {:>10}  {:>7.1f}  {}\n", i.reference, width, status, human_bytes(i.bytes), i.seconds,
                detail);
   }
-  fmt::print("{} images, {} failed, {} fetched, {} requests, {:.1f} s\n", s.images.size(), s.failed(),
-             human_bytes(s.bytes), s.requests, s.seconds);
+  fmt::print("{} images, {} failed, {} fetched{}, {} requests, {:.1f} s\n", s.images.size(), s.failed(),
+             human_bytes(s.bytes), s.mirrored ? ", " + human_bytes(s.pushed_bytes) + " pushed" : "", s.requests,
+             s.seconds);
 }
 
 core::Status write_last_run(const std::filesystem::path& store_root, const RunSummary& s) {
@@ -52,12 +56,18 @@ core::Status write_last_run(const std::filesystem::path& store_root, const RunSu
     nlohmann::json j{{"reference", i.reference}, {"digest", i.digest},       {"changed", i.changed},
                      {"bytes", i.bytes},         {"seconds", i.seconds},     {"error", i.error},
                      {"export", i.export_file},  {"exported", i.exported}};
+    if (!i.pushed_to.empty()) {
+      j["pushed_to"] = i.pushed_to;
+      j["push_current"] = i.push_current;
+      j["pushed_bytes"] = i.pushed_bytes;
+    }
     images.push_back(std::move(j));
   }
   nlohmann::json run{{"finished", std::chrono::duration_cast<std::chrono::seconds>(s.finished.time_since_epoch()).count()},
                      {"seconds", s.seconds},
                      {"bytes", s.bytes},
                      {"requests", s.requests},
+                     {"pushed_bytes", s.pushed_bytes},
                      {"failed", s.failed()},
                      {"last_success", s.last_success},
                      {"images", images}};

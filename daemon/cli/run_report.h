@@ -21,12 +21,17 @@ struct ImageOutcome {
   std::string error;        // "" when ok
   std::string export_file;  // "" when not exported
   bool exported = false;    // written in this run
+  std::string pushed_to;    // mirror_to destination, "" when not pushed
+  bool push_current = false;  // the destination already had it (one HEAD)
+  uint64_t pushed_bytes = 0;
 };
 
 struct RunSummary {
   std::vector<ImageOutcome> images;
   uint64_t bytes = 0;
   uint64_t requests = 0;
+  uint64_t pushed_bytes = 0;  // uploaded to mirror_to
+  bool mirrored = false;      // the run pushed to a mirror_to registry
   double seconds = 0;
   std::chrono::system_clock::time_point finished;
   int64_t last_success = 0;  // unix seconds of the last all-ok run, 0 if none yet

@@ -22,6 +22,7 @@
 #include "cli/run_report.h"
 #include "config/config.h"
 #include "export/export.h"
+#include "push/push.h"
 #include "store/lock.h"
 #include "store/store.h"
 #include "sync/export_names.h"
@@ -45,6 +46,7 @@ void print_plan(const config::Watchlist& w, const std::string& store, const std:
                r.credentials ? " credentials(" + r.credentials->username + ")" : "",
                r.concurrency ? fmt::format(" concurrency={}", r.concurrency) : "");
   }
+  if (w.mirror_to) fmt::print("mirror to {}\n", w.mirror_to->str());
   for (const auto& e : w.images) {
     std::string platforms;
     for (const auto& p : config::platforms_for(w, e)) platforms += (platforms.empty() ? "" : ",") + p.str();
@@ -98,6 +100,47 @@ core::Status export_reference(const store::Store& store, const fs::path& dir, co
   return {};
 }
 
+// Push every image this run mirrored to mirror_to (a HEAD on the destination tag
+// makes an image already there cost one request). Outcomes land in `s`.
+void mirror_images(const config::MirrorTarget& target, const store::Store& store, const sync::PullReport& report,
+                   const push::PushOptions& opts, http::Engine& engine, RunSummary& s) {
+  std::vector<push::PushItem> items;
+  std::vector<size_t> outcome_of;  // item -> index in s.images
+  for (size_t i = 0; i < report.images.size(); ++i) {
+    const auto& img = report.images[i];
+    if (img.error || !s.images[i].error.empty()) continue;
+    auto dest = push::map_destination(img.ref, target.str());
+    if (!dest) {
+      s.images[i].error = "push: " + dest.error().message;
+      continue;
+    }
+    items.push_back({img.ref.str(), img.entries, *dest});
+    outcome_of.push_back(i);
+  }
+  if (items.empty()) return;
+  s.mirrored = true;
+  spdlog::info("mirroring images={} to={}", items.size(), target.str());
+  auto pushed = push::push(store, items, opts, engine);
+  if (!pushed) {
+    for (size_t i : outcome_of) s.images[i].error = "push: " + pushed.error().message;
+    return;
+  }
+  s.requests += pushed->requests;
+  s.pushed_bytes += pushed->bytes_uploaded;
+  s.seconds += pushed->seconds;
+  for (size_t k = 0; k < pushed->images.size(); ++k) {
+    const auto& p = pushed->images[k];
+    auto& o = s.images[outcome_of[k]];
+    o.pushed_to = p.destination.str();
+    o.push_current = p.unchanged;
+    o.pushed_bytes = p.bytes_uploaded;
+    if (p.error) {
+      o.error = p.error->message;
+      fmt::print(stderr, "ferry: {}\n", o.error);
+    }
+  }
+}
+
 }  // namespace
 
 void add_sync_options(CLI::App& cmd, SyncArgs& a) {
@@ -140,6 +183,9 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   }
   sync::PullOptions opts;
   opts.concurrency = l.w.concurrency;
+  push::PushOptions push_opts;
+  push_opts.concurrency = l.w.concurrency;
+  push_opts.registry_options = *ro;
   opts.registry_options = std::move(*ro);
   opts.skip_unchanged = true;
   spdlog::info("sync started watchlist={} images={} store={}", l.w.source.string(), targets.size(), l.store);
@@ -157,7 +203,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
     if (ec) spdlog::error("export directory {}: {}; tarballs will not be written", l.export_dir, ec.message());
   }
   for (const auto& img : report->images) {
-    ImageOutcome o{img.ref.str(), "", img.changed, img.bytes_fetched, img.seconds, "", "", false};
+    ImageOutcome o{img.ref.str(), "", img.changed, img.bytes_fetched, img.seconds, "", "", false, "", false, 0};
     if (img.error) {
       o.error = img.error->message;
       fmt::print(stderr, "ferry: {}\n", o.error);
@@ -172,7 +218,8 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
     }
     s.images.push_back(std::move(o));
   }
-  s.seconds = report->seconds;
+  if (l.w.mirror_to && !engine.cancelled()) mirror_images(*l.w.mirror_to, *store, *report, push_opts, engine, s);
+  s.seconds += report->seconds;
   s.finished = std::chrono::system_clock::now();
   s.last_success = s.failed() == 0 ? std::chrono::duration_cast<std::chrono::seconds>(s.finished.time_since_epoch()).count()
                                    : read_last_success(store->root());

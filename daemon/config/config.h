@@ -79,6 +79,17 @@ struct ImageEntry {
   friend bool operator==(const ImageEntry&, const ImageEntry&) = default;
 };
 
+// `mirror_to`: the registry `ferry sync` pushes every mirrored image to, under an
+// optional path prefix (docker.io/library/ubuntu:24.04 → REGISTRY/PREFIX/library/ubuntu:24.04).
+// TLS, credentials and a concurrency cap for that host come from `registries:`.
+struct MirrorTarget {
+  std::string registry;  // host[:port], lowercase
+  std::string prefix;    // "" or "a/b"
+  std::string str() const { return prefix.empty() ? registry : registry + "/" + prefix; }
+
+  friend bool operator==(const MirrorTarget&, const MirrorTarget&) = default;
+};
+
 struct Watchlist {
   std::filesystem::path source;  // absolute path for load(); the origin for parse()
   std::string store;             // absolute; "" when not given (the caller's default applies)
@@ -88,6 +99,7 @@ struct Watchlist {
   std::vector<manifest::Platform> platforms{{"linux", "amd64", "", ""}};
   std::map<std::string, RegistrySettings> registries;  // by normalised host
   std::vector<ImageEntry> images;                      // file order, tags expanded
+  std::optional<MirrorTarget> mirror_to;               // push mirrored images here after each run
 };
 
 // Reads and parses `file`; relative paths inside are resolved against the file's

@@ -19,4 +19,8 @@ core::Result<std::vector<ImageEntry>> read_images(const Source& source, const Fi
 // normalised (normalize_host), two keys naming one registry refused.
 core::Result<std::map<std::string, RegistrySettings>> read_registries(const Source& source, const Field& registries);
 
+// `mirror_to`: {registry: host[:port], prefix: path}; both checked against the
+// reference grammar.
+core::Result<MirrorTarget> read_mirror_to(const Source& source, const Field& mirror_to);
+
 }  // namespace ferry::config::detail

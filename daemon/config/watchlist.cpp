@@ -66,7 +66,7 @@ core::Result<Watchlist> read_document(const Source& source, const YAML::Node& ro
   }
   auto fields = detail::read_fields(
       source, root, "the watchlist",
-      {"store", "export", "schedule", "concurrency", "platforms", "registries", "images"});
+      {"store", "export", "schedule", "concurrency", "platforms", "registries", "images", "mirror_to"});
   if (!fields) return core::fail(fields.error());
   Watchlist out;
   out.source = source.origin;
@@ -76,6 +76,11 @@ core::Result<Watchlist> read_document(const Source& source, const YAML::Node& ro
     auto v = detail::read_registries(source, *f);
     if (!v) return core::fail(v.error());
     out.registries = std::move(*v);
+  }
+  if (const Field* f = fields->find("mirror_to")) {
+    auto v = detail::read_mirror_to(source, *f);
+    if (!v) return core::fail(v.error());
+    out.mirror_to = std::move(*v);
   }
   const Field* images = fields->find("images");
   if (!images) return detail::fail_at(source, root.Mark(), "missing required key \"images\"");

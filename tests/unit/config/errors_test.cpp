@@ -42,7 +42,7 @@ std::vector<BadCase> yaml_and_shape_cases() {
       {"missing images", "store: /s\n", "w.yaml:1:1: ", "missing required key \"images\""},
       {"unknown top key", "images: []\nstorage: /s\n", "w.yaml:2:1: ",
        "unknown key \"storage\" in the watchlist (expected store, export, schedule, concurrency, platforms, "
-       "registries, images)"},
+       "registries, images, mirror_to)"},
       {"duplicate top key", "images: []\nstore: /a\nstore: /b\n", "w.yaml:3:1: ",
        "duplicate key \"store\" in the watchlist (first on line 2)"},
       {"non-string key", "[a]: 1\nimages: []\n", "w.yaml:1:1: ", "keys must be strings"},
@@ -52,6 +52,17 @@ std::vector<BadCase> yaml_and_shape_cases() {
       {"store empty", "store:\nimages: []\n", "w.yaml:1:1: ", "store: must be a string, got nothing"},
       {"store empty string", "store: \"\"\nimages: []\n", "w.yaml:1:8: ", "store: must not be empty"},
       {"export a mapping", "export: {a: b}\nimages: []\n", "w.yaml:1:9: ", "export: must be a string"},
+      {"mirror_to a string", "images: []\nmirror_to: reg:5000\n", "w.yaml:2:12: ", "must be a mapping"},
+      {"mirror_to without registry", "images: []\nmirror_to:\n  prefix: m\n", "w.yaml:3:3: ",
+       "mirror_to: missing required key \"registry\""},
+      {"mirror_to registry not a host", "images: []\nmirror_to: {registry: mirror}\n", "w.yaml:2:23: ",
+       "registry \"mirror\" is not a registry host"},
+      {"mirror_to registry with a path", "images: []\nmirror_to: {registry: reg:5000/x}\n", "w.yaml:2:23: ",
+       "is not a registry host"},
+      {"mirror_to bad prefix", "images: []\nmirror_to: {registry: reg:5000, prefix: Bad/Prefix}\n", "w.yaml:2:41: ",
+       "prefix \"Bad/Prefix\" is not a repository path"},
+      {"mirror_to unknown key", "images: []\nmirror_to: {registry: reg:5000, insecure: true}\n", "w.yaml:2:33: ",
+       "unknown key \"insecure\" in mirror_to (expected registry, prefix)"},
   };
 }
 

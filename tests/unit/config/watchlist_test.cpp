@@ -261,5 +261,20 @@ TEST(Examples, LabWatchlistLoads) {
   }
 }
 
+TEST(Watchlist, MirrorToNamesARegistryAndAPrefix) {
+  auto w = parse("images: [ubuntu]\nmirror_to: {registry: Reg.Lab:5000, prefix: /mirror/hub/}\n", "w.yaml");
+  ASSERT_TRUE(w) << w.error().message;
+  ASSERT_TRUE(w->mirror_to);
+  EXPECT_EQ(w->mirror_to->registry, "reg.lab:5000");
+  EXPECT_EQ(w->mirror_to->prefix, "mirror/hub");
+  EXPECT_EQ(w->mirror_to->str(), "reg.lab:5000/mirror/hub");
+  auto bare = parse("images: [ubuntu]\nmirror_to:\n  registry: localhost:5000\n", "w.yaml");
+  ASSERT_TRUE(bare) << bare.error().message;
+  EXPECT_EQ(bare->mirror_to->str(), "localhost:5000");
+  auto none = parse("images: [ubuntu]\n", "w.yaml");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->mirror_to);
+}
+
 }  // namespace
 }  // namespace ferry::config
