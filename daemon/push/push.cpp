@@ -33,6 +33,7 @@ struct ImageState {
   ManifestBody top;                      // what the tag names
   std::vector<manifest::Descriptor> blobs;
   std::vector<digest::Digest> missing_children;  // index entries the store lacks
+  bool fallback_tried = false;                   // the original index was refused: a new one went up
   int pending = 0;
   bool failed() const { return out.error.has_value(); }
 };
@@ -50,14 +51,16 @@ std::string tag_or_digest(const reference::Reference& r) {
   return !r.tag.empty() ? r.tag : (r.digest ? r.digest->str() : std::string("latest"));
 }
 
-// An index for several platform manifests of one reference that the store keeps
-// without their original index (a platform subset of a multi-arch image).
-ManifestBody synthesize_index(const std::vector<manifest::Descriptor>& entries) {
+// An index for platform manifests of one reference the store holds without a
+// usable original index: a platform subset kept as separate entries, or an index
+// whose other entries (attestations) were never mirrored. `type` "" picks by the
+// entries: a Docker list for Docker manifests, else an OCI index.
+ManifestBody synthesize_index(const std::vector<manifest::Descriptor>& entries, std::string type = {}) {
   const bool docker = std::all_of(entries.begin(), entries.end(),
                                   [](const auto& d) { return d.media_type == manifest::media::kDockerManifest; });
+  if (type.empty()) type = docker ? manifest::media::kDockerList : manifest::media::kOciIndex;
   nlohmann::ordered_json j;
   j["schemaVersion"] = 2;
-  const std::string type(docker ? manifest::media::kDockerList : manifest::media::kOciIndex);
   j["mediaType"] = type;
   j["manifests"] = nlohmann::ordered_json::array();
   for (const auto& d : entries) {
@@ -67,6 +70,7 @@ ManifestBody synthesize_index(const std::vector<manifest::Descriptor>& entries) 
       if (!d.platform->variant.empty()) p["variant"] = d.platform->variant;
       e["platform"] = p;
     }
+    if (!d.annotations.empty()) e["annotations"] = d.annotations;
     j["manifests"].push_back(e);
   }
   ManifestBody out;
@@ -258,6 +262,9 @@ class Pusher {
       img.client->get_manifest(img.repository, img.tag_ref, true,
                                [this, i, release](core::Result<registry::ManifestReply> r) {
                                  auto& im = *images_[i];
+                                 if (r && !r->digest.empty() && r->digest == present_index(im).desc.digest) {
+                                   use_present_index(im);  // an earlier push had to tag that one
+                                 }
                                  if (r && r->digest == im.top.desc.digest) {
                                    im.out.unchanged = true;
                                    record_holdings(im);
@@ -420,6 +427,10 @@ class Pusher {
     img.client->put_manifest(img.repository, ref, m.body, m.desc.media_type,
                              [this, i, is_top, release](core::Result<digest::Digest> r) {
                                auto& im = *images_[i];
+                               if (!r && is_top && retry_with_present_children(i, r.error())) {
+                                 release();
+                                 return;
+                               }
                                if (!r) {
                                  core::Error e = r.error();
                                  if (is_top && !im.missing_children.empty()) {
@@ -435,6 +446,41 @@ class Pusher {
                                release();
                                if (!is_top) child_done(i);
                              });
+  }
+
+  // The registry refused an index naming manifests the store lacks (Docker Hub's
+  // attestations are never mirrored): tag a new index of the present ones instead.
+  // Its digest differs from the source's; the log and report say so.
+  bool retry_with_present_children(size_t i, const core::Error& e) {
+    auto& img = *images_[i];
+    if (img.missing_children.empty() || img.fallback_tried || img.children.empty() || e.http_status != 400) {
+      return false;
+    }
+    const digest::Digest original = img.top.desc.digest;
+    use_present_index(img);
+    spdlog::warn("index refused: the store lacks {} of its manifests; tagging a new index of the {} present "
+                 "ref={} source_digest={} new_digest={}",
+                 img.missing_children.size(), img.children.size(), img.out.destination.str(), original.str(),
+                 img.top.desc.digest.str());
+    put_top(i);
+    return true;
+  }
+
+  // The index of the children the store holds, when the original names others; else
+  // the original.
+  ManifestBody present_index(const ImageState& img) const {
+    if (img.missing_children.empty() || img.children.empty()) return img.top;
+    std::vector<manifest::Descriptor> present;
+    for (const auto& c : img.children) present.push_back(c.desc);
+    return synthesize_index(present, img.top.desc.media_type);
+  }
+
+  void use_present_index(ImageState& img) {
+    if (img.missing_children.empty() || img.children.empty() || img.fallback_tried) return;
+    img.fallback_tried = true;
+    img.top = present_index(img);
+    img.out.digest = img.top.desc.digest;
+    img.out.synthesized_index = true;
   }
 
   void put_top(size_t i) {

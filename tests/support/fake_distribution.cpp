@@ -145,6 +145,12 @@ FakeResponse FakeDistribution::handle(const FakeRequest& req) {
     if (req.method == "PUT") {
       const std::string d = digest::sha256_of(req.body).str();
       const std::string type = req.header("content-type");
+      if (check_index_children && (type.find("index") != std::string::npos || type.find("list") != std::string::npos)) {
+        for (size_t pos = req.body.find("\"digest\":\""); pos != std::string::npos;
+             pos = req.body.find("\"digest\":\"", pos + 1)) {
+          if (!repo_manifests.count(req.body.substr(pos + 10, 71))) return error(400, "MANIFEST_BLOB_UNKNOWN");
+        }
+      }
       repo_manifests[rest] = {type, req.body};
       repo_manifests[d] = {type, req.body};
       const std::string served = lie_about_digest ? "sha256:" + std::string(64, '0') : d;

@@ -40,6 +40,9 @@ class FakeDistribution {
   std::atomic<int> cut_patches{0};        // this many PATCHes keep half their chunk, then cut
   std::atomic<bool> forget_uploads_on_status{false};
   std::atomic<bool> lie_about_digest{false};
+  // Like distribution: an index PUT naming a manifest the repository lacks is
+  // refused (400 MANIFEST_BLOB_UNKNOWN).
+  std::atomic<bool> check_index_children{false};
 
  private:
   struct Upload {

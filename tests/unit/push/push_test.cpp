@@ -153,6 +153,32 @@ TEST_F(PushTest, AnIndexGoesUpChildrenFirstThenTheTag) {
   EXPECT_EQ(report.images[0].manifests_put, 3u);
 }
 
+TEST_F(PushTest, AnIndexWhoseAttestationsWereNotMirroredIsTaggedWithTheManifestsPresent) {
+  dist_.check_index_children = true;
+  auto amd = image({"amd layer"});
+  manifest::Descriptor attestation{std::string(manifest::media::kOciManifest), digest::sha256_of("attestation"), 11,
+                                   manifest::Platform{"unknown", "unknown", "", ""}, {}, {}};
+  const std::string body = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)" +
+                           json(amd) + "," + json(attestation) + "]}";
+  auto index = put(store_, body, manifest::media::kOciIndex);
+  auto report = run({item("hub/img:1", {index})});
+  ASSERT_FALSE(report.images[0].error) << report.images[0].error->message;
+  EXPECT_TRUE(report.images[0].synthesized_index);
+  EXPECT_NE(report.images[0].digest, index.digest);
+  const std::string tagged = dist_.manifest("hub/img", "1");
+  EXPECT_EQ(digest::sha256_of(tagged), report.images[0].digest);
+  EXPECT_NE(tagged.find(amd.digest.str()), std::string::npos);
+  EXPECT_EQ(tagged.find(attestation.digest.str()), std::string::npos);
+
+  // Pushed again: the tag names the index made last time, so nothing is sent.
+  const size_t before = registry_.request_count();
+  auto again = run({item("hub/img:1", {index})});
+  ASSERT_FALSE(again.images[0].error) << again.images[0].error->message;
+  EXPECT_TRUE(again.images[0].unchanged);
+  EXPECT_EQ(again.images[0].digest, report.images[0].digest);
+  EXPECT_EQ(registry_.request_count() - before, 2u);  // ping and the tag HEAD
+}
+
 TEST_F(PushTest, APlatformSubsetIsTaggedWithANewIndexOfItsManifests) {
   auto amd = image({"amd layer"});
   auto arm = image({"arm layer"}, "arm64");
