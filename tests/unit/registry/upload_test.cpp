@@ -275,6 +275,28 @@ TEST_F(UploadTest, A401MidUploadRefreshesTheTokenOnceAndGoesOn) {
   EXPECT_EQ(dist_.blob(digest::sha256_of(bytes).str()), bytes);
 }
 
+TEST_F(UploadTest, AnUploadLocationOnAnotherHostGetsNoAuthorization) {
+  bearer_ = true;
+  FakeRegistry storage([](const FakeRequest& req) {
+    if (req.method == "PUT") return FakeResponse{201, {}, "", std::nullopt, 0};
+    return FakeResponse{404, {}, "", std::nullopt, 0};
+  });
+  const std::string elsewhere = storage.url("/upload/session-1");
+  registry_.set_handler([this, elsewhere](const FakeRequest& req) {
+    auto r = handler(req);  // token checks as usual
+    if (req.method != "POST" || r.status != 202) return r;
+    return FakeResponse{202, {{"Location", elsewhere}}, "", std::nullopt, 0};  // the upload lives elsewhere
+  });
+  auto c = client();
+  auto r = upload(*c, "a/b", write_blob(blob_bytes(500)));
+  ASSERT_TRUE(r) << r.error().message;
+  auto puts = storage.requests();
+  ASSERT_EQ(puts.size(), 1u);
+  EXPECT_FALSE(puts[0].has_header("authorization"));
+  EXPECT_EQ(puts[0].path, "/upload/session-1?digest=" + digest::sha256_of(blob_bytes(500)).str());
+  EXPECT_EQ(puts[0].body, blob_bytes(500));
+}
+
 TEST_F(UploadTest, ManifestPutSendsTheExactBytesAndMediaType) {
   const std::string body = R"({"schemaVersion":2,  "mediaType":"application/vnd.oci.image.manifest.v1+json"})";
   auto c = client();
