@@ -136,6 +136,19 @@ assert_eq "big image digest on B after the rerun" "$D_BIG" "$(b_digest "cut/ns/b
 assert_eq "index digest on B after the rerun" "$D_MULTI" "$(b_digest "cut/ns/multi:1")"
 log "interrupted push: $first_puts blobs before the kill, $second_puts after; none twice"
 
+# ---- errors: usage (2), and a refused push (1) with one clear line ------------------
+ferry_rc 2 push --store "$STORE" --all
+grep -q "needs --to" "$IT_TMP/ferry.err" || fail "usage error not explained: $(cat "$IT_TMP/ferry.err")"
+ferry_rc 2 push --store "$STORE" "$A/ns/nothere:1" --to "$B/x"
+grep -q "is not in the store" "$IT_TMP/ferry.err" || fail "unknown reference not named: $(cat "$IT_TMP/ferry.err")"
+ferry_rc 2 push --store "$STORE" "$A/ns/v2:1" mirror/ns/v2:1
+grep -q "must start with a registry host" "$IT_TMP/ferry.err" || fail "bad destination not explained"
+mark=$(reg_log_mark)
+ferry_rc 1 push --store "$STORE" "$A/ns/v2:1" --to "$B/anon"   # no credentials for B
+grep -q "credentials" "$IT_TMP/ferry.err" || fail "refused push does not mention credentials: $(cat "$IT_TMP/ferry.err")"
+assert_eq "uploads accepted without credentials" 0 "$(count_requests PUT /v2/anon/ "$mark")"
+log "errors: usage exits 2, a refused push exits 1 naming credentials"
+
 # ---- 4. mirror_to: registry to registry ------------------------------------------
 cat >"$IT_TMP/mirror.yaml" <<YAML
 store: $IT_TMP/store2
