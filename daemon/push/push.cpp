@@ -140,6 +140,7 @@ class Pusher {
                                                           : registry::RegistryOptions{};
     auto c = std::make_unique<registry::Client>(engine_, host, ro, tokens_);
     auto* raw = c.get();
+    registry_cap_[raw] = ro.max_concurrency;
     clients_.emplace(host, std::move(c));
     return raw;
   }
@@ -238,26 +239,41 @@ class Pusher {
   }
 
   // ---- a small admission queue: every request goes through it -------------------
-  void enqueue(std::function<void(std::function<void()>)> task) {
-    queue_.push_back(std::move(task));
+  // A task gets `release`, which it calls once its request is over. Tasks wait
+  // while the global cap, or their registry's own (registries: concurrency), is full.
+  struct Task {
+    registry::Client* client;
+    std::function<void(std::function<void()>)> run;
+  };
+
+  void enqueue(registry::Client* client, std::function<void(std::function<void()>)> task) {
+    queue_.push_back(Task{client, std::move(task)});
   }
 
   void pump() {
-    while (in_flight_ < opts_.concurrency && !queue_.empty()) {
-      auto task = std::move(queue_.front());
-      queue_.pop_front();
+    for (auto it = queue_.begin(); in_flight_ < opts_.concurrency && it != queue_.end();) {
+      const int cap = registry_cap_[it->client];
+      if (cap > 0 && registry_in_flight_[it->client] >= cap) {
+        ++it;
+        continue;
+      }
+      Task task = std::move(*it);
+      queue_.erase(it);
       ++in_flight_;
-      task([this] {
+      ++registry_in_flight_[task.client];
+      task.run([this, client = task.client] {
         --in_flight_;
+        --registry_in_flight_[client];
         pump();
       });
+      it = queue_.begin();  // the task may have re-entered pump() and changed the queue
     }
   }
 
   // ---- 1. tag ---------------------------------------------------------------------
   void check_tag(size_t i) {
     if (images_[i]->failed()) return;
-    enqueue([this, i](std::function<void()> release) {
+    enqueue(images_[i]->client, [this, i](std::function<void()> release) {
       auto& img = *images_[i];
       img.client->get_manifest(img.repository, img.tag_ref, true,
                                [this, i, release](core::Result<registry::ManifestReply> r) {
@@ -295,7 +311,7 @@ class Pusher {
       }
     }
     for (size_t j = 0; j < jobs_.size(); ++j) {
-      enqueue([this, j](std::function<void()> release) {
+      enqueue(jobs_[j].client, [this, j](std::function<void()> release) {
         auto& job = jobs_[j];
         job.client->blob_exists(job.repository, job.desc.digest, [this, j, release](core::Result<bool> r) {
           auto& jb = jobs_[j];
@@ -348,7 +364,7 @@ class Pusher {
   }
 
   void start_upload(size_t j, std::string mount_from, std::vector<size_t> followers) {
-    enqueue([this, j, mount_from, followers](std::function<void()> release) {
+    enqueue(jobs_[j].client, [this, j, mount_from, followers](std::function<void()> release) {
       auto& job = jobs_[j];
       if (!still_needed(job)) {
         release();
@@ -399,7 +415,7 @@ class Pusher {
     img.pending = static_cast<int>(img.children.size());
     if (img.pending == 0) return put_top(i);
     for (size_t c = 0; c < img.children.size(); ++c) {
-      enqueue([this, i, c](std::function<void()> release) {
+      enqueue(img.client, [this, i, c](std::function<void()> release) {
         auto& im = *images_[i];
         const auto& child = im.children[c];
         // HEAD first: a second push of a changed index re-sends no unchanged child.
@@ -484,7 +500,7 @@ class Pusher {
   }
 
   void put_top(size_t i) {
-    enqueue([this, i](std::function<void()> release) {
+    enqueue(images_[i]->client, [this, i](std::function<void()> release) {
       auto& img = *images_[i];
       put_manifest(i, img.top, img.tag_ref, std::move(release));
     });
@@ -504,7 +520,8 @@ class Pusher {
   std::map<std::string, std::unique_ptr<registry::Client>> clients_;
   std::vector<std::unique_ptr<ImageState>> images_;
   std::vector<BlobJob> jobs_;
-  std::deque<std::function<void(std::function<void()>)>> queue_;
+  std::deque<Task> queue_;
+  std::map<registry::Client*, int> registry_cap_, registry_in_flight_;
   int in_flight_ = 0;
 };
 

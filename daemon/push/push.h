@@ -36,7 +36,7 @@ struct PushItem {
 };
 
 struct PushOptions {
-  int concurrency = 8;  // requests in flight, all registries
+  int concurrency = 8;  // requests in flight, all registries (each registry may cap its own: max_concurrency)
   std::function<registry::RegistryOptions(const std::string& domain)> registry_options;
   uint64_t chunk_size = 32ull << 20;  // blobs above go in PATCH chunks of this size
 };

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -204,6 +206,34 @@ TEST_F(PushTest, OneFailingImageDoesNotStopTheOthers) {
   ASSERT_FALSE(report.images[1].error) << report.images[1].error->message;
   EXPECT_FALSE(dist_.manifest("good/img", "1").empty());
   EXPECT_FALSE(report.ok());
+}
+
+TEST_F(PushTest, ARegistrysOwnConcurrencyCapHoldsItsRequestsBack) {
+  auto m = image({"l1", "l2", "l3"});
+  std::mutex mu;
+  std::vector<std::chrono::steady_clock::time_point> heads;
+  registry_.set_handler([&](const FakeRequest& r) {
+    auto resp = dist_.handle(r);
+    if (r.method == "HEAD" && r.path.find("/blobs/") != std::string::npos) {
+      std::lock_guard lock(mu);
+      heads.push_back(std::chrono::steady_clock::now());
+      resp.delay_ms = 60;
+    }
+    return resp;
+  });
+  PushOptions o;
+  o.concurrency = 8;
+  o.registry_options = [](const std::string&) {
+    registry::RegistryOptions ro;
+    ro.max_concurrency = 1;
+    return ro;
+  };
+  auto r = push(store_, {item("cap/img:1", {m})}, o, engine_);
+  ASSERT_TRUE(r);
+  ASSERT_FALSE(r->images[0].error) << r->images[0].error->message;
+  std::lock_guard lock(mu);
+  ASSERT_EQ(heads.size(), 4u);  // config and three layers, one at a time
+  for (size_t k = 1; k < heads.size(); ++k) EXPECT_GE(heads[k] - heads[k - 1], std::chrono::milliseconds(50));
 }
 
 TEST(MapDestination, KeepsRepositoryAndTagUnderThePrefix) {
