@@ -9,7 +9,6 @@
 #include <set>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 namespace ferry::push {
@@ -18,11 +17,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One manifest to PUT: its exact bytes and media type.
-struct ManifestBody {
-  manifest::Descriptor desc;
-  std::string body;
-};
+using ManifestBody = BuiltManifest;  // one manifest to PUT: its exact bytes and descriptor
 
 struct ImageState {
   PushedImage out;
@@ -49,36 +44,6 @@ struct BlobJob {
 
 std::string tag_or_digest(const reference::Reference& r) {
   return !r.tag.empty() ? r.tag : (r.digest ? r.digest->str() : std::string("latest"));
-}
-
-// An index for platform manifests of one reference the store holds without a
-// usable original index: a platform subset kept as separate entries, or an index
-// whose other entries (attestations) were never mirrored. `type` "" picks by the
-// entries: a Docker list for Docker manifests, else an OCI index.
-ManifestBody synthesize_index(const std::vector<manifest::Descriptor>& entries, std::string type = {}) {
-  const bool docker = std::all_of(entries.begin(), entries.end(),
-                                  [](const auto& d) { return d.media_type == manifest::media::kDockerManifest; });
-  if (type.empty()) type = docker ? manifest::media::kDockerList : manifest::media::kOciIndex;
-  nlohmann::ordered_json j;
-  j["schemaVersion"] = 2;
-  j["mediaType"] = type;
-  j["manifests"] = nlohmann::ordered_json::array();
-  for (const auto& d : entries) {
-    nlohmann::ordered_json e{{"mediaType", d.media_type}, {"digest", d.digest.str()}, {"size", d.size}};
-    if (d.platform) {
-      nlohmann::ordered_json p{{"architecture", d.platform->architecture}, {"os", d.platform->os}};
-      if (!d.platform->variant.empty()) p["variant"] = d.platform->variant;
-      e["platform"] = p;
-    }
-    if (!d.annotations.empty()) e["annotations"] = d.annotations;
-    j["manifests"].push_back(e);
-  }
-  ManifestBody out;
-  out.body = j.dump();
-  out.desc.media_type = type;
-  out.desc.digest = digest::sha256_of(out.body);
-  out.desc.size = static_cast<int64_t>(out.body.size());
-  return out;
 }
 
 class Pusher {
@@ -183,7 +148,7 @@ class Pusher {
           return core::fail(core::ErrorKind::Unsupported, "several index.json entries for one reference, one an index");
         }
       }
-      img.top = synthesize_index(tops);
+      img.top = make_index(tops);
       img.out.synthesized_index = true;
     } else {
       auto top = read_manifest(tops.front());
@@ -488,7 +453,7 @@ class Pusher {
     if (img.missing_children.empty() || img.children.empty()) return img.top;
     std::vector<manifest::Descriptor> present;
     for (const auto& c : img.children) present.push_back(c.desc);
-    return synthesize_index(present, img.top.desc.media_type);
+    return make_index(present, img.top.desc.media_type);
   }
 
   void use_present_index(ImageState& img) {
@@ -535,38 +500,6 @@ core::Result<PushReport> push(const store::Store& store, const std::vector<PushI
                               http::Engine& engine) {
   Pusher p(store, opts, engine);
   return p.run(items);
-}
-
-core::Result<reference::Reference> map_destination(const reference::Reference& source,
-                                                   const std::string& registry_and_prefix) {
-  std::string base = registry_and_prefix;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  std::string text = base + "/" + source.repository;
-  if (!source.tag.empty()) text += ":" + source.tag;
-  if (source.digest) text += "@" + source.digest->str();
-  auto dest = reference::parse(text);
-  if (!dest) return core::fail(dest.error());
-  const std::string host = base.substr(0, base.find('/'));
-  if (dest->domain != host) {
-    return core::fail(core::ErrorKind::InvalidInput,
-                      fmt::format("destination \"{}\" must start with a registry host (a name with a dot or a port, "
-                                  "or localhost)",
-                                  registry_and_prefix));
-  }
-  return dest;
-}
-
-core::Result<std::vector<PushItem>> store_items(const store::Store& store) {
-  auto index = store.read_index();
-  if (!index) return core::fail(index.error());
-  std::vector<PushItem> out;
-  std::map<std::string, size_t> at;
-  for (const auto& e : *index) {
-    auto [it, added] = at.emplace(e.ref_name, out.size());
-    if (added) out.push_back(PushItem{e.ref_name, {}, {}});
-    out[it->second].manifests.push_back(e.descriptor);
-  }
-  return out;
 }
 
 }  // namespace ferry::push

@@ -72,6 +72,19 @@ struct PushReport {
 [[nodiscard]] core::Result<reference::Reference> map_destination(const reference::Reference& source,
                                                                  const std::string& registry_and_prefix);
 
+// A manifest made here: its bytes and the descriptor naming them.
+struct BuiltManifest {
+  manifest::Descriptor desc;
+  std::string body;
+};
+
+// An index of `entries` (media type, digest, size, platform, annotations), for
+// platform manifests the store holds without a usable original index: a platform
+// subset kept as separate entries, or an index whose other entries (attestations)
+// were never mirrored. `type` "" picks by the entries: a Docker list for Docker
+// manifests, else an OCI index.
+[[nodiscard]] BuiltManifest make_index(const std::vector<manifest::Descriptor>& entries, std::string type = {});
+
 // index.json entries grouped per reference, in the order of first appearance.
 [[nodiscard]] core::Result<std::vector<PushItem>> store_items(const store::Store& store);
 
