@@ -91,6 +91,16 @@ class Engine {
 
   void cancel();
   bool cancelled() const { return cancelled_.load(); }
+
+  // Loop thread only (a timer, a completion or run()'s predicate; never a sink). Ends
+  // the current run
+  // early, e.g. at a deadline: every transfer in flight completes now with `why`
+  // (sinks keep what they received), every pending timer is dropped without running,
+  // and until run() returns, submit() completes at once with `why` and schedule()
+  // drops its function. Callers keep their own record of what was left unfinished.
+  void abort(const core::Error& why);
+  // No transfer in flight and no timer pending.
+  bool idle() const;
   size_t in_flight() const;
   const Stats& stats() const { return stats_; }
 

@@ -101,12 +101,19 @@ class Puller {
       st->started = started;
       images_.push_back(std::move(st));
     }
+    if (opts_.deadline) deadline_at_ = started + *opts_.deadline;
+    auto until_idle = [this] {
+      check_deadline();
+      return engine_.idle();
+    };
     for (size_t i = 0; i < images_.size(); ++i) resolve(i);
-    if (auto st = engine_.run(); !st) return core::fail(st.error());
-    plan();
-    pump();
-    schedule_progress();
-    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
+    if (!expired_) {
+      plan();
+      pump();
+      schedule_progress();
+      if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
+    }
     commit_manifests();
     PullReport report;
     for (auto& img : images_) report.images.push_back(std::move(img->out));
@@ -139,6 +146,31 @@ class Puller {
     e.context(img.out.ref.str());
     spdlog::debug("image failed ref={} error={}", img.out.ref.str(), e.message);  // the report carries it
     img.out.error = std::move(e);
+  }
+
+  // ---- deadline -------------------------------------------------------------------
+  // Called between loop iterations: once the deadline has passed, fail every image
+  // that is not complete (before the plan: every image that still needs work), drop
+  // the queue and stop the transfers in flight; their partials stay for the next run.
+  void check_deadline() {
+    if (!deadline_at_ || expired_ || std::chrono::steady_clock::now() < *deadline_at_) return;
+    expired_ = true;
+    core::Error e{core::ErrorKind::Cancelled, fmt::format("deadline of {} exceeded", opts_.deadline_text), 0, {},
+                  std::nullopt};
+    spdlog::warn("deadline reached, stopping transfers deadline={} in_flight={} queued={}", opts_.deadline_text,
+                 in_flight_, queue_.size());
+    if (!planned_) {
+      for (size_t i = 0; i < images_.size(); ++i) {
+        if (images_[i]->out.changed) fail_image(i, e);
+      }
+    } else {
+      for (size_t j = 0; j < jobs_.size(); ++j) {
+        if (done_jobs_.count(j)) continue;
+        for (size_t i : jobs_[j].images) fail_image(i, e);
+      }
+    }
+    queue_.clear();
+    engine_.abort(e);
   }
 
   // ---- resolve ------------------------------------------------------------------
@@ -251,6 +283,7 @@ class Puller {
 
   // ---- plan -----------------------------------------------------------------------
   void plan() {
+    planned_ = true;
     constexpr size_t kPresent = SIZE_MAX;  // marker: blob already in the store
     std::unordered_map<digest::Digest, size_t> by_digest;
     for (size_t i = 0; i < images_.size(); ++i) {
@@ -463,6 +496,8 @@ class Puller {
   uint64_t bytes_planned_ = 0, bytes_done_ = 0;
   std::set<size_t> done_jobs_;
   uint64_t blobs_fetched_ = 0, blobs_present_ = 0, bytes_fetched_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> deadline_at_;
+  bool planned_ = false, expired_ = false;
 };
 
 }  // namespace

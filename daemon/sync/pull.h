@@ -57,6 +57,12 @@ struct PullOptions {
   // Called on the loop thread every progress_interval while blobs transfer.
   std::function<void(const Progress&)> progress;
   std::chrono::milliseconds progress_interval{500};
+  // A time limit for the whole pull (resolve and transfers); none = no limit. When it
+  // passes, transfers stop (partials stay in ingest/ for the next run), every image
+  // not complete by then fails with "deadline of <deadline_text> exceeded", and the
+  // images already complete are committed as usual.
+  std::optional<std::chrono::milliseconds> deadline;
+  std::string deadline_text;  // how the user wrote it, e.g. "2m"
 };
 
 struct PulledImage {
