@@ -105,7 +105,7 @@ struct Transfer {
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp.status);
     to_sink = req.sink != nullptr && resp.status >= 200 && resp.status < 300;
     if (!to_sink) return true;
-    if (resp.status == 200 && req.range_from > 0) {
+    if (resp.status == 200 && (req.range_from > 0 || req.range_to > 0)) {
       if (auto st = req.sink->restart(); !st) {
         sink_error = st.error();
         return false;
@@ -278,8 +278,9 @@ void Engine::submit(Request req, Completion done) {
   } else if (t->req.method != "GET") {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->req.method.c_str());
   }
-  if (t->req.range_from > 0) {
+  if (t->req.range_from > 0 || t->req.range_to > 0) {
     std::string range = std::to_string(t->req.range_from) + "-";
+    if (t->req.range_to > 0) range += std::to_string(t->req.range_to - 1);
     curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // curl copies the string
   }
   for (const auto& h : t->req.headers) t->header_list = curl_slist_append(t->header_list, h.c_str());

@@ -38,6 +38,9 @@ struct Request {
   // Ask for bytes from here on (Range: bytes=N-). A 200 answer makes the engine call
   // sink->restart() before the first byte; a 206 must start exactly at N.
   uint64_t range_from = 0;
+  // With range_to > 0 only bytes [range_from, range_to) are asked for (a segment);
+  // a 200 then also makes the engine call sink->restart().
+  uint64_t range_to = 0;
   bool verify_tls = true;
   std::string ca_file;                 // extra CA bundle, empty for the system one
   std::chrono::seconds connect_timeout{30};

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -106,9 +107,12 @@ class Registry {
   static FakeResponse serve(const FakeRequest& req, const std::string& body) {
     const std::string range = req.header("range");
     if (!range.starts_with("bytes=")) return respond(200, body);
-    size_t from = std::stoul(range.substr(6));
-    return respond(206, body.substr(from),
-                   {{"Content-Range", "bytes " + std::to_string(from) + "-" + std::to_string(body.size() - 1) + "/" +
+    const size_t dash = range.find('-');
+    size_t from = std::stoul(range.substr(6, dash - 6));
+    size_t last = dash + 1 < range.size() ? std::stoul(range.substr(dash + 1)) : body.size() - 1;
+    last = std::min(last, body.size() - 1);
+    return respond(206, body.substr(from, last + 1 - from),
+                   {{"Content-Range", "bytes " + std::to_string(from) + "-" + std::to_string(last) + "/" +
                                           std::to_string(body.size())}});
   }
 
@@ -121,7 +125,8 @@ class Registry {
 class PullTest : public ::testing::Test {
  protected:
   PullTest()
-      : registry_({TestImage("quick/img", {pattern(20000, 'a')}), TestImage("slow/img", {pattern(300000, 'b')})}) {
+      : registry_({TestImage("quick/img", {pattern(20000, 'a')}), TestImage("slow/img", {pattern(300000, 'b')}),
+                   TestImage("big/img", {pattern(kBig, 'c')})}) {
     auto s = store::Store::open(dir_.path() / "store", true);
     FERRY_CHECK(s.has_value());
     store_.emplace(std::move(*s));
@@ -146,6 +151,8 @@ class PullTest : public ::testing::Test {
     return o;
   }
 
+  std::string big_layer() const { return digest::sha256_of(pattern(kBig, 'c')).str(); }
+  static constexpr size_t kBig = 20 << 20;
   std::string slow_layer() const { return digest::sha256_of(pattern(300000, 'b')).str(); }
 
   ferry::testing::TempDir dir_;
@@ -241,6 +248,106 @@ TEST_F(PullTest, TheRegistrysRetryBudgetBoundsTheAttempts) {
   auto again = pull(*store_, targets({"slow/img"}), options(), engine2);
   ASSERT_TRUE(again);
   EXPECT_EQ(registry_.blob_gets(slow_layer()).size(), 2u + 4u);
+}
+
+// ---- segmented downloads ----------------------------------------------------------
+
+PullOptions segmented(PullOptions o) {
+  o.segments = 4;
+  o.segment_min_size = 1 << 20;
+  return o;
+}
+
+std::vector<std::string> ranges_of(const std::vector<FakeRequest>& gets) {
+  std::vector<std::string> out;
+  for (const auto& g : gets) out.push_back(g.header("range"));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST_F(PullTest, ABigBlobIsFetchedAsParallelRangeSegments) {
+  auto report = pull(*store_, targets({"big/img"}), segmented(options()), engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->ok()) << report->images[0].error->message;
+  const auto d = *digest::Digest::parse(big_layer());
+  EXPECT_TRUE(store_->has_blob(d, kBig));
+  // 20 MiB in four 5 MiB segments, each asked once with a bounded Range.
+  EXPECT_EQ(ranges_of(registry_.blob_gets(big_layer())),
+            (std::vector<std::string>{"bytes=0-5242879", "bytes=10485760-15728639", "bytes=15728640-20971519",
+                                      "bytes=5242880-10485759"}));
+  EXPECT_EQ(report->bytes_fetched, kBig + TestImage("big/img", {}).config.size());
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() / "store" / "ingest"));
+}
+
+TEST_F(PullTest, ARegistryThatIgnoresRangeGetsOneStream) {
+  registry_.set_fault([&](const FakeRequest& req, const std::string& d, FakeResponse& r) {
+    if (d == big_layer() && req.has_header("range")) r = respond(200, pattern(kBig, 'c'));
+  });
+  auto report = pull(*store_, targets({"big/img"}), segmented(options()), engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->ok()) << report->images[0].error->message;
+  EXPECT_TRUE(store_->has_blob(*digest::Digest::parse(big_layer()), kBig));
+  auto gets = registry_.blob_gets(big_layer());
+  ASSERT_GE(gets.size(), 2u);
+  EXPECT_EQ(gets.back().header("range"), "");  // the fallback: one plain GET
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() / "store" / "ingest"));
+}
+
+TEST_F(PullTest, SegmentsResumeInTheNextRunWhereEachStopped) {
+  // Every segment's first answer is cut after 3 MiB, its resume held past the deadline.
+  std::atomic<int> cut{0};
+  registry_.set_fault([&](const FakeRequest& req, const std::string& d, FakeResponse& r) {
+    if (d != big_layer()) return;
+    const std::string range = req.header("range");
+    const size_t from = std::stoul(range.substr(6));
+    if (from % (5 << 20) == 0) {
+      r.cut_after = 3 << 20;
+      ++cut;
+    } else {
+      r.delay_ms = 10000;
+    }
+  });
+  PullOptions o = segmented(options());
+  o.deadline = 2s;
+  o.deadline_text = "2s";
+  auto first = pull(*store_, targets({"big/img"}), o, engine_);
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_TRUE(first->images[0].error);
+  EXPECT_EQ(cut.load(), 4);
+  const auto ingest = dir_.path() / "store" / "ingest";
+  const std::string hex = big_layer().substr(7);
+  ASSERT_TRUE(std::filesystem::exists(ingest / (hex + ".segments")));
+
+  registry_.set_fault(nullptr);
+  const size_t before = registry_.blob_gets(big_layer()).size();
+  http::Engine engine2;
+  auto again = pull(*store_, targets({"big/img"}), segmented(options()), engine2);
+  ASSERT_TRUE(again) << again.error().message;
+  ASSERT_TRUE(again->ok()) << again->images[0].error->message;
+  auto gets = registry_.blob_gets(big_layer());
+  std::vector<FakeRequest> resumed(gets.begin() + static_cast<long>(before), gets.end());
+  // Each segment continues 3 MiB in: only the 2 MiB left of each is fetched again.
+  EXPECT_EQ(ranges_of(resumed),
+            (std::vector<std::string>{"bytes=13631488-15728639", "bytes=18874368-20971519", "bytes=3145728-5242879",
+                                      "bytes=8388608-10485759"}));
+  EXPECT_EQ(again->bytes_fetched, 4u * (2 << 20));
+  EXPECT_TRUE(store_->has_blob(*digest::Digest::parse(big_layer()), kBig));
+  EXPECT_FALSE(std::filesystem::exists(ingest / (hex + ".segments")));
+  EXPECT_FALSE(std::filesystem::exists(ingest / (hex + ".partial")));
+}
+
+TEST_F(PullTest, ASegmentWithAWrongByteIsNeverCommitted) {
+  registry_.set_fault([&](const FakeRequest& req, const std::string& d, FakeResponse& r) {
+    if (d == big_layer() && req.header("range").starts_with("bytes=10485760-")) r.body[100] ^= 0x5a;
+  });
+  auto report = pull(*store_, targets({"big/img"}), segmented(options()), engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->images[0].error);
+  EXPECT_NE(report->images[0].error->message.find("hashes to"), std::string::npos)
+      << report->images[0].error->message;
+  EXPECT_FALSE(store_->has_blob(*digest::Digest::parse(big_layer())));
+  EXPECT_EQ(registry_.blob_gets(big_layer()).size(), 8u);  // fetched twice, four segments each
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() / "store" / "ingest"));
 }
 
 }  // namespace
