@@ -30,6 +30,7 @@ struct PullArgs {
   bool password_stdin = false;
   int max_attempts = 0;   // 0: registry::RetryPolicy's default
   std::string deadline;   // "" = none; config::parse_duration syntax
+  int segments = 4;       // parallel Range segments for a big blob; 1 = never
 };
 
 struct SyncArgs {
@@ -41,6 +42,7 @@ struct SyncArgs {
   std::string metrics;
   int max_attempts = 0;   // 0: the watchlist's (retry.max_attempts, per registry)
   std::string deadline;   // "" = the watchlist's retry.deadline
+  int segments = 4;       // parallel Range segments for a big blob; 1 = never
 };
 
 void add_sync_options(CLI::App& cmd, SyncArgs& args);
@@ -65,8 +67,8 @@ struct VerifyArgs {
 void add_verify_options(CLI::App& cmd, VerifyArgs& args);
 int run_verify(const VerifyArgs& args);
 
-// --max-attempts N and --deadline DURATION, shared by pull and sync.
-void add_retry_options(CLI::App& cmd, int& max_attempts, std::string& deadline);
+// --max-attempts N, --deadline DURATION and --segments N, shared by pull and sync.
+void add_retry_options(CLI::App& cmd, int& max_attempts, std::string& deadline, int& segments);
 
 // Sets opts.deadline from `text` (a --deadline value) or else `fallback`; a bad
 // text is an InvalidInput error naming --deadline.

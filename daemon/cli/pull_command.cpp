@@ -45,10 +45,14 @@ void add_pull_options(CLI::App& cmd, PullArgs& a) {
                  "HOST[:PORT] that may be reached over plain HTTP or unverified TLS");
   cmd.add_option("--username", a.username, "registry user for the references' registries");
   cmd.add_flag("--password-stdin", a.password_stdin, "read the password from standard input");
-  add_retry_options(cmd, a.max_attempts, a.deadline);
+  add_retry_options(cmd, a.max_attempts, a.deadline, a.segments);
 }
 
-void add_retry_options(CLI::App& cmd, int& max_attempts, std::string& deadline) {
+void add_retry_options(CLI::App& cmd, int& max_attempts, std::string& deadline, int& segments) {
+  cmd.add_option("--segments", segments,
+                 "fetch a blob of 64 MiB or more as up to N parallel Range requests when slots are free (1: never)")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
   cmd.add_option("--max-attempts", max_attempts, "attempts per request, the first included (default 5)")
       ->check(CLI::Range(1, config::kMaxMaxAttempts));
   cmd.add_option("--deadline", deadline,
@@ -111,6 +115,7 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
   }
   sync::PullOptions opts;
   opts.concurrency = a.concurrency;
+  opts.segments = a.segments;
   if (auto st = apply_deadline(a.deadline, std::nullopt, opts); !st) return usage_error(st.error().message);
   opts.registry_options = [creds = std::move(*creds), insecure = a.insecure_registries,
                            attempts = a.max_attempts](const std::string& domain) {

@@ -114,7 +114,7 @@ void add_sync_options(CLI::App& cmd, SyncArgs& a) {
   cmd.add_option("--store", a.store, "store directory (overrides the watchlist's)");
   cmd.add_option("--export", a.export_dir, "export directory (overrides the watchlist's)");
   cmd.add_option("--metrics", a.metrics, "write Prometheus metrics here after each run");
-  add_retry_options(cmd, a.max_attempts, a.deadline);
+  add_retry_options(cmd, a.max_attempts, a.deadline, a.segments);
 }
 
 namespace {
@@ -148,6 +148,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   }
   sync::PullOptions opts;
   opts.concurrency = l.w.concurrency;
+  opts.segments = a.segments;
   opts.registry_options = std::move(*ro);
   if (auto st = apply_deadline(a.deadline, l.w.retry.deadline, opts); !st) {
     return fmt::print(stderr, "ferry: {}\n", st.error().message), kExitUsage;

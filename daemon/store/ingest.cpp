@@ -119,10 +119,11 @@ core::Status Ingest::write(const char* data, size_t size) {
                       fmt::format("blob {} is longer than its descriptor's {} bytes", expected_.str(),
                                   expected_size_));
   }
-  hasher_.update(data, size);
+  // Flush before hashing: the buffer's offset is the hashed size minus its length.
   if (buffer_.size() + size > kIngestBuffer) {
     if (auto st = flush_buffer(); !st) return st;
   }
+  hasher_.update(data, size);
   if (size >= kIngestBuffer) {
     return write_all(fd_, data, size, partial_, static_cast<int64_t>(hasher_.bytes() - size));
   }
