@@ -22,9 +22,13 @@
 namespace ferry::store {
 
 namespace {
-constexpr size_t kIngestBuffer = 1 << 20;   // coalesce curl's 16 KiB chunks into 1 MiB writes
+// Coalesce curl's 16 KiB chunks into 256 KiB writes: few syscalls, and a kill -9
+// loses at most this much per blob in flight (the next run fetches it again).
+constexpr size_t kIngestBuffer = 256 << 10;
 constexpr size_t kSegmentBuffer = 256 << 10;  // per segment: a kill -9 loses at most this much of each
-constexpr uint64_t kSaveEvery = 4 << 20;    // rewrite the segment record after this many new bytes
+// Rewrite the segment record after this many new bytes (one small pwrite, no
+// fsync): bytes written but not yet recorded are fetched again after a kill -9.
+constexpr uint64_t kSaveEvery = 1 << 20;
 constexpr std::string_view kSegmentsMagic = "ferry-segments 1";
 constexpr uint64_t kMaxSegmentRecord = 1 << 20;
 
