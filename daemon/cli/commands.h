@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "http/engine.h"
+#include "sync/pull.h"
 
 namespace ferry::cli {
 
@@ -26,6 +28,9 @@ struct PullArgs {
   std::vector<std::string> insecure_registries;
   std::string username;
   bool password_stdin = false;
+  int max_attempts = 0;   // 0: registry::RetryPolicy's default
+  std::string deadline;   // "" = none; config::parse_duration syntax
+  int segments = 4;       // parallel Range segments for a big blob; 1 = never
 };
 
 struct SyncArgs {
@@ -35,6 +40,9 @@ struct SyncArgs {
   std::string store;
   std::string export_dir;
   std::string metrics;
+  int max_attempts = 0;   // 0: the watchlist's (retry.max_attempts, per registry)
+  std::string deadline;   // "" = the watchlist's retry.deadline
+  int segments = 4;       // parallel Range segments for a big blob; 1 = never
 };
 
 void add_sync_options(CLI::App& cmd, SyncArgs& args);
@@ -74,6 +82,14 @@ struct PushArgs {
 
 void add_push_options(CLI::App& cmd, PushArgs& args);
 int run_push(const PushArgs& args, http::Engine& engine);
+
+// --max-attempts N, --deadline DURATION and --segments N, shared by pull and sync.
+void add_retry_options(CLI::App& cmd, int& max_attempts, std::string& deadline, int& segments);
+
+// Sets opts.deadline from `text` (a --deadline value) or else `fallback`; a bad
+// text is an InvalidInput error naming --deadline.
+[[nodiscard]] core::Status apply_deadline(const std::string& text, std::optional<std::chrono::seconds> fallback,
+                                          sync::PullOptions& opts);
 
 // ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
 std::string default_store_dir();

@@ -12,6 +12,7 @@
 #include "auth/auth.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "config/config.h"
 #include "export/export.h"
 #include "manifest/manifest.h"
 #include "reference/reference.h"
@@ -44,6 +45,31 @@ void add_pull_options(CLI::App& cmd, PullArgs& a) {
                  "HOST[:PORT] that may be reached over plain HTTP or unverified TLS");
   cmd.add_option("--username", a.username, "registry user for the references' registries");
   cmd.add_flag("--password-stdin", a.password_stdin, "read the password from standard input");
+  add_retry_options(cmd, a.max_attempts, a.deadline, a.segments);
+}
+
+void add_retry_options(CLI::App& cmd, int& max_attempts, std::string& deadline, int& segments) {
+  cmd.add_option("--segments", segments,
+                 "fetch a blob of 64 MiB or more as up to N parallel Range requests when slots are free (1: never)")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+  cmd.add_option("--max-attempts", max_attempts, "attempts per request, the first included (default 5)")
+      ->check(CLI::Range(1, config::kMaxMaxAttempts));
+  cmd.add_option("--deadline", deadline,
+                 "stop the run after this long (e.g. 90s, 2h, 1h30m); unfinished images fail, partials are kept");
+}
+
+core::Status apply_deadline(const std::string& text, std::optional<std::chrono::seconds> fallback,
+                            sync::PullOptions& opts) {
+  if (!text.empty()) {
+    auto d = config::parse_duration(text);
+    if (!d) return core::fail(d.error().context("--deadline"));
+    fallback = *d;
+  }
+  if (!fallback) return {};
+  opts.deadline = *fallback;
+  opts.deadline_text = config::format_duration(*fallback);
+  return {};
 }
 
 namespace {
@@ -89,8 +115,12 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
   }
   sync::PullOptions opts;
   opts.concurrency = a.concurrency;
-  opts.registry_options = [creds = std::move(*creds), insecure = a.insecure_registries](const std::string& domain) {
+  opts.segments = a.segments;
+  if (auto st = apply_deadline(a.deadline, std::nullopt, opts); !st) return usage_error(st.error().message);
+  opts.registry_options = [creds = std::move(*creds), insecure = a.insecure_registries,
+                           attempts = a.max_attempts](const std::string& domain) {
     registry::RegistryOptions ro;
+    if (attempts > 0) ro.retry.max_attempts = attempts;
     ro.insecure = std::find(insecure.begin(), insecure.end(), domain) != insecure.end();
     ro.credentials = creds.lookup(domain);
     return ro;

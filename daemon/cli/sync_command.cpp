@@ -41,10 +41,13 @@ void print_plan(const config::Watchlist& w, const std::string& store, const std:
   fmt::print("watchlist {}\n", w.source.string());
   fmt::print("store     {}\nexport    {}\n", store, export_dir.empty() ? "(none)" : export_dir);
   fmt::print("schedule  {}\nconcurrency {}\n", w.schedule.str(), w.concurrency);
+  fmt::print("retry     max_attempts={} deadline={}\n", w.retry.max_attempts,
+             w.retry.deadline ? config::format_duration(*w.retry.deadline) : "none");
   for (const auto& [host, r] : w.registries) {
-    fmt::print("registry  {}{}{}{}\n", host, r.insecure ? " insecure" : "",
+    fmt::print("registry  {}{}{}{}{}\n", host, r.insecure ? " insecure" : "",
                r.credentials ? " credentials(" + r.credentials->username + ")" : "",
-               r.concurrency ? fmt::format(" concurrency={}", r.concurrency) : "");
+               r.concurrency ? fmt::format(" concurrency={}", r.concurrency) : "",
+               r.max_attempts ? fmt::format(" max_attempts={}", r.max_attempts) : "");
   }
   if (w.mirror_to) fmt::print("mirror to {}\n", w.mirror_to->str());
   for (const auto& e : w.images) {
@@ -55,8 +58,9 @@ void print_plan(const config::Watchlist& w, const std::string& store, const std:
 }
 
 // Registry connection settings for each domain: watchlist first, then docker config.
+// `max_attempts` (from the command line) overrides the watchlist's when > 0.
 core::Result<std::function<registry::RegistryOptions(const std::string&)>> registry_options(
-    const config::Watchlist& w) {
+    const config::Watchlist& w, int max_attempts) {
   auto creds = auth::CredentialStore::load_default();
   if (!creds) return core::fail(creds.error());
   for (const auto& [host, r] : w.registries) {
@@ -65,13 +69,16 @@ core::Result<std::function<registry::RegistryOptions(const std::string&)>> regis
     if (!up) return core::fail(up.error().context(fmt::format("{}: registry {}", w.source.string(), host)));
     creds->set(host, auth::Credentials{up->first, up->second, {}});
   }
-  return [w, creds = std::move(*creds)](const std::string& domain) {
+  return [w, creds = std::move(*creds), max_attempts](const std::string& domain) {
     registry::RegistryOptions ro;
+    ro.retry.max_attempts = w.retry.max_attempts;
     if (const auto* r = config::find_registry(w, domain)) {
       ro.insecure = r->insecure;
       ro.ca_file = r->ca_file;
       ro.max_concurrency = r->concurrency;
+      if (r->max_attempts > 0) ro.retry.max_attempts = r->max_attempts;
     }
+    if (max_attempts > 0) ro.retry.max_attempts = max_attempts;
     ro.credentials = creds.lookup(domain);
     return ro;
   };
@@ -150,6 +157,7 @@ void add_sync_options(CLI::App& cmd, SyncArgs& a) {
   cmd.add_option("--store", a.store, "store directory (overrides the watchlist's)");
   cmd.add_option("--export", a.export_dir, "export directory (overrides the watchlist's)");
   cmd.add_option("--metrics", a.metrics, "write Prometheus metrics here after each run");
+  add_retry_options(cmd, a.max_attempts, a.deadline, a.segments);
 }
 
 namespace {
@@ -174,7 +182,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   if (!store) return fmt::print(stderr, "ferry: {}\n", store.error().message), kExitSomeFailed;
   auto lock = store::StoreLock::acquire(store->root());
   if (!lock) return fmt::print(stderr, "ferry: {}\n", lock.error().message), kExitSomeFailed;
-  auto ro = registry_options(l.w);
+  auto ro = registry_options(l.w, a.max_attempts);
   if (!ro) return fmt::print(stderr, "ferry: {}\n", ro.error().message), kExitUsage;
   std::vector<sync::PullTarget> targets;
   for (const auto& e : l.w.images) {
@@ -186,7 +194,11 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   push::PushOptions push_opts;
   push_opts.concurrency = l.w.concurrency;
   push_opts.registry_options = *ro;
+  opts.segments = a.segments;
   opts.registry_options = std::move(*ro);
+  if (auto st = apply_deadline(a.deadline, l.w.retry.deadline, opts); !st) {
+    return fmt::print(stderr, "ferry: {}\n", st.error().message), kExitUsage;
+  }
   opts.skip_unchanged = true;
   spdlog::info("sync started watchlist={} images={} store={}", l.w.source.string(), targets.size(), l.store);
   opts.progress = terminal_progress();
@@ -285,8 +297,13 @@ int run_daemon(Loaded l, const SyncArgs& a, http::Engine& engine) {
 int run_sync(const SyncArgs& a, http::Engine& engine) {
   auto l = load(a);
   if (!l) return fmt::print(stderr, "ferry: {}\n", l.error().message), kExitUsage;
+  if (!a.deadline.empty()) {
+    auto d = config::parse_duration(a.deadline);
+    if (!d) return fmt::print(stderr, "ferry: --deadline: {}\n", d.error().message), kExitUsage;
+    l->w.retry.deadline = *d;  // --check shows it too
+  }
   if (a.check) {
-    if (auto ro = registry_options(l->w); !ro) return fmt::print(stderr, "ferry: {}\n", ro.error().message), kExitUsage;
+    if (auto ro = registry_options(l->w, a.max_attempts); !ro) return fmt::print(stderr, "ferry: {}\n", ro.error().message), kExitUsage;
     print_plan(l->w, l->store, l->export_dir);
     return kExitOk;
   }

@@ -2,7 +2,8 @@
 //
 // load() reads a watchlist file and parse() a YAML text into plain values: the store
 // and export directories, the schedule, the concurrency limits, the default
-// platforms, per-registry settings (TLS, credentials, concurrency) and the list of
+// platforms, the retry budget and run deadline, per-registry settings (TLS,
+// credentials, concurrency, retry budget) and the list of
 // images, one ImageEntry per reference with references normalised
 // (`ubuntu:24.04` -> docker.io/library/ubuntu:24.04). Every problem is an error of
 // kind InvalidInput (NotFound for a missing file) whose message is one line
@@ -31,6 +32,8 @@ inline constexpr int kDefaultConcurrency = 8;
 inline constexpr int kMaxConcurrency = 256;        // for `concurrency`, top level and per registry
 inline constexpr std::chrono::seconds kMinInterval{1};
 inline constexpr std::chrono::seconds kMaxInterval{365 * 24 * 3600};
+inline constexpr int kDefaultMaxAttempts = 5;      // per request, first try included (registry::RetryPolicy)
+inline constexpr int kMaxMaxAttempts = 100;        // beyond this a dead registry holds a run for hours
 inline constexpr std::uintmax_t kMaxWatchlistBytes = 4 * 1024 * 1024;  // larger files are refused
 
 // Where a password comes from: exactly one of password_file and password_env is set.
@@ -48,6 +51,7 @@ struct RegistrySettings {
   std::string ca_file;   // absolute; "" = system trust store
   std::optional<CredentialSource> credentials;
   int concurrency = 0;   // 0 = no per-registry cap
+  int max_attempts = 0;  // `retry: {max_attempts: N}`; 0 = the watchlist's retry.max_attempts
 
   friend bool operator==(const RegistrySettings&, const RegistrySettings&) = default;
 };
@@ -69,6 +73,20 @@ struct Schedule {
 // s, m, h, d, combinable ("every 1h30m"), between kMinInterval and kMaxInterval, or
 // "none". Error: `invalid schedule "...": ...` with the accepted forms.
 [[nodiscard]] core::Result<Schedule> parse_schedule(std::string_view text);
+
+// "90s", "2m", "1h30m", "1d": numbers each followed by a unit s, m, h or d, summed,
+// between kMinInterval and kMaxInterval. Error: `invalid duration "...": why`.
+[[nodiscard]] core::Result<std::chrono::seconds> parse_duration(std::string_view text);
+// The same syntax back, largest units first: 5400s -> "1h30m", 120s -> "2m".
+std::string format_duration(std::chrono::seconds d);
+
+// The watchlist's `retry: {max_attempts: N, deadline: 2h}`.
+struct RetrySettings {
+  int max_attempts = kDefaultMaxAttempts;      // per request; a registry's own value wins
+  std::optional<std::chrono::seconds> deadline;  // the whole sync run; none = no limit
+
+  friend bool operator==(const RetrySettings&, const RetrySettings&) = default;
+};
 
 struct ImageEntry {
   reference::Reference ref;                    // normalised; tag "latest" when none given
@@ -97,6 +115,7 @@ struct Watchlist {
   Schedule schedule;             // Kind::None when not given
   int concurrency = kDefaultConcurrency;  // transfers in flight across all registries
   std::vector<manifest::Platform> platforms{{"linux", "amd64", "", ""}};
+  RetrySettings retry;
   std::map<std::string, RegistrySettings> registries;  // by normalised host
   std::vector<ImageEntry> images;                      // file order, tags expanded
   std::optional<MirrorTarget> mirror_to;               // push mirrored images here after each run

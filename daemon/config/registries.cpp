@@ -1,4 +1,5 @@
-// The `registries` section: per-registry TLS, credentials and concurrency, keyed by
+// The `registries` section: per-registry TLS, credentials, concurrency and retry
+// budget (`retry: {max_attempts: N}`, the same spelling as the top level), keyed by
 // host[:port]. Keys are checked with the reference grammar's domain rules and
 // normalised (lowercase, docker.io aliases folded), so `index.docker.io` and
 // `docker.io` are one registry and writing both is an error. Credentials hold a
@@ -105,7 +106,7 @@ core::Result<CredentialSource> read_credentials(const detail::Source& source, co
 core::Result<RegistrySettings> read_settings(const detail::Source& source, const detail::Field& field,
                                              std::string host) {
   auto fields = detail::read_fields(source, field.value, fmt::format("registry \"{}\"", detail::echo(field.key)),
-                                    {"insecure", "ca_file", "credentials", "concurrency"});
+                                    {"insecure", "ca_file", "credentials", "concurrency", "retry"});
   if (!fields) return core::fail(fields.error());
   RegistrySettings out;
   out.host = std::move(host);
@@ -129,6 +130,11 @@ core::Result<RegistrySettings> read_settings(const detail::Source& source, const
     if (!v) return core::fail(v.error());
     out.concurrency = *v;
   }
+  if (const detail::Field* f = fields->find("retry")) {
+    auto v = detail::read_retry(source, *f, true);
+    if (!v) return core::fail(v.error());
+    out.max_attempts = v->max_attempts;
+  }
   return out;
 }
 
@@ -149,6 +155,31 @@ const RegistrySettings* find_registry(const Watchlist& watchlist, std::string_vi
 }
 
 namespace detail {
+
+core::Result<RetrySettings> read_retry(const Source& source, const Field& retry, bool registry_level) {
+  if (!retry.value.IsMap()) {
+    return fail_at(source, retry.mark(),
+                   fmt::format("retry: must be a mapping ({}), got {}",
+                               registry_level ? "max_attempts" : "max_attempts, deadline", type_name(retry.value)));
+  }
+  auto fields = registry_level ? read_fields(source, retry.value, "retry", {"max_attempts"})
+                               : read_fields(source, retry.value, "retry", {"max_attempts", "deadline"});
+  if (!fields) return core::fail(fields.error());
+  RetrySettings out;
+  if (const Field* f = fields->find("max_attempts")) {
+    auto v = read_int(source, *f, 1, kMaxMaxAttempts);
+    if (!v) return core::fail(v.error());
+    out.max_attempts = *v;
+  }
+  if (const Field* f = fields->find("deadline")) {
+    auto text = read_string(source, *f);
+    if (!text) return core::fail(text.error());
+    auto d = parse_duration(*text);
+    if (!d) return fail_at(source, f->mark(), "deadline: " + d.error().message);
+    out.deadline = *d;
+  }
+  return out;
+}
 
 core::Result<std::map<std::string, RegistrySettings>> read_registries(const Source& source, const Field& registries) {
   if (!registries.value.IsNull() && !registries.value.IsMap()) {

@@ -1,8 +1,11 @@
 // Schedules: "HH:MM" for a daily run at local time, "every 6h" / "every 1h30m" for a
 // fixed interval, "none" for no schedule; and the same text back from Schedule::str().
+// Durations ("90s", "1h30m", as for deadlines) share the interval syntax.
 #include <fmt/format.h>
 
 #include <array>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "config/config.h"
@@ -74,30 +77,42 @@ long long unit_seconds(char unit) {
   return 0;
 }
 
-// "6h", "90s", "1h30m": numbers each followed by a unit.
-core::Result<Schedule> parse_interval(std::string_view text, std::string_view spec) {
+// "6h", "90s", "1h30m": numbers each followed by a unit, summed; "" and the reason
+// when the text is not of that form or the sum is outside [kMinInterval, kMaxInterval].
+std::optional<long long> sum_units(std::string_view spec, std::string& why) {
   constexpr size_t kMaxDigits = 9;  // keeps the sum far from overflow
-  if (spec.empty()) return bad_schedule(text, "missing interval after \"every\"");
   long long total = 0;
   while (!spec.empty()) {
     long long n = take_number(spec, kMaxDigits);
-    if (n < 0) return bad_schedule(text, kForms);
-    if (spec.empty()) return bad_schedule(text, "missing unit after the number (s, m, h or d)");
+    if (n < 0) return why = "want numbers each followed by a unit s, m, h or d (e.g. \"90s\", \"1h30m\")", std::nullopt;
+    if (spec.empty()) return why = "missing unit after the number (s, m, h or d)", std::nullopt;
     long long unit = unit_seconds(spec.front());
     if (unit == 0) {
-      return bad_schedule(text, fmt::format("unknown unit '{}' (s, m, h or d)", detail::echo(spec.substr(0, 1))));
+      why = fmt::format("unknown unit '{}' (s, m, h or d)", detail::echo(spec.substr(0, 1)));
+      return std::nullopt;
     }
     spec.remove_prefix(1);
     total += n * unit;
     if (total > kMaxInterval.count()) break;
   }
   if (total < kMinInterval.count() || total > kMaxInterval.count()) {
-    return bad_schedule(text, fmt::format("interval must be between {}s and {}d", kMinInterval.count(),
-                                          kMaxInterval.count() / unit_seconds('d')));
+    why = fmt::format("must be between {}s and {}d", kMinInterval.count(), kMaxInterval.count() / unit_seconds('d'));
+    return std::nullopt;
+  }
+  return total;
+}
+
+core::Result<Schedule> parse_interval(std::string_view text, std::string_view spec) {
+  if (spec.empty()) return bad_schedule(text, "missing interval after \"every\"");
+  std::string why;
+  auto total = sum_units(spec, why);
+  if (!total) {
+    if (why.starts_with("want ")) return bad_schedule(text, kForms);
+    return bad_schedule(text, why.starts_with("must ") ? "interval " + why : why);
   }
   Schedule s;
   s.kind = Schedule::Kind::Interval;
-  s.interval = std::chrono::seconds(total);
+  s.interval = std::chrono::seconds(*total);
   return s;
 }
 
@@ -114,6 +129,28 @@ std::string Schedule::str() const {
       break;
   }
   return std::string(kNone);
+}
+
+core::Result<std::chrono::seconds> parse_duration(std::string_view text) {
+  std::string why = "missing duration";
+  auto total = text.empty() ? std::nullopt : sum_units(text, why);
+  if (!total) {
+    return core::fail(core::ErrorKind::InvalidInput, fmt::format("invalid duration \"{}\": {}", detail::echo(text), why));
+  }
+  return std::chrono::seconds(*total);
+}
+
+std::string format_duration(std::chrono::seconds d) {
+  if (d.count() <= 0) return "0s";
+  std::string out;
+  long long left = d.count();
+  for (const auto& [symbol, seconds] : kUnits) {
+    if (left >= seconds) {
+      out += fmt::format("{}{}", left / seconds, symbol);
+      left %= seconds;
+    }
+  }
+  return out;
 }
 
 core::Result<Schedule> parse_schedule(std::string_view text) {

@@ -15,7 +15,11 @@ namespace ferry::config::detail {
 // all_platforms}; tags expanded to one entry each; duplicates refused.
 core::Result<std::vector<ImageEntry>> read_images(const Source& source, const Field& images);
 
-// `registries`: host -> {insecure, ca_file, credentials, concurrency}; hosts
+// `retry`: {max_attempts, deadline}; inside a registry (`registry_level`) only
+// max_attempts, since a deadline bounds the whole run.
+core::Result<RetrySettings> read_retry(const Source& source, const Field& retry, bool registry_level);
+
+// `registries`: host -> {insecure, ca_file, credentials, concurrency, retry}; hosts
 // normalised (normalize_host), two keys naming one registry refused.
 core::Result<std::map<std::string, RegistrySettings>> read_registries(const Source& source, const Field& registries);
 

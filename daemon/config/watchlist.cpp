@@ -1,6 +1,6 @@
 // Watchlist loading: the file read whole, the YAML parsed into one document, and the
-// top-level keys (store, export, schedule, concurrency, platforms, registries,
-// images) read into a Watchlist. Every yaml-cpp exception is caught here and turned
+// top-level keys (store, export, schedule, concurrency, platforms, retry,
+// registries, images) read into a Watchlist. Every yaml-cpp exception is caught here and turned
 // into the same `origin:line:column: message` error as our own checks.
 #include <yaml-cpp/depthguard.h>
 
@@ -52,6 +52,11 @@ core::Status read_settings(const Source& source, const detail::Fields& fields, W
     if (!v) return core::fail(v.error());
     out.platforms = std::move(*v);
   }
+  if (const Field* f = fields.find("retry")) {
+    auto v = detail::read_retry(source, *f, false);
+    if (!v) return core::fail(v.error());
+    out.retry = *v;
+  }
   return {};
 }
 
@@ -66,7 +71,7 @@ core::Result<Watchlist> read_document(const Source& source, const YAML::Node& ro
   }
   auto fields = detail::read_fields(
       source, root, "the watchlist",
-      {"store", "export", "schedule", "concurrency", "platforms", "registries", "images", "mirror_to"});
+      {"store", "export", "schedule", "concurrency", "platforms", "retry", "registries", "images", "mirror_to"});
   if (!fields) return core::fail(fields.error());
   Watchlist out;
   out.source = source.origin;

@@ -147,7 +147,7 @@ struct Transfer {
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp.status);
     to_sink = req.sink != nullptr && resp.status >= 200 && resp.status < 300;
     if (!to_sink) return true;
-    if (resp.status == 200 && req.range_from > 0) {
+    if (resp.status == 200 && (req.range_from > 0 || req.range_to > 0)) {
       if (auto st = req.sink->restart(); !st) {
         sink_error = st.error();
         return false;
@@ -221,6 +221,44 @@ struct Engine::Impl {
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> transfers;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
   uint64_t timer_seq = 0;
+  std::optional<core::Error> aborted;  // set by abort() until run() returns
+  Stats* stats = nullptr;
+
+  // Detach a finished transfer and run its completion (never inside a curl callback).
+  void finish(CURL* easy, CURLcode code) {
+    auto it = transfers.find(easy);
+    FERRY_CHECK(it != transfers.end());
+    std::unique_ptr<Transfer> t = std::move(it->second);
+    transfers.erase(it);
+    curl_multi_remove_handle(multi, easy);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
+    char* eff = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff);
+    if (eff) t->resp.effective_url = eff;
+    t->resp.seconds = std::chrono::duration<double>(SteadyClock::now() - t->started).count();
+    stats->body_bytes += t->resp.body_bytes;
+    t->resp.bytes_sent = t->body_pos;
+    stats->bytes_sent += t->body_pos;
+    Completion cb = std::move(t->done);
+    core::Result<Response> result = std::move(t->resp);
+    if (t->sink_error) {
+      result = core::fail(*t->sink_error);
+    } else if (code != CURLE_OK && !t->error_body_cut) {
+      result = core::fail(curl_error(code, t->errbuf, t->req.method + " " + core::redact_url(t->req.url)));
+    }
+    t.reset();
+    cb(std::move(result));
+  }
+
+  // Complete every transfer in flight with `why`.
+  void fail_all(const core::Error& why) {
+    while (!transfers.empty()) {
+      auto it = transfers.begin();
+      Transfer* t = it->second.get();
+      t->sink_error = why;
+      finish(t->easy, CURLE_ABORTED_BY_CALLBACK);
+    }
+  }
 
   ~Impl() {
     for (auto& [easy, t] : transfers) curl_multi_remove_handle(multi, easy);
@@ -231,6 +269,7 @@ struct Engine::Impl {
 
 Engine::Engine(EngineOptions opts) : impl_(std::make_unique<Impl>()) {
   impl_->opts = std::move(opts);
+  impl_->stats = &stats_;
   impl_->multi = curl_multi_init();
   FERRY_CHECK(impl_->multi != nullptr);
   curl_multi_setopt(impl_->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
@@ -245,6 +284,10 @@ size_t Engine::in_flight() const { return impl_->transfers.size(); }
 void Engine::submit(Request req, Completion done) {
   if (cancelled_.load()) {
     done(core::fail(core::ErrorKind::Cancelled, "cancelled"));
+    return;
+  }
+  if (impl_->aborted) {
+    done(core::fail(*impl_->aborted));
     return;
   }
   auto t = std::make_unique<Transfer>();
@@ -296,8 +339,9 @@ void Engine::submit(Request req, Completion done) {
     curl_easy_setopt(e, CURLOPT_SEEKDATA, t.get());
     t->req.headers.push_back("Expect:");  // no 100-continue round trip
   }
-  if (t->req.range_from > 0) {
+  if (t->req.range_from > 0 || t->req.range_to > 0) {
     std::string range = std::to_string(t->req.range_from) + "-";
+    if (t->req.range_to > 0) range += std::to_string(t->req.range_to - 1);
     curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // curl copies the string
   }
   for (const auto& h : t->req.headers) t->header_list = curl_slist_append(t->header_list, h.c_str());
@@ -308,6 +352,7 @@ void Engine::submit(Request req, Completion done) {
 }
 
 void Engine::schedule(std::chrono::milliseconds delay, std::function<void()> fn) {
+  if (impl_->aborted) return;
   impl_->timers.push(Timer{SteadyClock::now() + delay, impl_->timer_seq++, std::move(fn)});
 }
 
@@ -316,39 +361,24 @@ void Engine::cancel() {
   curl_multi_wakeup(impl_->multi);
 }
 
+void Engine::abort(const core::Error& why) {
+  impl_->aborted = why;
+  while (!impl_->timers.empty()) impl_->timers.pop();
+  impl_->fail_all(why);
+  while (!impl_->timers.empty()) impl_->timers.pop();  // completions may have scheduled more
+}
+
+bool Engine::idle() const { return impl_->transfers.empty() && impl_->timers.empty(); }
+
 core::Status Engine::run(const std::function<bool()>& done) {
-  auto finish = [this](CURL* easy, CURLcode code) {
-    auto it = impl_->transfers.find(easy);
-    FERRY_CHECK(it != impl_->transfers.end());
-    std::unique_ptr<Transfer> t = std::move(it->second);
-    impl_->transfers.erase(it);
-    curl_multi_remove_handle(impl_->multi, easy);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
-    char* eff = nullptr;
-    curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff);
-    if (eff) t->resp.effective_url = eff;
-    t->resp.seconds = std::chrono::duration<double>(SteadyClock::now() - t->started).count();
-    stats_.body_bytes += t->resp.body_bytes;
-    t->resp.bytes_sent = t->body_pos;
-    stats_.bytes_sent += t->body_pos;
-    Completion cb = std::move(t->done);
-    core::Result<Response> result = std::move(t->resp);
-    if (t->sink_error) {
-      result = core::fail(*t->sink_error);
-    } else if (code != CURLE_OK && !t->error_body_cut) {
-      result = core::fail(curl_error(code, t->errbuf, t->req.method + " " + core::redact_url(t->req.url)));
-    }
-    t.reset();
-    cb(std::move(result));
-  };
+  auto finish = [this](CURL* easy, CURLcode code) { impl_->finish(easy, code); };
+  struct ClearAbort {
+    Impl& impl;
+    ~ClearAbort() { impl.aborted.reset(); }
+  } clear_abort{*impl_};
   for (;;) {
     if (cancelled_.load()) {
-      while (!impl_->transfers.empty()) {
-        auto it = impl_->transfers.begin();
-        Transfer* t = it->second.get();
-        t->sink_error = core::Error{core::ErrorKind::Cancelled, "cancelled", 0, {}, std::nullopt};
-        finish(t->easy, CURLE_ABORTED_BY_CALLBACK);
-      }
+      impl_->fail_all(core::Error{core::ErrorKind::Cancelled, "cancelled", 0, {}, std::nullopt});
       while (!impl_->timers.empty()) impl_->timers.pop();
       return core::fail(core::ErrorKind::Cancelled, "cancelled");
     }

@@ -52,6 +52,9 @@ struct Request {
   uint64_t range_from = 0;
   // Sent with Content-Length (no chunked encoding, no Expect: 100-continue).
   std::optional<Body> body;
+  // With range_to > 0 only bytes [range_from, range_to) are asked for (a segment);
+  // a 200 then also makes the engine call sink->restart().
+  uint64_t range_to = 0;
   bool verify_tls = true;
   std::string ca_file;                 // extra CA bundle, empty for the system one
   std::chrono::seconds connect_timeout{30};
@@ -107,6 +110,16 @@ class Engine {
 
   void cancel();
   bool cancelled() const { return cancelled_.load(); }
+
+  // Loop thread only (a timer, a completion or run()'s predicate; never a sink). Ends
+  // the current run
+  // early, e.g. at a deadline: every transfer in flight completes now with `why`
+  // (sinks keep what they received), every pending timer is dropped without running,
+  // and until run() returns, submit() completes at once with `why` and schedule()
+  // drops its function. Callers keep their own record of what was left unfinished.
+  void abort(const core::Error& why);
+  // No transfer in flight and no timer pending.
+  bool idle() const;
   size_t in_flight() const;
   const Stats& stats() const { return stats_; }
 

@@ -87,6 +87,7 @@ struct Op {
   std::string scope;
   std::vector<std::string> headers;
   core::ByteSink* sink = nullptr;
+  uint64_t range_base = 0, range_end = 0;  // a segment: bytes [range_base + sink->size(), range_end)
   uint64_t max_body = kMaxErrorBody;
   int attempt = 1;
   uint64_t high_water = 0;  // most bytes the sink ever held: progress is going past it
@@ -284,12 +285,18 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void send(std::shared_ptr<Op> op, const std::string& auth_header) {
+    if (op->range_end > 0 && op->sink && op->range_base + op->sink->size() >= op->range_end) {
+      http::Response whole;  // a segment cut right after its last byte: nothing left to ask
+      whole.status = 206;
+      return op->done(std::move(whole));
+    }
     http::Request r = request(op->method, op->url);
     r.headers = op->headers;
     if (!auth_header.empty()) r.headers.push_back(auth_header);
     r.sink = op->sink;
     r.max_body = op->max_body;
-    r.range_from = op->sink ? op->sink->size() : 0;
+    r.range_from = op->range_base + (op->sink ? op->sink->size() : 0);
+    r.range_to = op->range_end;
     r.body = op->body;
     auto self = shared_from_this();
     engine.submit(std::move(r), [self, op](core::Result<http::Response> resp) {
@@ -415,7 +422,14 @@ void Client::get_manifest(const std::string& repository, const std::string& ref,
 
 void Client::get_blob(const std::string& repository, const digest::Digest& d, core::ByteSink& sink,
                       std::function<void(core::Status)> done) {
+  get_blob_range(repository, d, 0, 0, sink, std::move(done));
+}
+
+void Client::get_blob_range(const std::string& repository, const digest::Digest& d, uint64_t from, uint64_t to,
+                            core::ByteSink& sink, std::function<void(core::Status)> done) {
   auto op = std::make_shared<Op>();
+  op->range_base = from;
+  op->range_end = to;
   op->method = "GET";
   op->registry_url = fmt::format("/v2/{}/blobs/{}", repository, d.str());
   op->scope = fmt::format("repository:{}:pull", repository);

@@ -120,6 +120,13 @@ class Client {
   void put_manifest(const std::string& repository, const std::string& ref, std::string body,
                     const std::string& media_type, std::function<void(core::Result<digest::Digest>)> done);
 
+  // GET bytes [from, to) of the blob into `sink` (one segment of a segmented
+  // download): asks Range: bytes=(from + sink.size())-(to - 1), resuming cut
+  // connections the same way. A 200 answer reaches sink.restart(), which for a
+  // segment fails with RangeIgnored: the caller falls back to get_blob.
+  void get_blob_range(const std::string& repository, const digest::Digest& d, uint64_t from, uint64_t to,
+                      core::ByteSink& sink, std::function<void(core::Status)> done);
+
   const std::string& host() const;
   const ClientStats& stats() const;
 

@@ -25,15 +25,16 @@ core::Status fsync_dir(const fs::path& dir) {
   return {};
 }
 
-core::Status write_all(int fd, const char* data, size_t size, const fs::path& path) {
+core::Status write_all(int fd, const char* data, size_t size, const fs::path& path, int64_t offset) {
   while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
+    ssize_t n = offset < 0 ? ::write(fd, data, size) : ::pwrite(fd, data, size, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return core::fail(core::errno_error("write", path.string(), errno));
     }
     data += n;
     size -= static_cast<size_t>(n);
+    if (offset >= 0) offset += n;
   }
   return {};
 }

@@ -2,6 +2,7 @@
 // and write-to-temp + fsync + rename for whole-file replacement.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string_view>
 
@@ -12,9 +13,10 @@ namespace ferry::store {
 // fsync the directory so a rename inside it survives a crash.
 [[nodiscard]] core::Status fsync_dir(const std::filesystem::path& dir);
 
-// Write all of `data` to fd; EINTR retried; errors name `path`.
+// Write all of `data` to fd (at `offset` with pwrite when >= 0, else at the file
+// position); EINTR retried; errors name `path`.
 [[nodiscard]] core::Status write_all(int fd, const char* data, size_t size,
-                                     const std::filesystem::path& path);
+                                     const std::filesystem::path& path, int64_t offset = -1);
 
 // Replace `path` atomically with `content`: temp file in the same directory, fsync,
 // rename, fsync the directory. On failure the old file is untouched, no temp remains.

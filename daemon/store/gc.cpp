@@ -97,6 +97,8 @@ core::Status remove_all(const Store& store, const GcReport& r) {
   }
   for (const auto& p : r.removed_partials) {
     if (auto st = remove_file(p.path); !st) return st;
+    fs::path record = p.path;
+    ::unlink(record.replace_extension(".segments").c_str());  // a segmented partial's record, if any
   }
   if (!r.removed_partials.empty()) return fsync_dir(store.root() / "ingest");
   return {};

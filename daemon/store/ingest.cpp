@@ -1,12 +1,18 @@
-// Ingest: a resumable, hashing, buffered append to ingest/<hex>.partial.
+// Ingest: a resumable, hashing, buffered write into ingest/<hex>.partial.
 //
 // The hash is the source of truth for "how many bytes do we have": on open, the bytes
 // already in the partial are read back and hashed (sha256 runs far faster than any
 // network), so a resumed download continues with a hash that covers every byte.
+// A segmented download writes ranges at their offsets (Segment); the prefix that is
+// contiguous from byte 0 is read back and hashed as it grows, and the ranges held
+// beyond it are recorded in ingest/<hex>.segments so a later run resumes the gaps.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -16,19 +22,99 @@
 namespace ferry::store {
 
 namespace {
-constexpr size_t kIngestBuffer = 1 << 20;  // coalesce curl's 16 KiB chunks into 1 MiB writes
+// Coalesce curl's 16 KiB chunks into 256 KiB writes: few syscalls, and a kill -9
+// loses at most this much per blob in flight (the next run fetches it again).
+constexpr size_t kIngestBuffer = 256 << 10;
+constexpr size_t kSegmentBuffer = 256 << 10;  // per segment: a kill -9 loses at most this much of each
+// Rewrite the segment record after this many new bytes (one small pwrite, no
+// fsync): bytes written but not yet recorded are fetched again after a kill -9.
+constexpr uint64_t kSaveEvery = 1 << 20;
+constexpr std::string_view kSegmentsMagic = "ferry-segments 1";
+constexpr uint64_t kMaxSegmentRecord = 1 << 20;
+
+// "ferry-segments 1 SIZE\nFROM TO\n...end\n": the ranges held. Anything else, or
+// ranges out of order, overlapping or past `size`, is doubt (nullopt).
+std::optional<std::vector<ByteRange>> parse_segments(std::string_view text, int64_t size) {
+  auto next_line = [&text]() -> std::optional<std::string_view> {
+    auto nl = text.find('\n');
+    if (nl == std::string_view::npos) return std::nullopt;
+    auto line = text.substr(0, nl);
+    text.remove_prefix(nl + 1);
+    return line;
+  };
+  auto head = next_line();
+  if (!head || *head != fmt::format("{} {}", kSegmentsMagic, size)) return std::nullopt;
+  std::vector<ByteRange> out;
+  for (;;) {
+    auto line = next_line();
+    if (!line) return std::nullopt;
+    if (*line == "end") return out;  // bytes after "end" are left from a longer record
+    ByteRange r;
+    auto sp = line->find(' ');
+    if (sp == std::string_view::npos) return std::nullopt;
+    auto a = std::from_chars(line->data(), line->data() + sp, r.from);
+    auto b = std::from_chars(line->data() + sp + 1, line->data() + line->size(), r.to);
+    if (a.ec != std::errc() || a.ptr != line->data() + sp || b.ec != std::errc() ||
+        b.ptr != line->data() + line->size()) {
+      return std::nullopt;
+    }
+    if (r.from >= r.to || r.to > static_cast<uint64_t>(size) || (!out.empty() && r.from < out.back().to)) {
+      return std::nullopt;
+    }
+    out.push_back(r);
+  }
 }
+}  // namespace
+
+// ---- Segment ----------------------------------------------------------------------
+
+Segment::Segment(Ingest& ingest, ByteRange r) : ingest_(ingest), range_(r) { buffer_.reserve(kSegmentBuffer); }
+
+Segment::~Segment() { (void)flush(); }
+
+core::Status Segment::write(const char* data, size_t size) {
+  if (accepted_ + size > range_.size()) {
+    return core::fail(core::ErrorKind::SizeMismatch,
+                      fmt::format("segment {}-{} of blob {} got more bytes than asked", range_.from, range_.to,
+                                  ingest_.expected_.str()));
+  }
+  buffer_.append(data, size);
+  accepted_ += size;
+  if (buffer_.size() >= kSegmentBuffer) return flush();
+  return {};
+}
+
+core::Status Segment::restart() {
+  return core::fail(core::ErrorKind::RangeIgnored,
+                    fmt::format("the registry ignored Range for segment {}-{}", range_.from, range_.to));
+}
+
+core::Status Segment::flush() {
+  if (buffer_.empty()) return {};
+  const uint64_t at = range_.from + flushed_;
+  auto st = write_all(ingest_.fd_, buffer_.data(), buffer_.size(), ingest_.partial_, static_cast<int64_t>(at));
+  if (!st) return st;
+  flushed_ += buffer_.size();
+  buffer_.clear();
+  return ingest_.segment_written(at, range_.from + flushed_);
+}
+
+// ---- Ingest -----------------------------------------------------------------------
 
 Ingest::Ingest(digest::Digest expected, int64_t size, fs::path partial, int fd)
     : expected_(std::move(expected)), expected_size_(size), partial_(std::move(partial)), fd_(fd) {
   buffer_.reserve(kIngestBuffer);
+  segments_path_ = partial_;
+  segments_path_.replace_extension(".segments");
 }
 
 Ingest::~Ingest() {
   if (fd_ >= 0) {
     (void)flush_buffer();  // best effort: keep what we have for the next run
+    if (segmented_) (void)save_segments();
     ::close(fd_);
   }
+  if (segments_fd_ >= 0) ::close(segments_fd_);
 }
 
 core::Status Ingest::write(const char* data, size_t size) {
@@ -37,18 +123,22 @@ core::Status Ingest::write(const char* data, size_t size) {
                       fmt::format("blob {} is longer than its descriptor's {} bytes", expected_.str(),
                                   expected_size_));
   }
-  hasher_.update(data, size);
+  // Flush before hashing: the buffer's offset is the hashed size minus its length.
   if (buffer_.size() + size > kIngestBuffer) {
     if (auto st = flush_buffer(); !st) return st;
   }
-  if (size >= kIngestBuffer) return write_all(fd_, data, size, partial_);
+  hasher_.update(data, size);
+  if (size >= kIngestBuffer) {
+    return write_all(fd_, data, size, partial_, static_cast<int64_t>(hasher_.bytes() - size));
+  }
   buffer_.append(data, size);
   return {};
 }
 
 core::Status Ingest::flush_buffer() {
   if (buffer_.empty()) return {};
-  auto st = write_all(fd_, buffer_.data(), buffer_.size(), partial_);
+  const uint64_t at = hasher_.bytes() - buffer_.size();
+  auto st = write_all(fd_, buffer_.data(), buffer_.size(), partial_, static_cast<int64_t>(at));
   buffer_.clear();
   return st;
 }
@@ -58,8 +148,129 @@ core::Status Ingest::flush() { return flush_buffer(); }
 core::Status Ingest::restart() {
   buffer_.clear();
   (void)hasher_.finish();  // resets
-  if (::ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) < 0) {
+  held_.clear();
+  remove_segments();
+  if (::ftruncate(fd_, 0) != 0) return core::fail(core::errno_error("truncate", partial_.string(), errno));
+  return {};
+}
+
+core::Status Ingest::hash_prefix_to(uint64_t end) {
+  std::string buf(std::min<uint64_t>(kIngestBuffer, std::max<uint64_t>(end - std::min(end, hasher_.bytes()), 1)),
+                  '\0');
+  while (hasher_.bytes() < end) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - hasher_.bytes()));
+    ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(hasher_.bytes()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return core::fail(core::errno_error("read", partial_.string(), errno));
+    if (n == 0) return core::fail(core::ErrorKind::Io, fmt::format("{}: shorter than recorded", partial_.string()));
+    hasher_.update(buf.data(), static_cast<size_t>(n));
+  }
+  return {};
+}
+
+core::Status Ingest::segment_written(uint64_t from, uint64_t to) {
+  // Merge [from, to) into held_, then hash whatever became contiguous with the prefix.
+  auto it = held_.upper_bound(from);
+  if (it != held_.begin() && std::prev(it)->second >= from) {
+    --it;
+    from = it->first;
+    to = std::max(to, it->second);
+    it = held_.erase(it);
+  }
+  while (it != held_.end() && it->first <= to) {
+    to = std::max(to, it->second);
+    it = held_.erase(it);
+  }
+  held_.emplace(from, to);
+  while (!held_.empty() && held_.begin()->first <= hasher_.bytes()) {
+    const uint64_t end = held_.begin()->second;
+    held_.erase(held_.begin());
+    if (auto st = hash_prefix_to(end); !st) return st;
+  }
+  unsaved_ += to - from;
+  if (unsaved_ >= kSaveEvery) return save_segments();
+  return {};
+}
+
+core::Result<std::unique_ptr<Segment>> Ingest::segment(ByteRange r) {
+  FERRY_CHECK(r.from < r.to && r.from >= hasher_.bytes() && buffer_.empty());
+  if (!segmented_) {
+    segmented_ = true;
+    // Recorded before any byte lands beyond the prefix: a partial without a record
+    // is always contiguous.
+    if (auto st = save_segments(); !st) return core::fail(st.error());
+  }
+  return std::unique_ptr<Segment>(new Segment(*this, r));
+}
+
+std::vector<ByteRange> Ingest::missing() const {
+  std::vector<ByteRange> out;
+  const uint64_t end = static_cast<uint64_t>(std::max<int64_t>(expected_size_, 0));
+  uint64_t at = hasher_.bytes();
+  for (const auto& [from, to] : held_) {
+    if (from > at) out.push_back({at, from});
+    at = std::max(at, to);
+  }
+  if (at < end) out.push_back({at, end});
+  return out;
+}
+
+core::Status Ingest::save_segments() {
+  unsaved_ = 0;
+  if (segments_fd_ < 0) {
+    segments_fd_ = ::open(segments_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (segments_fd_ < 0) return core::fail(core::errno_error("open", segments_path_.string(), errno));
+  }
+  std::string text = fmt::format("{} {}\n", kSegmentsMagic, expected_size_);
+  if (hasher_.bytes() > 0) text += fmt::format("0 {}\n", hasher_.bytes());
+  for (const auto& [from, to] : held_) text += fmt::format("{} {}\n", from, to);
+  text += "end\n";
+  // One write in place (a kill cannot tear it); a longer old record's tail stays
+  // after "end" until the truncate, and the reader stops at "end".
+  if (auto st = write_all(segments_fd_, text.data(), text.size(), segments_path_, 0); !st) return st;
+  if (::ftruncate(segments_fd_, static_cast<off_t>(text.size())) != 0) {
+    return core::fail(core::errno_error("truncate", segments_path_.string(), errno));
+  }
+  return {};
+}
+
+void Ingest::remove_segments() {
+  if (segments_fd_ >= 0) ::close(segments_fd_);
+  segments_fd_ = -1;
+  segmented_ = false;
+  ::unlink(segments_path_.c_str());
+}
+
+core::Status Ingest::drop_segments() {
+  if (auto st = flush_buffer(); !st) return st;
+  held_.clear();
+  remove_segments();
+  if (::ftruncate(fd_, static_cast<off_t>(hasher_.bytes())) != 0) {
     return core::fail(core::errno_error("truncate", partial_.string(), errno));
+  }
+  return {};
+}
+
+// A record beside the partial: hash its range from 0, keep the others as held; a
+// record that does not parse is doubt, and the partial starts over.
+core::Status Ingest::load_segments() {
+  auto text = read_file(segments_path_, kMaxSegmentRecord);
+  if (!text) {
+    if (text.error().kind == core::ErrorKind::NotFound) return {};
+    return restart();
+  }
+  auto ranges = parse_segments(*text, expected_size_);
+  struct stat sb {};
+  if (!ranges || ::fstat(fd_, &sb) != 0 ||
+      (!ranges->empty() && ranges->back().to > static_cast<uint64_t>(sb.st_size))) {
+    return restart();
+  }
+  segmented_ = true;
+  for (const auto& r : *ranges) held_.emplace(r.from, r.to);
+  while (!held_.empty() && held_.begin()->first == 0) {
+    const uint64_t end = held_.begin()->second;
+    held_.erase(held_.begin());
+    if (auto st = hash_prefix_to(end); !st) return restart();
   }
   return {};
 }
@@ -69,15 +280,14 @@ core::Result<std::unique_ptr<Ingest>> Store::begin_ingest(const digest::Digest& 
   int fd = ::open(partial.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return core::fail(core::errno_error("open", partial.string(), errno));
   std::unique_ptr<Ingest> ingest(new Ingest(d, size, partial, fd));
-  // Re-hash what an earlier attempt left behind.
-  std::string buf(kIngestBuffer, '\0');
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return core::fail(core::errno_error("read", partial.string(), errno));
-    if (n == 0) break;
-    ingest->hasher_.update(buf.data(), static_cast<size_t>(n));
+  if (fs::exists(ingest->segments_path_)) {
+    if (auto st = ingest->load_segments(); !st) return core::fail(st.error());
+    return ingest;
   }
+  // Re-hash what an earlier attempt left behind.
+  struct stat sb {};
+  if (::fstat(fd, &sb) != 0) return core::fail(core::errno_error("stat", partial.string(), errno));
+  if (auto st = ingest->hash_prefix_to(static_cast<uint64_t>(sb.st_size)); !st) return core::fail(st.error());
   if (size >= 0 && ingest->size() > static_cast<uint64_t>(size)) {
     if (auto st = ingest->restart(); !st) return core::fail(st.error());
   }
@@ -92,6 +302,7 @@ core::Status Store::commit(std::unique_ptr<Ingest> ingest) {
   auto discard = [&] {
     ::close(ingest->fd_);
     ingest->fd_ = -1;
+    ingest->remove_segments();
     ::unlink(partial.c_str());
   };
   if (ingest->expected_size_ >= 0 && got != static_cast<uint64_t>(ingest->expected_size_)) {
@@ -114,6 +325,7 @@ core::Status Store::commit(std::unique_ptr<Ingest> ingest) {
   if (::rename(partial.c_str(), final_path.c_str()) != 0) {
     return core::fail(core::errno_error("rename to", final_path.string(), errno));
   }
+  ingest->remove_segments();
   return fsync_dir(final_path.parent_path());
 }
 

@@ -5,6 +5,9 @@
 //                                org.opencontainers.image.ref.name = full reference)
 //   <root>/blobs/sha256/<hex>    verified content, never rewritten
 //   <root>/ingest/<hex>.partial  bytes received so far for a blob being fetched
+//   <root>/ingest/<hex>.segments which ranges of the partial hold data, when it was
+//                                fetched as parallel Range segments (a hint: the
+//                                digest check at commit is what decides)
 //   <root>/state/                lock, run reports
 //
 // A blob enters blobs/ only through commit(): size and sha256 checked, file fsynced,
@@ -15,6 +18,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,9 +36,52 @@ namespace fs = std::filesystem;
 
 inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
 
+// A byte range [from, to) of a blob.
+struct ByteRange {
+  uint64_t from = 0, to = 0;
+  uint64_t size() const { return to - from; }
+  friend bool operator==(const ByteRange&, const ByteRange&) = default;
+};
+
+class Ingest;
+
+// One segment of a segmented download: bytes [range.from, range.to) of the blob,
+// written at their offsets in the partial. size() counts the bytes accepted, so a
+// resume asks for from + size(); restart() (the server ignored Range) fails with
+// RangeIgnored so the caller can fall back to one stream. Must not outlive its
+// Ingest; flush() (also run by the destructor) writes the buffered bytes and lets
+// the Ingest hash its contiguous prefix further.
+class Segment final : public core::ByteSink {
+ public:
+  ~Segment() override;
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+  core::Status write(const char* data, size_t size) override;
+  core::Status restart() override;
+  uint64_t size() const override { return accepted_; }
+  const ByteRange& range() const { return range_; }
+  core::Status flush();
+
+ private:
+  friend class Ingest;
+  Segment(Ingest& ingest, ByteRange r);
+  Ingest& ingest_;
+  ByteRange range_;
+  uint64_t accepted_ = 0, flushed_ = 0;
+  std::string buffer_;
+};
+
 // A partial blob being received. Resumable: construction reads back the bytes
 // already in the partial file and re-hashes them, so size() tells the caller where
 // to resume (Range: bytes=size()-).
+//
+// Segmented: segment() hands out sinks for ranges beyond the hashed prefix that
+// write at their offsets; the ranges written are recorded (ingest/<hex>.segments,
+// rewritten in place as they grow) and the prefix is re-read and hashed whenever
+// the range starting at it grows, so the sha256 state always advances in order and
+// size() is the contiguous prefix. A resumed ingest reads the record back (missing()
+// then names the gaps); a record that does not parse is doubt: the partial starts
+// over from zero.
 class Ingest final : public core::ByteSink {
  public:
   ~Ingest() override;
@@ -50,10 +97,26 @@ class Ingest final : public core::ByteSink {
   // Flush buffered bytes to the partial file (kept for the next run).
   core::Status flush();
 
+  // A sink for `r` (beyond size(), disjoint from held and other open ranges).
+  [[nodiscard]] core::Result<std::unique_ptr<Segment>> segment(ByteRange r);
+  // The ranges of [size(), expected_size()) not held yet, in order.
+  std::vector<ByteRange> missing() const;
+  // True when ranges beyond the prefix are recorded (a segmented download to resume).
+  bool segmented() const { return segmented_; }
+  // Forget everything beyond the hashed prefix (truncate there, drop the record):
+  // before one stream continues at size().
+  [[nodiscard]] core::Status drop_segments();
+
  private:
   friend class Store;
+  friend class Segment;
   Ingest(digest::Digest expected, int64_t size, fs::path partial, int fd);
   core::Status flush_buffer();
+  core::Status load_segments();
+  core::Status segment_written(uint64_t from, uint64_t to);
+  core::Status hash_prefix_to(uint64_t end);
+  core::Status save_segments();
+  void remove_segments();
 
   digest::Digest expected_;
   int64_t expected_size_;
@@ -61,6 +124,11 @@ class Ingest final : public core::ByteSink {
   int fd_ = -1;
   digest::Sha256 hasher_;
   std::string buffer_;  // coalesces small writes; flushed at kIngestBuffer bytes
+  fs::path segments_path_;
+  int segments_fd_ = -1;
+  bool segmented_ = false;
+  std::map<uint64_t, uint64_t> held_;  // written ranges beyond the prefix, from -> to
+  uint64_t unsaved_ = 0;               // bytes written since the record was last saved
 };
 
 struct IndexEntry {

@@ -24,6 +24,7 @@ namespace {
 constexpr size_t kHashBuffer = 1 << 20;  // one read buffer for every blob, whatever its size
 constexpr size_t kMaxWalkDepth = 8;      // index -> image -> blobs is depth 2; nesting beyond is absurd
 constexpr std::string_view kPartialSuffix = ".partial";
+constexpr std::string_view kSegmentsSuffix = ".segments";  // a segmented partial's record
 
 using Kind = VerifyProblem::Kind;
 
@@ -145,7 +146,8 @@ void check_index(const Store& store, const std::map<digest::Digest, uint64_t>& p
   }
 }
 
-// Write-temp leftovers beside index.json and in state/; anything but partials in ingest/.
+// Write-temp leftovers beside index.json and in state/; anything but partials (and
+// their segment records) in ingest/.
 void check_stray_files(const Store& store, VerifyReport& r) {
   for (const char* sub : {"", "state"}) {
     std::error_code ec;
@@ -159,7 +161,7 @@ void check_stray_files(const Store& store, VerifyReport& r) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(store.root() / "ingest", ec)) {
     const std::string name = e.path().filename().string();
-    if (name.ends_with(kPartialSuffix)) continue;
+    if (name.ends_with(kPartialSuffix) || name.ends_with(kSegmentsSuffix)) continue;
     add_problem(r, Kind::StrayFile, fmt::format("ingest/{}: not a partial download", name));
   }
 }

@@ -82,6 +82,7 @@ struct BlobJob {
   std::string repository;
   std::vector<size_t> images;  // indexes into Puller::images_
   int integrity_retries = 0;
+  bool single_stream = false;  // the registry ignored Range: no segments for this blob
 };
 
 class Puller {
@@ -101,12 +102,19 @@ class Puller {
       st->started = started;
       images_.push_back(std::move(st));
     }
+    if (opts_.deadline) deadline_at_ = started + *opts_.deadline;
+    auto until_idle = [this] {
+      check_deadline();
+      return engine_.idle();
+    };
     for (size_t i = 0; i < images_.size(); ++i) resolve(i);
-    if (auto st = engine_.run(); !st) return core::fail(st.error());
-    plan();
-    pump();
-    schedule_progress();
-    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
+    if (!expired_) {
+      plan();
+      pump();
+      schedule_progress();
+      if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
+    }
     commit_manifests();
     PullReport report;
     for (auto& img : images_) report.images.push_back(std::move(img->out));
@@ -139,6 +147,31 @@ class Puller {
     e.context(img.out.ref.str());
     spdlog::debug("image failed ref={} error={}", img.out.ref.str(), e.message);  // the report carries it
     img.out.error = std::move(e);
+  }
+
+  // ---- deadline -------------------------------------------------------------------
+  // Called between loop iterations: once the deadline has passed, fail every image
+  // that is not complete (before the plan: every image that still needs work), drop
+  // the queue and stop the transfers in flight; their partials stay for the next run.
+  void check_deadline() {
+    if (!deadline_at_ || expired_ || std::chrono::steady_clock::now() < *deadline_at_) return;
+    expired_ = true;
+    core::Error e{core::ErrorKind::Cancelled, fmt::format("deadline of {} exceeded", opts_.deadline_text), 0, {},
+                  std::nullopt};
+    spdlog::warn("deadline reached, stopping transfers deadline={} in_flight={} queued={}", opts_.deadline_text,
+                 in_flight_, queue_.size());
+    if (!planned_) {
+      for (size_t i = 0; i < images_.size(); ++i) {
+        if (images_[i]->out.changed) fail_image(i, e);
+      }
+    } else {
+      for (size_t j = 0; j < jobs_.size(); ++j) {
+        if (done_jobs_.count(j)) continue;
+        for (size_t i : jobs_[j].images) fail_image(i, e);
+      }
+    }
+    queue_.clear();
+    engine_.abort(e);
   }
 
   // ---- resolve ------------------------------------------------------------------
@@ -251,6 +284,7 @@ class Puller {
 
   // ---- plan -----------------------------------------------------------------------
   void plan() {
+    planned_ = true;
     constexpr size_t kPresent = SIZE_MAX;  // marker: blob already in the store
     std::unordered_map<digest::Digest, size_t> by_digest;
     for (size_t i = 0; i < images_.size(); ++i) {
@@ -274,7 +308,7 @@ class Puller {
             continue;
           }
           by_digest.emplace(b.digest, jobs_.size());
-          jobs_.push_back(BlobJob{b, img.client, img.out.ref.repository, {i}, 0});
+          jobs_.push_back(BlobJob{b, img.client, img.out.ref.repository, {i}, 0, false});
         }
       }
     }
@@ -343,44 +377,143 @@ class Puller {
     return std::any_of(job.images.begin(), job.images.end(), [this](size_t i) { return !images_[i]->failed(); });
   }
 
+  // Transfer slots free for more requests to `client` right now.
+  int free_slots(registry::Client* client) {
+    int n = opts_.concurrency - in_flight_;
+    if (const int cap = registry_cap_[client]; cap > 0) n = std::min(n, cap - registry_in_flight_[client]);
+    return n;
+  }
+
   void start_job(size_t j) {
     auto& job = jobs_[j];
     if (!job_still_needed(job)) return pump();
     auto ingest = store_.begin_ingest(job.desc.digest, job.desc.size);
     if (!ingest) return job_failed(j, ingest.error());
+    auto holder = std::make_shared<std::unique_ptr<store::Ingest>>(std::move(*ingest));
+    store::Ingest& in = **holder;
+    const bool may_segment = opts_.segments > 1 && !job.single_stream && !no_ranges_.count(job.client) &&
+                             job.desc.size >= static_cast<int64_t>(opts_.segment_min_size);
+    // Spare slots: those the queued blobs will not take.
+    const int spare = free_slots(job.client) - static_cast<int>(queue_.size());
+    if (may_segment && (in.segmented() || spare >= 2)) return start_segmented(j, holder, std::max(1, std::min(opts_.segments, spare)));
+    if (in.segmented()) {
+      if (auto st = in.drop_segments(); !st) return job_failed(j, st.error());
+    }
     ++in_flight_;
     ++registry_in_flight_[job.client];
-    auto holder = std::make_shared<std::unique_ptr<store::Ingest>>(std::move(*ingest));
-    const uint64_t resumed_from = (*holder)->size();
-    active_[j] = holder->get();
+    const uint64_t resumed_from = in.size();
+    active_[j] = &in;
     ingest_start_[j] = resumed_from;
-    job.client->get_blob(job.repository, job.desc.digest, **holder, [this, j, holder, resumed_from](core::Status st) {
+    job.client->get_blob(job.repository, job.desc.digest, in, [this, j, holder, resumed_from](core::Status st) {
       --in_flight_;
-      auto& jb = jobs_[j];
-      --registry_in_flight_[jb.client];
+      --registry_in_flight_[jobs_[j].client];
       active_.erase(j);
       const uint64_t got = (*holder)->size() - std::min((*holder)->size(), resumed_from);
-      bytes_fetched_ += got;
-      if (st) st = store_.commit(std::move(*holder));
-      if (!st && (st.error().kind == core::ErrorKind::DigestMismatch ||
-                  st.error().kind == core::ErrorKind::SizeMismatch) &&
-          jb.integrity_retries++ < 1) {
-        spdlog::warn("blob failed verification, fetching again digest={} error={}", jb.desc.digest.str(),
-                     st.error().message);
-        queue_.push_front(j);  // the partial was discarded by commit: starts from zero
-        return pump();
-      }
-      if (!st) {
-        job_failed(j, st.error());
-      } else {
-        ++blobs_fetched_;
-        bytes_done_ += got;
-        done_jobs_.insert(j);
-        for (size_t i : jb.images) images_[i]->out.bytes_fetched += got;
-        spdlog::debug("blob committed digest={} size={}", jb.desc.digest.str(), jb.desc.size);
-      }
-      pump();
+      finish_job(j, holder, got, std::move(st));
     });
+  }
+
+  // One blob as `n` parallel Range segments into one partial (the gaps of a resumed
+  // segmented partial, the biggest split further while there are fewer than n).
+  struct SegmentedJob {
+    std::vector<std::unique_ptr<store::Segment>> segments;
+    int left = 0;
+    bool range_ignored = false;
+    std::optional<core::Error> error;
+  };
+
+  void start_segmented(size_t j, std::shared_ptr<std::unique_ptr<store::Ingest>> holder, int n) {
+    constexpr uint64_t kMinSegment = 4 << 20;  // smaller pieces cost a request for little gain
+    constexpr uint64_t kAlign = 1 << 20;
+    auto& job = jobs_[j];
+    store::Ingest& in = **holder;
+    std::vector<store::ByteRange> ranges = in.missing();
+    while (static_cast<int>(ranges.size()) < n) {
+      auto big = std::max_element(ranges.begin(), ranges.end(), [](auto& a, auto& b) { return a.size() < b.size(); });
+      if (big == ranges.end() || big->size() < 2 * kMinSegment) break;
+      const uint64_t mid = big->from + (big->size() / 2) / kAlign * kAlign;
+      const store::ByteRange second{mid, big->to};
+      big->to = mid;
+      ranges.insert(big + 1, second);
+    }
+    if (ranges.empty()) return finish_job(j, holder, 0, {});  // every byte is there: commit
+    auto sj = std::make_shared<SegmentedJob>();
+    for (const auto& r : ranges) {
+      auto seg = in.segment(r);
+      if (!seg) return job_failed(j, seg.error());
+      sj->segments.push_back(std::move(*seg));
+    }
+    spdlog::debug("segmented download digest={} segments={} from={}", job.desc.digest.str(), ranges.size(),
+                  in.size());
+    active_[j] = &in;
+    ingest_start_[j] = in.size();
+    sj->left = static_cast<int>(sj->segments.size());
+    for (auto& seg : sj->segments) {
+      ++in_flight_;
+      ++registry_in_flight_[job.client];
+      job.client->get_blob_range(job.repository, job.desc.digest, seg->range().from, seg->range().to, *seg,
+                                 [this, j, holder, sj, s = seg.get()](core::Status st) {
+                                   on_segment_done(j, holder, sj, *s, std::move(st));
+                                 });
+    }
+  }
+
+  void on_segment_done(size_t j, const std::shared_ptr<std::unique_ptr<store::Ingest>>& holder,
+                       const std::shared_ptr<SegmentedJob>& sj, store::Segment& seg, core::Status st) {
+    auto& job = jobs_[j];
+    --in_flight_;
+    --registry_in_flight_[job.client];
+    if (st) st = seg.flush();
+    if (!st && st.error().kind == core::ErrorKind::RangeIgnored) {
+      sj->range_ignored = true;
+    } else if (!st && !sj->error) {
+      sj->error = st.error();
+    }
+    if (--sj->left > 0) return pump();
+    uint64_t got = 0;
+    for (const auto& s : sj->segments) got += s->size();
+    sj->segments.clear();  // flushed into the partial
+    active_.erase(j);
+    if (sj->range_ignored && !sj->error) {
+      spdlog::warn("registry ignores Range, fetching as one stream host={} digest={}", job.client->host(),
+                   job.desc.digest.str());
+      no_ranges_.insert(job.client);
+      job.single_stream = true;
+      bytes_fetched_ += got;
+      if (auto d = (*holder)->drop_segments(); !d) return finish_job(j, holder, 0, core::fail(d.error()));
+      holder->reset();
+      queue_.push_front(j);
+      return pump();
+    }
+    finish_job(j, holder, got, sj->error ? core::Status(core::fail(*sj->error)) : core::Status{});
+  }
+
+  // A transfer (or all segments of one) is over: commit, or fetch again once after
+  // a verification failure, or fail the images that need the blob.
+  void finish_job(size_t j, const std::shared_ptr<std::unique_ptr<store::Ingest>>& holder, uint64_t got,
+                  core::Status st) {
+    auto& jb = jobs_[j];
+    bytes_fetched_ += got;
+    if (st) st = store_.commit(std::move(*holder));
+    if (!st && (st.error().kind == core::ErrorKind::DigestMismatch ||
+                st.error().kind == core::ErrorKind::SizeMismatch) &&
+        jb.integrity_retries++ < 1) {
+      spdlog::warn("blob failed verification, fetching again digest={} error={}", jb.desc.digest.str(),
+                   st.error().message);
+      holder->reset();
+      queue_.push_front(j);  // the partial was discarded by commit: starts from zero
+      return pump();
+    }
+    if (!st) {
+      job_failed(j, st.error());
+    } else {
+      ++blobs_fetched_;
+      bytes_done_ += got;
+      done_jobs_.insert(j);
+      for (size_t i : jb.images) images_[i]->out.bytes_fetched += got;
+      spdlog::debug("blob committed digest={} size={}", jb.desc.digest.str(), jb.desc.size);
+    }
+    pump();
   }
 
   void job_failed(size_t j, core::Error e) {
@@ -458,11 +591,14 @@ class Puller {
   std::deque<size_t> queue_;
   int in_flight_ = 0;
   std::map<registry::Client*, int> registry_cap_, registry_in_flight_;
+  std::set<registry::Client*> no_ranges_;     // answered a Range with 200 once
   std::map<size_t, store::Ingest*> active_;   // job -> its ingest while in flight
   std::map<size_t, uint64_t> ingest_start_;   // job -> bytes already there when it started
   uint64_t bytes_planned_ = 0, bytes_done_ = 0;
   std::set<size_t> done_jobs_;
   uint64_t blobs_fetched_ = 0, blobs_present_ = 0, bytes_fetched_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> deadline_at_;
+  bool planned_ = false, expired_ = false;
 };
 
 }  // namespace

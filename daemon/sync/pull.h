@@ -57,6 +57,18 @@ struct PullOptions {
   // Called on the loop thread every progress_interval while blobs transfer.
   std::function<void(const Progress&)> progress;
   std::chrono::milliseconds progress_interval{500};
+  // Segmented downloads: a blob of at least segment_min_size bytes, started while
+  // fewer blobs wait than transfer slots are free, is fetched as up to `segments`
+  // parallel Range requests into one partial (1 = never). A registry that answers a
+  // Range with 200 gets single streams from then on.
+  int segments = 4;
+  uint64_t segment_min_size = 64ULL << 20;
+  // A time limit for the whole pull (resolve and transfers); none = no limit. When it
+  // passes, transfers stop (partials stay in ingest/ for the next run), every image
+  // not complete by then fails with "deadline of <deadline_text> exceeded", and the
+  // images already complete are committed as usual.
+  std::optional<std::chrono::milliseconds> deadline;
+  std::string deadline_text;  // how the user wrote it, e.g. "2m"
 };
 
 struct PulledImage {

@@ -19,6 +19,8 @@
 #   e2 ... and the CDN cuts each GET after 20 MB     -> resumed via a fresh redirect
 #   f  kill -9 mid-transfer (blobs at 5 MB/s), rerun -> Range resume, ratio <= 1.05
 #   g  a 5 MB "manifest"                             -> refused, no blob fetched
+#   h  blobs at 5 MB/s, --deadline 3s                -> exit 1 "deadline of 3s exceeded",
+#      store verifies, partials kept; rerun without deadline fetches only the rest
 #   a2 cut every 4 MB (8 connections per layer)      -> KNOWN BUG: fails today, see
 #      FERRY_IT_KNOWN_BUG_RESUME_BUDGET at the end (=0 skips it)
 #
@@ -329,6 +331,40 @@ sent=$(tail -n +"$((S_MARK + 1))" "$MAIN_LOG" | grep -m1 '"path": "/v2/ns/big/ma
 TABLE+=("$(printf '%-3s %-34s %7s %11s %11s %7s %6ss  %s' g "$(faults_of "$IT_TMP/g.sum.json")" "$n" 0 - - "$S_SECS" \
   "refused (exit $S_RC); proxy sent $sent of 5000000 manifest bytes")")
 log "figures g: refused with exit $S_RC: $(grep -m1 -E 'byte limit|4194304' "$S_ERR")"
+
+###############################################################################
+log "=== h. a deadline hits mid-transfer; the rerun fetches only the missing bytes"
+ferry_rc 2 pull "$REF" --store "$IT_TMP/store-h0" --deadline 5x
+grep -q -- '--deadline: invalid duration "5x": unknown unit' "$IT_TMP/ferry.err" || fail "h: bad --deadline not named"
+ferry_rc 2 pull "$REF" --store "$IT_TMP/store-h0" --max-attempts 0
+fault_proxy_rules "$MAIN_RULES" '[{"method": "GET", "path": "/blobs/sha256:", "rate_bytes_per_sec": 5000000}]'
+pull_via_proxy h --deadline 3s --max-attempts 3
+h1_secs=$S_SECS
+fault_proxy_rules "$MAIN_RULES" '[]'
+((S_RC == 1)) || { cat "$S_ERR" >&2; fail "h: a pull stopped by its deadline exited $S_RC, want 1"; }
+grep -q "^ferry: $REF: deadline of 3s exceeded$" "$S_ERR" || { cat "$S_ERR" >&2; fail "h: no one-line deadline reason"; }
+le "$S_SECS" 8 || fail "h: the run took ${S_SECS}s with a 3 s deadline"
+[[ ! -e "$S_OUT" ]] || fail "h: an output was written for an image that missed the deadline"
+ferry_ok verify --store "$S_STORE"
+h_partial=$(find "$S_STORE/ingest" -name '*.partial' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+((h_partial > 0)) || fail "h: no partial bytes kept after the deadline"
+# The proxy logs a request when its response ends; wait for the stopped ones.
+h_logged() { (($(tail -n +"$((S_MARK + 1))" "$MAIN_LOG" | grep -c '/blobs/sha256:') >= NBLOBS)); }
+wait_until 15 "the proxy to log the stopped transfers" h_logged || fail "h: stopped transfers not logged"
+fault_proxy_summary "$MAIN_LOG" "$S_MARK" >"$IT_TMP/h1.sum.json"
+run1=$(jget "$IT_TMP/h1.sum.json" 'd["blob_get_bytes"]')
+S_MARK=$(fault_proxy_mark "$MAIN_LOG") S_ERR="$IT_TMP/h2.err" S_RC=0
+t0=$(now)
+timeout -k 5 150 "$FERRY_BIN" pull "$REF" --store "$S_STORE" -o "$S_OUT" >"$IT_TMP/h2.out" 2>"$S_ERR" || S_RC=$?
+S_SECS=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
+expect_complete h
+fault_proxy_summary "$MAIN_LOG" "$S_MARK" >"$IT_TMP/h2.sum.json"
+run2=$(jget "$IT_TMP/h2.sum.json" 'd["blob_get_bytes"]')
+fetched=$((run1 + run2))
+le "$(ratio "$fetched" "$NEEDED")" 1.01 || fail "h: $run1 + $run2 bytes over both runs for $NEEDED"
+((run1 >= h_partial)) || fail "h: the proxy sent $run1 bytes, less than the $h_partial kept"
+record h "deadline 3s + 5 MB/s" "$(retries "$S_ERR")" "$fetched" \
+  "run1 ${h1_secs}s $run1 B (kept $h_partial B), rerun $run2 B, ranged=$(jget "$IT_TMP/h2.sum.json" 'd["blob_gets_with_range"]')"
 
 ###############################################################################
 log "=== figures"

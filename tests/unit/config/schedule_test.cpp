@@ -90,5 +90,42 @@ TEST(Schedule, MalformedTexts) {
   }
 }
 
+TEST(Duration, ParsedAndFormatted) {
+  const struct {
+    const char* text;
+    long long secs;
+    const char* str;
+  } cases[] = {{"90s", 90, "1m30s"}, {"2m", 120, "2m"}, {"1h30m", 5400, "1h30m"}, {"2h", 7200, "2h"},
+               {"1d", 86400, "1d"},   {"1d1s", 86401, "1d1s"}, {"120m", 7200, "2h"}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    auto d = parse_duration(c.text);
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->count(), c.secs);
+    EXPECT_EQ(format_duration(*d), c.str);
+    EXPECT_EQ(parse_duration(format_duration(*d)).value(), *d);  // round trip
+  }
+}
+
+TEST(Duration, Malformed) {
+  const struct {
+    const char* text;
+    const char* why;
+  } cases[] = {{"", "invalid duration \"\": missing duration"},
+               {"90", "missing unit after the number"},
+               {"5w", "unknown unit 'w'"},
+               {"0s", "must be between 1s and 365d"},
+               {"366d", "must be between 1s and 365d"},
+               {"1h 30m", "want numbers each followed by a unit"},
+               {"-5m", "want numbers each followed by a unit"}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    auto d = parse_duration(c.text);
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().kind, core::ErrorKind::InvalidInput);
+    EXPECT_NE(d.error().message.find(c.why), std::string::npos) << d.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace ferry::config

@@ -47,6 +47,24 @@ images:
     all_platforms: false
 )";
 
+TEST(Watchlist, RetryBudgetAndDeadline) {
+  auto w = parse("retry: {max_attempts: 9, deadline: 1h30m}\n"
+                 "registries:\n  ghcr.io: {retry: {max_attempts: 2}}\n  quay.io: {}\n"
+                 "images: [ubuntu]\n",
+                 "r.yaml");
+  ASSERT_TRUE(w) << w.error().message;
+  EXPECT_EQ(w->retry.max_attempts, 9);
+  ASSERT_TRUE(w->retry.deadline);
+  EXPECT_EQ(*w->retry.deadline, std::chrono::seconds(5400));
+  EXPECT_EQ(find_registry(*w, "ghcr.io")->max_attempts, 2);
+  EXPECT_EQ(find_registry(*w, "quay.io")->max_attempts, 0);  // the top level's applies
+
+  auto d = parse("images: [ubuntu]\n", "d.yaml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->retry.max_attempts, kDefaultMaxAttempts);
+  EXPECT_FALSE(d->retry.deadline);
+}
+
 TEST(Watchlist, EveryFeature) {
   auto w = parse(kFull, "full.yaml", "/etc/ferry");
   ASSERT_TRUE(w) << w.error().message;

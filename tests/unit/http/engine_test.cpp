@@ -331,6 +331,60 @@ TEST(Engine, CancelMakesRunReturnCancelledAndFailsPendingCompletions) {
   EXPECT_EQ(after->error().kind, core::ErrorKind::Cancelled);
 }
 
+TEST(Engine, AbortEndsTheRunWithItsErrorAndTheNextRunWorks) {
+  FakeRegistry server([](const FakeRequest& req) {
+    return FakeResponse{200, {}, "late", std::nullopt, req.path_only() == "/slow" ? 10000 : 0};
+  });
+  Engine engine;
+  std::vector<core::Result<Response>> results;
+  for (int i = 0; i < 2; ++i) {
+    engine.submit(get(server, "/slow"), [&results](core::Result<Response> r) { results.push_back(std::move(r)); });
+  }
+  const core::Error why{core::ErrorKind::Cancelled, "deadline of 1s exceeded", 0, {}, std::nullopt};
+  bool later_timer_ran = false;
+  std::optional<core::Result<Response>> submitted_after;
+  engine.schedule(std::chrono::milliseconds(50), [&] {
+    engine.abort(why);
+    // Until run() returns, new work fails at once and timers are dropped.
+    engine.submit(get(server, "/fast"), [&](core::Result<Response> r) { submitted_after = std::move(r); });
+    engine.schedule(std::chrono::milliseconds(1), [&later_timer_ran] { later_timer_ran = true; });
+  });
+  engine.schedule(std::chrono::seconds(20), [&later_timer_ran] { later_timer_ran = true; });
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(engine.run());  // an abort is not a cancel: run() ends normally
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "deadline of 1s exceeded");
+  }
+  ASSERT_TRUE(submitted_after.has_value());
+  EXPECT_FALSE(*submitted_after);
+  EXPECT_FALSE(later_timer_ran);
+  EXPECT_TRUE(engine.idle());
+
+  auto again = engine.perform(get(server, "/fast"));  // the abort ended with that run
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->status, 200);
+}
+
+TEST(Engine, ABoundedRangeAsksForBothEnds) {
+  FakeRegistry server([](const FakeRequest& req) {
+    const std::string body = sample_body();
+    if (req.header("range") != "bytes=100-199") return FakeResponse{200, {}, body, std::nullopt, 0};
+    return FakeResponse{206, {{"Content-Range", "bytes 100-199/1000"}}, body.substr(100, 100), std::nullopt, 0};
+  });
+  Engine engine;
+  core::StringSink sink(1 << 20);
+  Request r = get(server, "/blob", &sink);
+  r.range_from = 100;
+  r.range_to = 200;
+  auto resp = engine.perform(r);
+  ASSERT_TRUE(resp) << resp.error().message;
+  EXPECT_EQ(resp->status, 206);
+  EXPECT_EQ(sink.data(), sample_body().substr(100, 100));
+}
+
 TEST(Engine, CancelFromAnotherThreadWakesRun) {
   std::promise<void> arrived;
   auto arrived_future = arrived.get_future();

@@ -1,0 +1,354 @@
+// sync::pull against a scripted FakeRegistry: the run's deadline (transfers stop,
+// unfinished images fail with the deadline's reason, finished ones are committed,
+// partials stay and the next run resumes them with Range) and the per-registry
+// retry budget taken from RegistryOptions.
+#include "sync/pull.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "digest/digest.h"
+#include "support/fake_registry.h"
+#include "support/temp_dir.h"
+
+namespace ferry::sync {
+namespace {
+
+using namespace std::chrono_literals;
+using ferry::testing::FakeRegistry;
+using ferry::testing::FakeRequest;
+using ferry::testing::FakeResponse;
+
+// One image on the fake registry: a config and layers, an OCI manifest over them.
+struct TestImage {
+  std::string repo, config, manifest;
+  std::vector<std::string> layers;
+  digest::Digest manifest_digest;
+
+  TestImage(std::string r, std::vector<std::string> layer_bodies)
+      : repo(std::move(r)), layers(std::move(layer_bodies)) {
+    config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
+    manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
+               R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+               digest::sha256_of(config).str() + R"(","size":)" + std::to_string(config.size()) + R"(},"layers":[)";
+    for (size_t i = 0; i < layers.size(); ++i) {
+      manifest += (i ? "," : "") + std::string(R"({"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip",)") +
+                  R"("digest":")" + digest::sha256_of(layers[i]).str() + R"(","size":)" +
+                  std::to_string(layers[i].size()) + "}";
+    }
+    manifest += "]}";
+    manifest_digest = digest::sha256_of(manifest);
+  }
+};
+
+std::string pattern(size_t n, char seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + (i * 7919) % 251);
+  return s;
+}
+
+FakeResponse respond(int status, std::string body = {}, std::vector<std::pair<std::string, std::string>> h = {}) {
+  return FakeResponse{status, std::move(h), std::move(body), std::nullopt, 0};
+}
+
+// Serves `images`: /v2/ 200, manifests by tag, blobs with Range. `blob_fault` may
+// change a blob answer (cut it, delay it) before it goes out.
+class Registry {
+ public:
+  using Fault = std::function<void(const FakeRequest&, const std::string& digest, FakeResponse&)>;
+  explicit Registry(std::vector<TestImage> images) : images_(std::move(images)) {
+    server_.set_handler([this](const FakeRequest& req) { return handle(req); });
+  }
+  void set_fault(Fault f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fault_ = std::move(f);
+  }
+  std::string host() const { return server_.host(); }
+  FakeRegistry& server() { return server_; }
+  std::vector<FakeRequest> blob_gets(const std::string& digest) const {
+    std::vector<FakeRequest> out;
+    for (const auto& r : server_.requests()) {
+      if (r.path_only().ends_with("/blobs/" + digest)) out.push_back(r);
+    }
+    return out;
+  }
+
+ private:
+  FakeResponse handle(const FakeRequest& req) {
+    const std::string path = req.path_only();
+    if (path == "/v2/") return respond(200, "{}");
+    for (const auto& img : images_) {
+      const std::string prefix = "/v2/" + img.repo + "/";
+      if (!path.starts_with(prefix)) continue;
+      if (path == prefix + "manifests/latest" || path == prefix + "manifests/" + img.manifest_digest.str()) {
+        return respond(200, img.manifest, {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}});
+      }
+      std::vector<std::string> blobs = img.layers;
+      blobs.push_back(img.config);
+      for (const auto& b : blobs) {
+        const std::string d = digest::sha256_of(b).str();
+        if (path != prefix + "blobs/" + d) continue;
+        FakeResponse r = serve(req, b);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (fault_) fault_(req, d, r);
+        return r;
+      }
+    }
+    return respond(404, R"({"errors":[{"code":"NAME_UNKNOWN","message":"no"}]})");
+  }
+
+  static FakeResponse serve(const FakeRequest& req, const std::string& body) {
+    const std::string range = req.header("range");
+    if (!range.starts_with("bytes=")) return respond(200, body);
+    const size_t dash = range.find('-');
+    size_t from = std::stoul(range.substr(6, dash - 6));
+    size_t last = dash + 1 < range.size() ? std::stoul(range.substr(dash + 1)) : body.size() - 1;
+    last = std::min(last, body.size() - 1);
+    return respond(206, body.substr(from, last + 1 - from),
+                   {{"Content-Range", "bytes " + std::to_string(from) + "-" + std::to_string(last) + "/" +
+                                          std::to_string(body.size())}});
+  }
+
+  std::vector<TestImage> images_;
+  FakeRegistry server_;
+  std::mutex mu_;
+  Fault fault_;
+};
+
+class PullTest : public ::testing::Test {
+ protected:
+  PullTest()
+      : registry_({TestImage("quick/img", {pattern(20000, 'a')}), TestImage("slow/img", {pattern(300000, 'b')}),
+                   TestImage("big/img", {pattern(kBig, 'c')})}) {
+    auto s = store::Store::open(dir_.path() / "store", true);
+    FERRY_CHECK(s.has_value());
+    store_.emplace(std::move(*s));
+  }
+
+  std::vector<PullTarget> targets(std::vector<std::string> repos) {
+    std::vector<PullTarget> out;
+    for (const auto& repo : repos) {
+      auto ref = reference::parse(registry_.host() + "/" + repo + ":latest");
+      FERRY_CHECK(ref.has_value());
+      out.push_back({*ref, {{"linux", "amd64", "", ""}}, false});
+    }
+    return out;
+  }
+
+  PullOptions options() {
+    PullOptions o;
+    o.registry_options = [this](const std::string&) {
+      registry::RegistryOptions ro = ro_;
+      return ro;
+    };
+    return o;
+  }
+
+  std::string big_layer() const { return digest::sha256_of(pattern(kBig, 'c')).str(); }
+  static constexpr size_t kBig = 20 << 20;
+  std::string slow_layer() const { return digest::sha256_of(pattern(300000, 'b')).str(); }
+
+  ferry::testing::TempDir dir_;
+  Registry registry_;
+  std::optional<store::Store> store_;
+  registry::RegistryOptions ro_;
+  http::Engine engine_;
+};
+
+TEST_F(PullTest, ADeadlineFailsTheUnfinishedImageAndKeepsTheFinishedOne) {
+  // The slow layer's first answer is cut after 100000 bytes; the resume is held for
+  // 10 s, far past the 1 s deadline.
+  registry_.set_fault([&](const FakeRequest& req, const std::string& d, FakeResponse& r) {
+    if (d != slow_layer()) return;
+    if (req.has_header("range")) {
+      r.delay_ms = 10000;
+    } else {
+      r.cut_after = 100000;
+    }
+  });
+  PullOptions o = options();
+  o.deadline = 1s;
+  o.deadline_text = "1s";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto report = pull(*store_, targets({"quick/img", "slow/img"}), o, engine_);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_LT(took, 5s) << "the run did not stop at its deadline";
+  ASSERT_EQ(report->images.size(), 2u);
+  EXPECT_FALSE(report->images[0].error) << report->images[0].error->message;
+  ASSERT_TRUE(report->images[1].error);
+  EXPECT_EQ(report->images[1].error->message, registry_.host() + "/slow/img:latest: deadline of 1s exceeded");
+  EXPECT_FALSE(report->ok());
+
+  // Only the finished image is in index.json; the slow layer's partial is kept.
+  auto index = store_->read_index();
+  ASSERT_TRUE(index);
+  ASSERT_EQ(index->size(), 1u);
+  EXPECT_EQ(index->front().ref_name, registry_.host() + "/quick/img:latest");
+  const auto partial = dir_.path() / "store" / "ingest" / (slow_layer().substr(7) + ".partial");
+  ASSERT_TRUE(std::filesystem::exists(partial));
+  EXPECT_EQ(std::filesystem::file_size(partial), 100000u);
+  EXPECT_FALSE(store_->has_blob(*digest::Digest::parse(slow_layer())));
+
+  // The next run, without a deadline and without faults, fetches only the rest.
+  registry_.set_fault(nullptr);
+  const size_t before = registry_.blob_gets(slow_layer()).size();
+  http::Engine engine2;
+  auto again = pull(*store_, targets({"quick/img", "slow/img"}), options(), engine2);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_TRUE(again->ok());
+  auto gets = registry_.blob_gets(slow_layer());
+  ASSERT_EQ(gets.size(), before + 1);
+  EXPECT_EQ(gets.back().header("range"), "bytes=100000-");
+  EXPECT_EQ(again->bytes_fetched, 200000u);
+  EXPECT_TRUE(store_->has_blob(*digest::Digest::parse(slow_layer()), 300000));
+}
+
+TEST_F(PullTest, ADeadlineDuringResolveFailsEveryImageAndFetchesNothing) {
+  registry_.server().set_handler([](const FakeRequest& req) {
+    FakeResponse r = respond(req.path_only() == "/v2/" ? 200 : 404, "{}");
+    if (req.path_only() != "/v2/") r.delay_ms = 10000;
+    return r;
+  });
+  PullOptions o = options();
+  o.deadline = 500ms;
+  o.deadline_text = "500ms";
+  auto report = pull(*store_, targets({"quick/img", "slow/img"}), o, engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  for (const auto& img : report->images) {
+    ASSERT_TRUE(img.error);
+    EXPECT_NE(img.error->message.find("deadline of 500ms exceeded"), std::string::npos) << img.error->message;
+  }
+  EXPECT_EQ(report->blobs_fetched, 0u);
+  auto index = store_->read_index();
+  ASSERT_TRUE(index);
+  EXPECT_TRUE(index->empty());
+}
+
+TEST_F(PullTest, TheRegistrysRetryBudgetBoundsTheAttempts) {
+  registry_.set_fault([&](const FakeRequest&, const std::string& d, FakeResponse& r) {
+    if (d == slow_layer()) r = respond(503, R"({"errors":[{"code":"UNAVAILABLE","message":"busy"}]})");
+  });
+  ro_.retry.max_attempts = 2;
+  ro_.retry.base_delay = 1ms;
+  auto report = pull(*store_, targets({"slow/img"}), options(), engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->images[0].error);
+  EXPECT_EQ(registry_.blob_gets(slow_layer()).size(), 2u);
+
+  ro_.retry.max_attempts = 4;
+  http::Engine engine2;
+  auto again = pull(*store_, targets({"slow/img"}), options(), engine2);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(registry_.blob_gets(slow_layer()).size(), 2u + 4u);
+}
+
+// ---- segmented downloads ----------------------------------------------------------
+
+PullOptions segmented(PullOptions o) {
+  o.segments = 4;
+  o.segment_min_size = 1 << 20;
+  return o;
+}
+
+std::vector<std::string> ranges_of(const std::vector<FakeRequest>& gets) {
+  std::vector<std::string> out;
+  for (const auto& g : gets) out.push_back(g.header("range"));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST_F(PullTest, ABigBlobIsFetchedAsParallelRangeSegments) {
+  auto report = pull(*store_, targets({"big/img"}), segmented(options()), engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->ok()) << report->images[0].error->message;
+  const auto d = *digest::Digest::parse(big_layer());
+  EXPECT_TRUE(store_->has_blob(d, kBig));
+  // 20 MiB in four 5 MiB segments, each asked once with a bounded Range.
+  EXPECT_EQ(ranges_of(registry_.blob_gets(big_layer())),
+            (std::vector<std::string>{"bytes=0-5242879", "bytes=10485760-15728639", "bytes=15728640-20971519",
+                                      "bytes=5242880-10485759"}));
+  EXPECT_EQ(report->bytes_fetched, kBig + TestImage("big/img", {}).config.size());
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() / "store" / "ingest"));
+}
+
+TEST_F(PullTest, ARegistryThatIgnoresRangeGetsOneStream) {
+  registry_.set_fault([&](const FakeRequest& req, const std::string& d, FakeResponse& r) {
+    if (d == big_layer() && req.has_header("range")) r = respond(200, pattern(kBig, 'c'));
+  });
+  auto report = pull(*store_, targets({"big/img"}), segmented(options()), engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->ok()) << report->images[0].error->message;
+  EXPECT_TRUE(store_->has_blob(*digest::Digest::parse(big_layer()), kBig));
+  auto gets = registry_.blob_gets(big_layer());
+  ASSERT_GE(gets.size(), 2u);
+  EXPECT_EQ(gets.back().header("range"), "");  // the fallback: one plain GET
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() / "store" / "ingest"));
+}
+
+TEST_F(PullTest, SegmentsResumeInTheNextRunWhereEachStopped) {
+  // Every segment's first answer is cut after 3 MiB, its resume held past the deadline.
+  std::atomic<int> cut{0};
+  registry_.set_fault([&](const FakeRequest& req, const std::string& d, FakeResponse& r) {
+    if (d != big_layer()) return;
+    const std::string range = req.header("range");
+    const size_t from = std::stoul(range.substr(6));
+    if (from % (5 << 20) == 0) {
+      r.cut_after = 3 << 20;
+      ++cut;
+    } else {
+      r.delay_ms = 15000;
+    }
+  });
+  PullOptions o = segmented(options());
+  o.deadline = 4s;  // room for all four first answers on a loaded machine
+  o.deadline_text = "4s";
+  auto first = pull(*store_, targets({"big/img"}), o, engine_);
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_TRUE(first->images[0].error);
+  EXPECT_EQ(cut.load(), 4);
+  const auto ingest = dir_.path() / "store" / "ingest";
+  const std::string hex = big_layer().substr(7);
+  ASSERT_TRUE(std::filesystem::exists(ingest / (hex + ".segments")));
+
+  registry_.set_fault(nullptr);
+  const size_t before = registry_.blob_gets(big_layer()).size();
+  http::Engine engine2;
+  auto again = pull(*store_, targets({"big/img"}), segmented(options()), engine2);
+  ASSERT_TRUE(again) << again.error().message;
+  ASSERT_TRUE(again->ok()) << again->images[0].error->message;
+  auto gets = registry_.blob_gets(big_layer());
+  std::vector<FakeRequest> resumed(gets.begin() + static_cast<long>(before), gets.end());
+  // Each segment continues 3 MiB in: only the 2 MiB left of each is fetched again.
+  EXPECT_EQ(ranges_of(resumed),
+            (std::vector<std::string>{"bytes=13631488-15728639", "bytes=18874368-20971519", "bytes=3145728-5242879",
+                                      "bytes=8388608-10485759"}));
+  EXPECT_EQ(again->bytes_fetched, 4u * (2 << 20));
+  EXPECT_TRUE(store_->has_blob(*digest::Digest::parse(big_layer()), kBig));
+  EXPECT_FALSE(std::filesystem::exists(ingest / (hex + ".segments")));
+  EXPECT_FALSE(std::filesystem::exists(ingest / (hex + ".partial")));
+}
+
+TEST_F(PullTest, ASegmentWithAWrongByteIsNeverCommitted) {
+  registry_.set_fault([&](const FakeRequest& req, const std::string& d, FakeResponse& r) {
+    if (d == big_layer() && req.header("range").starts_with("bytes=10485760-")) r.body[100] ^= 0x5a;
+  });
+  auto report = pull(*store_, targets({"big/img"}), segmented(options()), engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->images[0].error);
+  EXPECT_NE(report->images[0].error->message.find("hashes to"), std::string::npos)
+      << report->images[0].error->message;
+  EXPECT_FALSE(store_->has_blob(*digest::Digest::parse(big_layer())));
+  EXPECT_EQ(registry_.blob_gets(big_layer()).size(), 8u);  // fetched twice, four segments each
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() / "store" / "ingest"));
+}
+
+}  // namespace
+}  // namespace ferry::sync
