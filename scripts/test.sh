@@ -2,7 +2,7 @@
 # Build ferry and run every test suite: unit tests and the integration tests that
 # start a real registry (token, basic and no auth), skopeo and a private dockerd;
 # then a short fuzz run: the libFuzzer targets built with clang, ASan and UBSan in a
-# second build directory and each fuzzed for FERRY_FUZZ_SECONDS (default 40) with a
+# second build directory and each fuzzed for FERRY_FUZZ_SECONDS (default 30) with a
 # fixed seed (ctest label fuzz). Exits non-zero if anything failed.
 #   FERRY_BUILD_DIR       main build directory (default build)
 #   FERRY_FUZZ_BUILD_DIR  fuzz build directory (default build-fuzz)
@@ -16,7 +16,7 @@ cmake --build "$BUILD"
 status=0
 ctest --test-dir "$BUILD" --output-on-failure -j2 || status=1
 
-FUZZ_SECONDS=${FERRY_FUZZ_SECONDS:-40}
+FUZZ_SECONDS=${FERRY_FUZZ_SECONDS:-30}
 if [[ "$FUZZ_SECONDS" != 0 ]]; then
   FUZZ_BUILD=${FERRY_FUZZ_BUILD_DIR:-build-fuzz}
   # clang may warn where g++ does not: warnings stay visible but are not errors here.
