@@ -1,10 +1,29 @@
 #!/usr/bin/env bash
 # Build ferry and run every test suite: unit tests and the integration tests that
-# start a real registry (token, basic and no auth), skopeo and a private dockerd.
+# start a real registry (token, basic and no auth), skopeo and a private dockerd;
+# then a short fuzz run: the libFuzzer targets built with clang, ASan and UBSan in a
+# second build directory and each fuzzed for FERRY_FUZZ_SECONDS (default 30) with a
+# fixed seed (ctest label fuzz). Exits non-zero if anything failed.
+#   FERRY_BUILD_DIR       main build directory (default build)
+#   FERRY_FUZZ_BUILD_DIR  fuzz build directory (default build-fuzz)
+#   FERRY_FUZZ_SECONDS    seconds per fuzz target; 0 skips the fuzz run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
 BUILD=${FERRY_BUILD_DIR:-build}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${FERRY_CMAKE_ARGS:-} >/dev/null
 cmake --build "$BUILD"
-ctest --test-dir "$BUILD" --output-on-failure -j2
+status=0
+ctest --test-dir "$BUILD" --output-on-failure -j2 || status=1
+
+FUZZ_SECONDS=${FERRY_FUZZ_SECONDS:-30}
+if [[ "$FUZZ_SECONDS" != 0 ]]; then
+  FUZZ_BUILD=${FERRY_FUZZ_BUILD_DIR:-build-fuzz}
+  # clang may warn where g++ does not: warnings stay visible but are not errors here.
+  cmake -S . -B "$FUZZ_BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFERRY_FUZZ=ON -DFERRY_SANITIZE=ON -DFERRY_WERROR=OFF -DFERRY_FUZZ_SECONDS="$FUZZ_SECONDS" \
+    ${FERRY_CMAKE_ARGS:-} >/dev/null
+  cmake --build "$FUZZ_BUILD" --target fuzz_targets
+  ctest --test-dir "$FUZZ_BUILD" -L fuzz --output-on-failure -j2 || status=1
+fi
+exit "$status"

@@ -1,9 +1,8 @@
-// Watchlist loading: the file read whole, the YAML parsed into one document, and the
-// top-level keys (store, export, schedule, concurrency, platforms, retry,
-// registries, images) read into a Watchlist. Every yaml-cpp exception is caught here and turned
-// into the same `origin:line:column: message` error as our own checks.
-#include <yaml-cpp/depthguard.h>
-
+// Watchlist loading: the file read whole, the YAML parsed into one document
+// (load_document, which also ends on the inputs that hang YAML::LoadAll), and the
+// top-level keys (store, export, schedule, concurrency, platforms, retry, registries,
+// images, mirror_to) read into a Watchlist. Every yaml-cpp exception is caught and
+// turned into the same `origin:line:column: message` error as our own checks.
 #include <fmt/format.h>
 
 #include <system_error>
@@ -11,6 +10,7 @@
 #include "config/config.h"
 #include "config/files.h"
 #include "config/sections.h"
+#include "config/yaml_document.h"
 #include "config/yaml_read.h"
 
 namespace ferry::config {
@@ -97,20 +97,12 @@ core::Result<Watchlist> read_document(const Source& source, const YAML::Node& ro
 
 // Parses `yaml` as exactly one document and reads it; yaml-cpp exceptions become errors.
 core::Result<Watchlist> parse_text(std::string_view yaml, const Source& source) {
+  auto root = detail::load_document(source, yaml);
+  if (!root) return core::fail(root.error());
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
-    if (documents.empty()) {
-      return detail::fail_at(source, YAML::Mark::null_mark(),
-                             "empty watchlist: want a mapping with at least \"images\"");
-    }
-    if (documents.size() > 1) {
-      return detail::fail_at(source, documents[1].Mark(), "more than one YAML document (one watchlist per file)");
-    }
-    return read_document(source, documents.front());
-  } catch (const YAML::DeepRecursion& e) {
-    return detail::fail_at(source, e.mark, "YAML nested too many levels deep");
+    return read_document(source, *root);
   } catch (const YAML::Exception& e) {
-    return detail::fail_at(source, e.mark, detail::echo(e.msg));
+    return core::fail(detail::error_from(source, e));
   }
 }
 

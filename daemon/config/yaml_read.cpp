@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <unordered_map>
 
 namespace ferry::config::detail {
 
@@ -86,23 +87,26 @@ core::Result<Fields> read_fields(const Source& source, const YAML::Node& map, st
     return fail_at(source, map.Mark(), fmt::format("{} must be a mapping, got {}", what, type_name(map)));
   }
   std::vector<Field> fields;
+  // key -> index in fields: a mapping may have many keys (registries), so no linear
+  // search per key (200k keys took minutes).
+  std::unordered_map<std::string, size_t> seen;
   for (const auto& kv : map) {
     const YAML::Node& key = kv.first;
     if (!key.IsScalar()) {
       return fail_at(source, key.Mark(), fmt::format("{}: keys must be strings, got {}", what, type_name(key)));
     }
     const std::string& name = key.Scalar();
-    auto first = std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == name; });
-    if (first != fields.end()) {
+    if (auto first = seen.find(name); first != seen.end()) {
       return fail_at(source, key.Mark(),
                      fmt::format("duplicate key \"{}\" in {} (first on line {})", echo(name), what,
-                                 first->key_node.Mark().line + 1));
+                                 fields[first->second].key_node.Mark().line + 1));
     }
     bool known = allowed.size() == 0 || std::find(allowed.begin(), allowed.end(), name) != allowed.end();
     if (!known) {
       return fail_at(source, key.Mark(),
                      fmt::format("unknown key \"{}\" in {} (expected {})", echo(name), what, join(allowed)));
     }
+    seen.emplace(name, fields.size());
     fields.push_back(Field{name, key, kv.second});
   }
   return Fields(std::move(fields));

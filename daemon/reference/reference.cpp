@@ -300,7 +300,8 @@ std::string Reference::familiar_name() const {
   if (slash != std::string_view::npos && is_domain_component(repo.substr(0, slash))) return name();
   bool official = repo.starts_with(kOfficialNamespace) &&
                   repo.find('/', kOfficialNamespace.size()) == std::string_view::npos;
-  if (official) {
+  // library/<64 hex> keeps library/: the bare hex would read as an image ID.
+  if (official && !is_image_id(repo.substr(kOfficialNamespace.size()))) {
     return std::string(repo.substr(kOfficialNamespace.size()));
   }
   return repository;

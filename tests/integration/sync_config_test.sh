@@ -21,10 +21,11 @@ W="$IT_TMP/watchlists"
 mkdir -p "$W"
 cd "$W" # file names in messages are given relative, as a user types them
 
-# check FILE: run `ferry sync --check -c FILE`; sets RC, OUT, ERR.
+# check FILE: run `ferry sync --check -c FILE` (killed after CHECK_SECONDS, default
+# 30); sets RC, OUT, ERR.
 check() {
   RC=0
-  timeout -k 5 30 "$FERRY_BIN" sync --check -c "$1" >"$IT_TMP/check.out" 2>"$IT_TMP/check.err" || RC=$?
+  timeout -k 2 "${CHECK_SECONDS:-30}" "$FERRY_BIN" sync --check -c "$1" >"$IT_TMP/check.out" 2>"$IT_TMP/check.err" || RC=$?
   OUT=$(cat "$IT_TMP/check.out")
   ERR=$(cat "$IT_TMP/check.err")
 }
@@ -156,6 +157,18 @@ expect_bad malformed.yaml '  - name: busybox: latest' ': latest' '.'
 # Malformed YAML: a tab used for indentation.
 printf 'images:\n  - alpine\n\t- busybox\n' >tab-indent.yaml
 expect_bad tab-indent.yaml $'\t- busybox' $'\t' 'tab'
+
+# A ',' where no value may start made yaml-cpp 0.7's LoadAll loop forever, allocating
+# until the OOM killer came (jbeder/yaml-cpp#1040): refused within seconds instead.
+printf ',a:\n - b\n' >stray-comma.yaml
+started=$(date +%s%N)
+CHECK_SECONDS=10 expect_bad stray-comma.yaml ',a:' ',' "unexpected ','"
+elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+((elapsed_ms < 5000)) || fail "stray-comma.yaml: --check took ${elapsed_ms} ms, want under 5 s"
+printf 'images: [alpine]\n...\n]\n' >stray-bracket.yaml
+CHECK_SECONDS=10 expect_bad stray-bracket.yaml ']' ']' 'flow end'
+printf 'images: [alpine]\n...\n,\n' >stray-comma-after-document.yaml
+CHECK_SECONDS=10 expect_bad stray-comma-after-document.yaml ',' ',' "unexpected ','"
 
 log "--- missing file: exit 2, one line naming the file"
 check missing.yaml

@@ -101,6 +101,12 @@ std::vector<ValidCase> valid_cases() {
       // A 64-hex component is fine inside a longer name.
       {"bob/" + kHex, "docker.io", "bob/" + kHex, "latest", "", "docker.io/bob/" + kHex + ":latest",
        "bob/" + kHex + ":latest"},
+      // ... and an official image named like an image ID keeps library/ in its familiar
+      // forms, which would otherwise not parse back (found by fuzz_reference).
+      {"library/" + kHex, "docker.io", "library/" + kHex, "latest", "", "docker.io/library/" + kHex + ":latest",
+       "library/" + kHex + ":latest"},
+      {"docker.io/library/" + kHex + "@" + kDigest, "docker.io", "library/" + kHex, "", kDigest,
+       "docker.io/library/" + kHex + "@" + kDigest, "library/" + kHex + "@" + kDigest},
   };
 }
 

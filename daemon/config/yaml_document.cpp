@@ -1,0 +1,109 @@
+// The watchlist's one YAML document: a scouting pass over yaml-cpp's parser events
+// (bounded in documents, so it ends even where YAML::LoadAll would loop forever),
+// then YAML::Load for the tree.
+#include "config/yaml_document.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace ferry::config::detail {
+
+namespace {
+
+// Enough to see a second document, and a third starting where the second did (a
+// token the parser cannot consume), without looping.
+constexpr size_t kMaxScoutDocuments = 3;
+
+// Records where each document starts and where its root node is; builds nothing.
+class DocumentScout final : public YAML::EventHandler {
+ public:
+  struct Document {
+    YAML::Mark start;
+    YAML::Mark root = YAML::Mark::null_mark();
+  };
+
+  const std::vector<Document>& documents() const { return documents_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override { documents_.push_back(Document{mark}); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void node(const YAML::Mark& mark) {
+    if (!documents_.empty() && documents_.back().root.is_null()) documents_.back().root = mark;
+  }
+
+  std::vector<Document> documents_;
+};
+
+// The text at a mark, for "unexpected ','": the character there if it is printable
+// ASCII. yaml-cpp's positions count bytes of UTF-8 input after a byte order mark.
+std::string text_at(std::string_view yaml, const YAML::Mark& mark) {
+  if (yaml.starts_with("\xEF\xBB\xBF")) yaml.remove_prefix(3);
+  if (mark.pos < 0 || static_cast<size_t>(mark.pos) >= yaml.size()) return "text";
+  char c = yaml[static_cast<size_t>(mark.pos)];
+  if (c <= ' ' || c >= 0x7f) return "text";
+  return fmt::format("'{}'", c);
+}
+
+// Walks the documents of `yaml` (at most kMaxScoutDocuments). Throws what the
+// parser throws.
+core::Status scout(const Source& source, std::string_view yaml, DocumentScout& out) {
+  std::istringstream in{std::string(yaml)};
+  YAML::Parser parser(in);
+  while (out.documents().size() < kMaxScoutDocuments && parser.HandleNextDocument(out)) {
+    const auto& docs = out.documents();
+    if (docs.size() >= 2 && docs[docs.size() - 1].start.pos == docs[docs.size() - 2].start.pos) {
+      const YAML::Mark& at = docs.back().start;
+      return fail_at(source, at, fmt::format("unexpected {} where a value should start", text_at(yaml, at)));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+core::Error error_from(const Source& source, const YAML::Exception& e) {
+  if (dynamic_cast<const YAML::DeepRecursion*>(&e) != nullptr) {
+    return error_at(source, e.mark, "YAML nested too many levels deep");
+  }
+  return error_at(source, e.mark, echo(e.msg));
+}
+
+core::Result<YAML::Node> load_document(const Source& source, std::string_view yaml) {
+  try {
+    DocumentScout scouted;
+    if (auto s = scout(source, yaml, scouted); !s) return core::fail(s.error());
+    const auto& docs = scouted.documents();
+    if (docs.empty()) {
+      return fail_at(source, YAML::Mark::null_mark(), "empty watchlist: want a mapping with at least \"images\"");
+    }
+    if (docs.size() > 1) {
+      return fail_at(source, docs[1].root, "more than one YAML document (one watchlist per file)");
+    }
+    return YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return core::fail(error_from(source, e));
+  }
+}
+
+}  // namespace ferry::config::detail
