@@ -59,6 +59,17 @@ struct VerifyArgs {
 void add_verify_options(CLI::App& cmd, VerifyArgs& args);
 int run_verify(const VerifyArgs& args);
 
+struct ExportArgs {
+  std::string config;  // watchlist (optional)
+  std::string store;
+  std::string output;
+  std::string format = "docker";
+  std::vector<std::string> refs;
+};
+
+void add_export_options(CLI::App& cmd, ExportArgs& args);
+int run_export(const ExportArgs& args);
+
 // ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
 std::string default_store_dir();
 

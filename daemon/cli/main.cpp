@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
   auto* verify_cmd = app.add_subcommand("verify", "check every blob and reference of the store");
   ferry::cli::add_verify_options(*verify_cmd, verify);
 
+  ferry::cli::ExportArgs export_args;
+  auto* export_cmd = app.add_subcommand("export", "write the export directory from the store, without network");
+  ferry::cli::add_export_options(*export_cmd, export_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
   if (sync_cmd->parsed()) rc = ferry::cli::run_sync(sync, engine);
   if (gc_cmd->parsed()) rc = ferry::cli::run_gc(gc);
   if (verify_cmd->parsed()) rc = ferry::cli::run_verify(verify);
+  if (export_cmd->parsed()) rc = ferry::cli::run_export(export_args);
   g_engine = nullptr;
   return rc;
 }
