@@ -53,7 +53,9 @@ void add_gc_options(CLI::App& cmd, GcArgs& args);
 int run_gc(const GcArgs& args);
 
 struct VerifyArgs {
-  std::string store;  // the store to check (default: default_store_dir())
+  std::string store;    // the store to check (default: default_store_dir())
+  std::string target;   // an export directory or a tarball instead
+  std::string receipt;  // write the blobs verified good here
 };
 
 void add_verify_options(CLI::App& cmd, VerifyArgs& args);

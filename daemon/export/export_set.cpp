@@ -144,6 +144,55 @@ std::string sums_text(const std::map<std::string, std::string>& hex_by_name) {
   return out;
 }
 
+std::vector<std::string> check_sums(const fs::path& dir) {
+  std::vector<std::string> problems;
+  auto text = store::read_file(dir / kSumsFile, kMaxContentsSize);
+  if (!text) return {fmt::format("{}: {}", (dir / kSumsFile).string(), text.error().message)};
+  std::set<std::string> listed;
+  size_t line_no = 0;
+  size_t start = 0;
+  while (start < text->size()) {
+    size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    std::string_view line(text->data() + start, end - start);
+    start = end + 1;
+    ++line_no;
+    if (line.empty()) continue;
+    bool hex_ok = line.size() > 66 && std::all_of(line.begin(), line.begin() + 64, [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    });
+    if (!hex_ok || line[64] != ' ' || (line[65] != ' ' && line[65] != '*')) {
+      problems.push_back(fmt::format("SHA256SUMS line {}: not \"<sha256>  <name>\"", line_no));
+      continue;
+    }
+    std::string name(line.substr(66));
+    std::string want(line.substr(0, 64));
+    if (name.find('/') != std::string::npos || name == "." || name == ".." || name.empty()) {
+      problems.push_back(fmt::format("SHA256SUMS line {}: \"{}\" is not a plain file name", line_no, name));
+      continue;
+    }
+    listed.insert(name);
+    std::error_code ec;
+    if (!fs::is_regular_file(dir / name, ec)) {
+      problems.push_back(fmt::format("{}: missing (listed in SHA256SUMS)", name));
+      continue;
+    }
+    auto got = hash_file(dir / name);
+    if (!got) {
+      problems.push_back(fmt::format("{}: {}", name, got.error().message));
+    } else if (got->first != want) {
+      problems.push_back(fmt::format("{}: checksum mismatch (SHA256SUMS says {}, the file hashes to {})", name,
+                                     want.substr(0, 12), got->first.substr(0, 12)));
+    }
+  }
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), e; !ec && it != e; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name != kSumsFile && !listed.contains(name)) problems.push_back(fmt::format("{}: not listed in SHA256SUMS", name));
+  }
+  return problems;
+}
+
 core::Result<std::pair<std::string, uint64_t>> hash_file(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return core::fail(core::errno_error("open", path.string(), errno));

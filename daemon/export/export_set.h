@@ -57,6 +57,12 @@ std::string contents_json(const std::vector<ExportFileInfo>& files, std::string_
                                                                        std::string_view source);
 std::string sums_text(const std::map<std::string, std::string>& hex_by_name);
 
+// `sha256sum -c SHA256SUMS` in `dir`, stricter: one problem line per file that is
+// missing, differs, or is in `dir` without being listed (SHA256SUMS itself aside).
+// A missing or malformed SHA256SUMS is a problem too. Plain names only: a line
+// naming a path ("../x", "a/b") is a problem, never opened.
+std::vector<std::string> check_sums(const fs::path& dir);
+
 // Hex sha256 and size of a file, streamed.
 [[nodiscard]] core::Result<std::pair<std::string, uint64_t>> hash_file(const fs::path& path);
 
