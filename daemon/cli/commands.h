@@ -66,11 +66,22 @@ struct ExportArgs {
   std::string store;
   std::string output;
   std::string format = "docker";
+  std::string bundle;  // one docker-load tarball of every image instead of a directory
+  std::string since;   // a receipt: leave out the layers it lists (delta bundle)
   std::vector<std::string> refs;
 };
 
 void add_export_options(CLI::App& cmd, ExportArgs& args);
 int run_export(const ExportArgs& args);
+
+struct ImportArgs {
+  std::string source;   // bundle, tarball or export directory
+  std::string store;
+  std::string receipt;  // write the store's blobs here afterwards
+};
+
+void add_import_options(CLI::App& cmd, ImportArgs& args);
+int run_import(const ImportArgs& args);
 
 // ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
 std::string default_store_dir();

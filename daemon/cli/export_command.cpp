@@ -1,13 +1,18 @@
 // `ferry export`: (re)write the export set from the store, without network.
 //
 //   ferry export [-c FILE] [--store DIR] [-o DIR] [--format docker|oci-archive|both] [REF...]
+//   ferry export [-c FILE] [--store DIR] --bundle FILE.tar [--since RECEIPT] [REF...]
 //
 // The images are the watchlist's (-c) or, without one, every reference in the
 // store's index.json; REFs restrict them. The export directory is replaced as one
 // set (see export/export_set.h); with REFs only their files are rewritten and the
-// other references' files are kept from the current set. Exit codes: 0 written,
+// other references' files are kept from the current set. --bundle writes one
+// docker-load tarball of every image instead (each blob once; all platforms in
+// index.json, the host's in manifest.json); --since leaves out the layers a
+// receipt of the other side lists (manifests and configs stay). Exit codes: 0 written,
 // 1 an image could not be exported (nothing switched), 2 usage, watchlist error or
 // a REF that is neither in the watchlist nor in the store.
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -19,12 +24,16 @@
 #include "config/config.h"
 #include "export/export.h"
 #include "export/export_set.h"
+#include "store/fs_util.h"
 #include "store/lock.h"
+#include "store/receipt.h"
 #include "store/store.h"
 #include "sync/export_names.h"
 #include "sync/pull.h"
 
 namespace ferry::cli {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -116,6 +125,8 @@ void add_export_options(CLI::App& cmd, ExportArgs& a) {
   cmd.add_option("--format", a.format, "docker (docker-load tarballs), oci-archive, or both")
       ->check(CLI::IsMember({"docker", "oci-archive", "both"}))
       ->capture_default_str();
+  cmd.add_option("--bundle", a.bundle, "write every image into this one docker-load tarball instead");
+  cmd.add_option("--since", a.since, "with --bundle: leave out the layers this receipt lists (a delta bundle)");
   cmd.add_option("refs", a.refs, "only these references (default: all)");
 }
 
@@ -131,6 +142,36 @@ struct Selected {
   std::vector<manifest::Descriptor> entries;
 };
 
+// --bundle [--since RECEIPT]: every selected image in one tarball.
+int write_bundle(const ExportArgs& a, const store::Store& store, const std::vector<Selected>& selected) {
+  exporter::BundleOptions opts;
+  opts.bundle = true;
+  opts.manifest_platform = exporter::host_platform();
+  if (!a.since.empty()) {
+    auto receipt = store::read_receipt(a.since);
+    if (!receipt) return usage(receipt.error().message);
+    auto bytes = store::read_file(a.since, store::kMaxReceiptSize);
+    if (!bytes) return usage(bytes.error().message);
+    opts.omit_layers = std::move(receipt->blobs);
+    opts.since = digest::sha256_of(*bytes).str();
+  }
+  std::vector<exporter::ExportImage> images;
+  for (const auto& s : selected) {
+    auto list = sync::platform_images(store, s.entries);
+    if (!list) return fmt::print(stderr, "ferry export: {}: {}\n", s.ref.str(), list.error().message), kExitSomeFailed;
+    for (const auto& d : *list) images.push_back({s.ref, d});
+  }
+  if (auto st = exporter::write_docker_archive(store, images, a.bundle, {}, opts); !st) {
+    return fmt::print(stderr, "ferry export: {}\n", st.error().message), kExitSomeFailed;
+  }
+  std::error_code ec;
+  auto size = fs::file_size(a.bundle, ec);
+  fmt::print("bundle {}: {} references, {} images, {} bytes{}\n", a.bundle, selected.size(), images.size(),
+             ec ? 0 : size,
+             a.since.empty() ? "" : fmt::format(" (delta since {}: layers the receipt lists left out)", a.since));
+  return kExitOk;
+}
+
 }  // namespace
 
 int run_export(const ExportArgs& a) {
@@ -145,7 +186,11 @@ int run_export(const ExportArgs& a) {
     for (const auto& e : w->images) wanted.push_back(e.ref);
   }
   if (store_dir.empty()) store_dir = default_store_dir();
-  if (out_dir.empty()) return usage("no export directory: give -o DIR (or `export:` in the watchlist)");
+  if (!a.since.empty() && a.bundle.empty()) return usage("--since needs --bundle FILE.tar");
+  if (!a.bundle.empty() && a.format != "docker") return usage("--bundle writes a docker-load tarball; drop --format");
+  if (out_dir.empty() && a.bundle.empty()) {
+    return usage("no export directory: give -o DIR (or `export:` in the watchlist)");
+  }
   std::vector<reference::Reference> only;
   for (const auto& text : a.refs) {
     auto r = reference::parse(text);
@@ -193,6 +238,8 @@ int run_export(const ExportArgs& a) {
     selected.push_back({r, it->second});
   }
   if (selected.empty()) return usage("nothing to export: the store holds no images");
+
+  if (!a.bundle.empty()) return write_bundle(a, *store, selected);
 
   ExportFormats formats{a.format != "oci-archive", a.format != "docker"};
   auto set = exporter::ExportSetBuilder::begin(out_dir);

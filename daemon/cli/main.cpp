@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
   auto* export_cmd = app.add_subcommand("export", "write the export directory from the store, without network");
   ferry::cli::add_export_options(*export_cmd, export_args);
 
+  ferry::cli::ImportArgs import_args;
+  auto* import_cmd = app.add_subcommand("import", "bring bundles, tarballs or an export directory into the store");
+  ferry::cli::add_import_options(*import_cmd, import_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -67,6 +71,7 @@ int main(int argc, char** argv) {
   if (gc_cmd->parsed()) rc = ferry::cli::run_gc(gc);
   if (verify_cmd->parsed()) rc = ferry::cli::run_verify(verify);
   if (export_cmd->parsed()) rc = ferry::cli::run_export(export_args);
+  if (import_cmd->parsed()) rc = ferry::cli::run_import(import_args);
   g_engine = nullptr;
   return rc;
 }

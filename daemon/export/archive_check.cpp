@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "export/export.h"
 #include "export/gunzip.h"
 
 namespace ferry::exporter {
@@ -140,10 +141,13 @@ bool ArchiveReport::ok() const {
 namespace {
 
 // Checks that `d` is present as blobs/sha256/<hex> with its size and digest.
+using Omitted = std::map<digest::Digest, int64_t>;
+
 const ScannedEntry* check_blob(const ArchiveScan& scan, const manifest::Descriptor& d, std::string_view what,
-                               std::vector<std::string>& problems) {
+                               std::vector<std::string>& problems, const Omitted& omitted = {}) {
   std::string name = fmt::format("blobs/sha256/{}", d.digest.hex());
   const ScannedEntry* e = scan.find(name);
+  if (!e && omitted.contains(d.digest)) return nullptr;  // a delta bundle left it out
   if (!e) {
     problems.push_back(fmt::format("{} {} is missing", what, d.digest.str()));
     return nullptr;
@@ -160,7 +164,7 @@ const ScannedEntry* check_blob(const ArchiveScan& scan, const manifest::Descript
 }
 
 void walk_oci(const ArchiveScan& scan, const manifest::Descriptor& d, size_t depth, ArchiveImage base,
-              std::vector<ArchiveImage>& out) {
+              std::vector<ArchiveImage>& out, const Omitted& omitted) {
   if (depth > manifest::kMaxDepth) {
     base.problems.push_back("indexes nested too deep");
     out.push_back(std::move(base));
@@ -181,7 +185,7 @@ void walk_oci(const ArchiveScan& scan, const manifest::Descriptor& d, size_t dep
       ArchiveImage img = base;
       if (child.platform) img.name = base.name + " " + child.platform->str();
       if (!scan.find(fmt::format("blobs/sha256/{}", child.digest.hex())) && !manifest::is_image_entry(child)) continue;
-      walk_oci(scan, child, depth + 1, std::move(img), out);
+      walk_oci(scan, child, depth + 1, std::move(img), out, omitted);
     }
     return;
   }
@@ -195,8 +199,9 @@ void walk_oci(const ArchiveScan& scan, const manifest::Descriptor& d, size_t dep
     if (manifest::is_foreign_layer(layer) && !scan.find(name)) {
       base.layer_entries.push_back("");
     } else {
-      check_blob(scan, layer, "layer", base.problems);
-      base.layer_entries.push_back(name);
+      bool left_out = !scan.find(name) && omitted.contains(layer.digest);
+      check_blob(scan, layer, "layer", base.problems, omitted);
+      base.layer_entries.push_back(left_out ? "" : name);
     }
     base.layers.push_back(layer);
   }
@@ -223,12 +228,12 @@ void check_oci(const ArchiveScan& scan, const ScannedEntry& index_entry, Archive
     }
     if (img.name.empty()) img.name = short_name(d.digest);
     if (d.platform && !d.platform->os.empty()) img.name += " " + d.platform->str();
-    walk_oci(scan, d, 0, std::move(img), r.images);
+    walk_oci(scan, d, 0, std::move(img), r.images, r.omitted);
   }
 }
 
 // One manifest.json item: Config, RepoTags, Layers.
-ArchiveImage check_docker_item(const ArchiveScan& scan, const nlohmann::json& item) {
+ArchiveImage check_docker_item(const ArchiveScan& scan, const nlohmann::json& item, const Omitted& omitted) {
   ArchiveImage img;
   auto str_of = [&](const char* key) -> std::string {
     return item.contains(key) && item[key].is_string() ? item[key].get<std::string>() : std::string();
@@ -273,6 +278,11 @@ ArchiveImage check_docker_item(const ArchiveScan& scan, const nlohmann::json& it
     const digest::Digest& want = parsed->diff_ids[i];
     const ScannedEntry* layer = layers[i].empty() ? nullptr : scan.find(layers[i]);
     img.layer_entries.push_back(layers[i]);
+    if (auto left_out = digest_of_blob_name(layers[i]); !layer && left_out && omitted.contains(*left_out)) {
+      img.layer_entries.back().clear();  // a delta bundle left it out
+      img.layers.push_back({"", *left_out, omitted.at(*left_out), std::nullopt, {}, {}});
+      continue;
+    }
     if (!layer) {
       img.problems.push_back(fmt::format("layer {} (diff_id {}) is missing", layers[i], want.str()));
       continue;
@@ -306,7 +316,53 @@ void check_docker(const ArchiveScan& scan, const ScannedEntry& manifest_json, Ar
       r.problems.push_back("manifest.json: an item is not an object");
       continue;
     }
-    r.images.push_back(check_docker_item(scan, item));
+    r.images.push_back(check_docker_item(scan, item, r.omitted));
+  }
+}
+
+std::optional<manifest::Descriptor> descriptor_from(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("digest") || !j["digest"].is_string()) return std::nullopt;
+  auto d = digest::Digest::parse(j["digest"].get<std::string>());
+  if (!d) return std::nullopt;
+  manifest::Descriptor out{j.value("mediaType", ""), *d, j.value("size", int64_t{-1}), std::nullopt, {}, {}};
+  if (out.size < 0 || !manifest::is_image_manifest_type(out.media_type)) return std::nullopt;
+  if (j.contains("platform") && j["platform"].is_object()) {
+    const auto& p = j["platform"];
+    out.platform = manifest::Platform{p.value("os", ""), p.value("architecture", ""), p.value("variant", ""),
+                                      p.value("os.version", "")};
+  }
+  return out;
+}
+
+// ferry-bundle.json: the images by reference and the layers a delta left out.
+void read_bundle(const ArchiveScan& scan, const ScannedEntry& e, ArchiveReport& r) {
+  auto bytes = scan.read(e, kMaxJsonSize);
+  if (!bytes) return r.problems.push_back(std::string(kBundleFile) + ": " + bytes.error().message);
+  auto doc = nlohmann::json::parse(*bytes, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || doc.value("ferryBundle", 0) != kBundleVersion) {
+    return r.problems.push_back(std::string(kBundleFile) + ": not a ferry bundle description (version 1)");
+  }
+  r.bundle = true;
+  r.since = doc.value("since", "");
+  for (const auto& img : doc.value("images", nlohmann::json::array())) {
+    auto d = img.is_object() ? descriptor_from(img.value("manifest", nlohmann::json())) : std::nullopt;
+    std::string ref = img.is_object() ? img.value("reference", "") : "";
+    if (!d || ref.empty()) {
+      r.problems.push_back(std::string(kBundleFile) + ": an image entry lacks a reference or a manifest descriptor");
+      continue;
+    }
+    r.bundle_images.emplace_back(ref, *d);
+  }
+  for (const auto& o : doc.value("omitted", nlohmann::json::array())) {
+    auto d = o.is_object() && o.contains("digest") && o["digest"].is_string()
+                 ? digest::Digest::parse(o["digest"].get<std::string>())
+                 : core::Result<digest::Digest>(core::fail(core::ErrorKind::InvalidInput, "no digest"));
+    int64_t size = o.is_object() ? o.value("size", int64_t{-1}) : -1;
+    if (!d || size < 0) {
+      r.problems.push_back(std::string(kBundleFile) + ": an omitted entry lacks a valid digest or size");
+      continue;
+    }
+    r.omitted[*d] = size;
   }
 }
 
@@ -323,6 +379,7 @@ ArchiveReport check_archive(const ArchiveScan& scan) {
       r.problems.push_back(fmt::format("{} is corrupt: its content hashes to {}", name, e.sha256.str()));
     }
   }
+  if (const ScannedEntry* bundle = scan.find(std::string(kBundleFile))) read_bundle(scan, *bundle, r);
   const ScannedEntry* manifest_json = scan.find("manifest.json");
   const ScannedEntry* index_json = scan.find("index.json");
   if (manifest_json) {
@@ -330,17 +387,25 @@ ArchiveReport check_archive(const ArchiveScan& scan) {
     check_docker(scan, *manifest_json, r);
     // Docker 25+ and ferry also write index.json; it must hold up too (reported
     // only when manifest.json's images are fine, so a fault is named once).
-    if (index_json && r.ok()) {
+    if (index_json) {
+      bool docker_ok = r.ok();
       ArchiveReport oci;
+      oci.omitted = r.omitted;
       check_oci(scan, *index_json, oci);
-      for (const auto& p : oci.problems) r.problems.push_back("index.json: " + p);
-      for (const auto& img : oci.images) {
-        for (const auto& p : img.problems) r.problems.push_back(fmt::format("index.json {}: {}", img.name, p));
+      for (const auto& p : oci.problems) {
+        if (docker_ok) r.problems.push_back("index.json: " + p);
       }
+      for (const auto& img : oci.images) {
+        for (const auto& p : img.problems) {
+          if (docker_ok) r.problems.push_back(fmt::format("index.json {}: {}", img.name, p));
+        }
+      }
+      r.index_images = std::move(oci.images);
     }
   } else if (index_json) {
     r.format = "oci-archive";
     check_oci(scan, *index_json, r);
+    r.index_images = r.images;
   } else {
     r.format = "unknown";
     if (scan.problems().empty()) r.problems.push_back("neither manifest.json nor index.json: not an image archive");

@@ -80,9 +80,16 @@ struct ArchiveImage {
 
 struct ArchiveReport {
   std::string format;  // "docker-archive", "oci-archive", "unknown"
-  std::vector<ArchiveImage> images;
+  std::vector<ArchiveImage> images;        // one per manifest.json item, else per index.json image
+  std::vector<ArchiveImage> index_images;  // the images index.json names (with their manifests)
   std::vector<std::string> problems;  // archive-wide: tar errors, corrupt blobs, no manifest
   std::set<digest::Digest> good_blobs;  // blobs/sha256 entries that hash to their names
+  // From ferry-bundle.json, when the archive has one: the images by reference, and
+  // for a delta bundle the layers left out (absent by design, not a problem).
+  bool bundle = false;
+  std::string since;
+  std::vector<std::pair<std::string, manifest::Descriptor>> bundle_images;
+  std::map<digest::Digest, int64_t> omitted;
   bool ok() const;
 };
 
