@@ -97,8 +97,11 @@ done
 
 ###############################################################################
 log "=== 2. ferry verify: the directory, a flipped byte, a missing layer"
-ferry_ok verify "$EXPORT"
+ferry_ok verify "$EXPORT" --receipt "$IT_TMP/verify-receipt.json"
 grep -q "consistent" "$IT_TMP/ferry.out" || fail "verify summary: $(cat "$IT_TMP/ferry.out")"
+# The receipt lists every blob of the set: the distinct blobs/ entries of its tarballs.
+assert_eq "blobs in the verify receipt" "$(for t in "$EXPORT"/*.tar; do tar_blobs "$t"; done | sort -u | wc -l)" \
+  "$(imgtool json "$IT_TMP/verify-receipt.json" 'len(d["blobs"])')"
 assert_eq "OK lines (one per image)" 5 "$(grep -c '^OK ' "$IT_TMP/ferry.out")"
 
 APP_TAR=$(ls "$EXPORT"/*lab_app_1.tar)
@@ -131,6 +134,12 @@ for r in lab/a:1 lab/b:1 lab/multi:1 lab/app:1; do
   it_skopeo inspect "docker-archive:$IT_TMP/bundle.tar:$REG/$r" >/dev/null || fail "skopeo cannot read $r in the bundle"
 done
 log "full bundle: $(stat -c %s "$IT_TMP/bundle.tar") bytes"
+start_dockerd
+docker_cli load -i "$IT_TMP/bundle.tar" >"$IT_TMP/docker-load.out" 2>&1 || { cat "$IT_TMP/docker-load.out"; fail "docker load of the bundle failed"; }
+for r in lab/a:1 lab/b:1 lab/multi:1 lab/app:1; do
+  docker_cli image inspect "$REG/$r" >/dev/null || fail "docker load of the bundle did not name $r"
+done
+log "docker load of the bundle: 4 references loaded"
 
 ###############################################################################
 log "=== 4. offline side: import the export directory, receipt"
