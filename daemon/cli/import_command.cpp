@@ -2,8 +2,8 @@
 // gap into the store, without network.
 //
 // SRC is a bundle (full or delta, from `ferry export --bundle`), any docker-archive
-// or oci-archive tarball with an index.json (ferry's, docker save's since 25,
-// skopeo's oci-archive), or an export directory (SHA256SUMS checked first, then
+// or oci-archive tarball (ferry's, docker save's, skopeo's; one without index.json
+// gets a new OCI manifest per image), or an export directory (SHA256SUMS checked first, then
 // every *.tar). Every tarball is checked whole before anything of it is imported;
 // blobs enter the store only through its verified ingest; a delta bundle needs the
 // layers it left out to be in the store already (each missing one is named).

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "export/image_set.h"
 #include "reference/reference.h"
 
 namespace ferry::exporter {
@@ -40,6 +41,51 @@ std::optional<std::string> normalised(const std::string& name) {
   auto r = reference::parse(name);
   if (!r || (r->tag.empty() && !r->digest)) return std::nullopt;
   return r->str();
+}
+
+// A docker save layout without index.json (skopeo, Docker before 25): config and
+// layers are ingested under the digests of their content, and an OCI manifest is
+// written for each image (a new manifest digest: the registry's is not in the tar).
+core::Status import_legacy(store::Store& store, const ArchiveScan& scan, const ArchiveReport& report,
+                           ImportResult& r) {
+  for (const auto& img : report.images) {
+    const ScannedEntry* config = scan.find(img.config_entry);
+    if (!config) return core::fail(core::ErrorKind::InvalidInput, fmt::format("{}: config missing", img.name));
+    auto config_bytes = scan.read(*config, manifest::kMaxConfigSize);
+    if (!config_bytes) return core::fail(std::move(config_bytes.error()));
+    auto parsed = manifest::parse_config(*config_bytes);
+    if (!parsed) return core::fail(std::move(parsed.error()));
+    std::vector<const ScannedEntry*> blobs{config};
+    for (const auto& name : img.layer_entries) {
+      const ScannedEntry* e = scan.find(name);
+      if (!e) return core::fail(core::ErrorKind::InvalidInput, fmt::format("{}: layer {} missing", img.name, name));
+      blobs.push_back(e);
+    }
+    for (const ScannedEntry* e : blobs) {
+      if (store.has_blob(e->sha256, static_cast<int64_t>(e->entry.size))) {
+        ++r.blobs_present;
+        continue;
+      }
+      if (auto st = ingest_entry(store, scan, *e); !st) return st;
+      ++r.blobs_added;
+      r.bytes_added += e->entry.size;
+    }
+    manifest::Descriptor config_desc{std::string(manifest::media::kOciConfig), config->sha256,
+                                     static_cast<int64_t>(config->entry.size), std::nullopt, {}, {}};
+    std::string body = oci_manifest_json(config_desc, img.layers);
+    digest::Digest md = digest::sha256_of(body);
+    if (!store.has_blob(md)) {
+      if (auto st = store.put_blob(md, body); !st) return st;
+      ++r.blobs_added;
+      r.bytes_added += body.size();
+    }
+    manifest::Descriptor d{std::string(manifest::media::kOciManifest), md, static_cast<int64_t>(body.size()),
+                           parsed->platform, {}, {}};
+    for (const auto& name : img.ref_names) {
+      if (auto n = normalised(name)) r.references[*n].push_back(d);
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -78,10 +124,12 @@ core::Result<ImportResult> import_archive(store::Store& store, const ArchiveScan
                       fmt::format("{}: not imported, it does not verify (run ferry verify {})", label, label));
   }
   if (!scan.find("index.json")) {
-    return core::fail(core::ErrorKind::Unsupported,
-                      fmt::format("{}: no index.json (a docker save layout from before Docker 25); ferry verify "
-                                  "checks it, but ferry import needs an OCI index",
-                                  label));
+    if (report.format != "docker-archive") {
+      return core::fail(core::ErrorKind::InvalidInput, fmt::format("{}: not an image archive", label));
+    }
+    ImportResult r;
+    if (auto st = import_legacy(store, scan, report, r); !st) return core::fail(std::move(st.error().context(label)));
+    return r;
   }
   if (auto missing = missing_omitted(store, report); !missing.empty()) {
     std::string list;

@@ -38,9 +38,10 @@ std::map<std::string, std::vector<manifest::Descriptor>> archive_references(cons
 std::vector<std::string> missing_omitted(const store::Store& store, const ArchiveReport& report);
 
 // Checks (report must be check_archive(scan)), then ingests every blob the archive
-// holds and the store lacks. InvalidInput when the report has problems, when the
-// archive has no index.json (legacy docker save layouts are verified but not
-// imported), or when omitted layers are missing (each named).
+// holds and the store lacks. An archive without index.json (skopeo's docker-archive,
+// docker save before 25) gets an OCI manifest written per image, over its config
+// and layers as they are in the tar (a new manifest digest). InvalidInput when the
+// report has problems; NotFound when omitted layers are missing (each named).
 [[nodiscard]] core::Result<ImportResult> import_archive(store::Store& store, const ArchiveScan& scan,
                                                         const ArchiveReport& report);
 

@@ -148,6 +148,16 @@ ferry_ok import "$EXPORT" --store "$OFF" --receipt "$IT_TMP/receipt1.json"
 ferry_ok verify --store "$OFF"
 assert_eq "references imported" 4 "$(imgtool json "$OFF/index.json" 'len({m["annotations"]["org.opencontainers.image.ref.name"] for m in d["manifests"]})')"
 
+# A tarball skopeo wrote (no index.json, layers named by diff_id) verifies and imports.
+it_skopeo copy --quiet --src-tls-verify=false "docker://$REG/lab/a:1" \
+  "docker-archive:$IT_TMP/skopeo-a.tar:$REG/lab/a:1" >/dev/null 2>&1 || fail "skopeo could not write a docker-archive"
+ferry_ok verify "$IT_TMP/skopeo-a.tar"
+ferry_ok import "$IT_TMP/skopeo-a.tar" --store "$IT_TMP/skopeo-store"
+ferry_ok verify --store "$IT_TMP/skopeo-store"
+ferry_ok export --store "$IT_TMP/skopeo-store" -o "$IT_TMP/skopeo-export"
+assert_eq "config of the re-exported skopeo image" "$(tar -xOf "$IT_TMP/skopeo-a.tar" manifest.json | imgtool json - 'd[0]["Config"]' | sed 's/\.json$//')" \
+  "$(tar -xOf "$IT_TMP/skopeo-export/"*lab_a_1.tar manifest.json | imgtool json - 'd[0]["Config"]' | sed 's|^blobs/sha256/||')"
+
 ###############################################################################
 log "=== 5. one image changes; the delta bundle carries only its new blobs"
 old_app_blobs=$(tar_blobs "$APP_TAR")
@@ -180,6 +190,16 @@ ferry_ok export -c "$WATCH" --bundle "$IT_TMP/nothing.tar" --since "$IT_TMP/rece
 NOTHING_SIZE=$(stat -c %s "$IT_TMP/nothing.tar")
 log "delta bundle of an unchanged watchlist: $NOTHING_SIZE bytes"
 ((NOTHING_SIZE < 100000)) || fail "an unchanged watchlist gave a delta of $NOTHING_SIZE bytes"
+
+# A reference that is not in the watchlist is a usage error, named.
+ferry_rc 2 export -c "$WATCH" "$REG/lab/nosuch:1"
+grep -q "lab/nosuch:1 is not in the watchlist" "$IT_TMP/ferry.err" || fail "unknown REF not named: $(cat "$IT_TMP/ferry.err")"
+# With REFs only their files are rewritten; the other references keep theirs.
+before=$(stat -c %i "$(ls "$EXPORT"/*lab_b_1.tar)")
+ferry_ok export -c "$WATCH" "$REG/lab/a:1"
+assert_eq "files after a partial export" 5 "$(cd "$EXPORT" && ls -1 -- *.tar | wc -l)"
+assert_eq "lab/b kept (hard link, same inode)" "$before" "$(stat -c %i "$(ls "$EXPORT"/*lab_b_1.tar)")"
+(cd "$EXPORT" && sha256sum --strict --quiet -c SHA256SUMS) || fail "partial export set inconsistent"
 
 ###############################################################################
 log "=== 6. copies taken while the export is rewritten are whole sets"
