@@ -154,10 +154,12 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   s.requests = report->requests;
   s.bytes = report->bytes_fetched;
   std::optional<exporter::ExportSetBuilder> set;
+  bool export_failed = false;  // the mirror is fine, but the export set was not switched
   if (!l.export_dir.empty()) {
     auto begun = exporter::ExportSetBuilder::begin(l.export_dir);
     if (!begun) spdlog::error("export directory {}: {}; tarballs will not be written", l.export_dir, begun.error().message);
     if (begun) set.emplace(std::move(*begun));
+    export_failed = !begun;
   }
   for (const auto& img : report->images) {
     ImageOutcome o{img.ref.str(), "", img.changed, img.bytes_fetched, img.seconds, "", "", false};
@@ -171,7 +173,10 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
     s.images.push_back(std::move(o));
   }
   if (set) {
-    if (auto st = set->commit(); !st) spdlog::error("export directory {}: {}", l.export_dir, st.error().message);
+    if (auto st = set->commit(); !st) {
+      spdlog::error("export directory {}: {}", l.export_dir, st.error().message);
+      export_failed = true;
+    }
   }
   s.seconds = report->seconds;
   s.finished = std::chrono::system_clock::now();
@@ -182,7 +187,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
     if (auto st = write_metrics(a.metrics, s); !st) spdlog::error("metrics: {}", st.error().message);
   }
   print_summary(s);
-  return s.failed() == 0 ? kExitOk : kExitSomeFailed;
+  return s.failed() == 0 && !export_failed ? kExitOk : kExitSomeFailed;
 }
 
 std::chrono::system_clock::time_point next_run(const config::Schedule& sched, std::chrono::system_clock::time_point now) {

@@ -226,3 +226,32 @@ TEST(ExportSet, ForeignSymlinkRefused) {
   ASSERT_FALSE(set);
   EXPECT_NE(set.error().message.find("symlink"), std::string::npos);
 }
+
+TEST(ExportSetSums, MissingChangedAndUnlistedFilesAreEachNamed) {
+  TempDir tmp;
+  fs::path exp = tmp.path() / "export";
+  write_set(exp, {{"a.tar", "AAA"}, {"b.tar", "BBB"}, {"c.tar", "CCC"}});
+  EXPECT_TRUE(ferry::exporter::check_sums(exp).empty());
+  fs::path copy = tmp.path() / "copy";
+  fs::copy(fs::canonical(exp), copy);
+  fs::remove(copy / "a.tar");
+  write_file(copy / "b.tar", "BBx");
+  write_file(copy / "extra.tar", "E");
+  auto problems = ferry::exporter::check_sums(copy);
+  ASSERT_EQ(problems.size(), 3u);
+  std::string all;
+  for (const auto& p : problems) all += p + "\n";
+  EXPECT_NE(all.find("a.tar: missing"), std::string::npos) << all;
+  EXPECT_NE(all.find("b.tar: checksum mismatch"), std::string::npos) << all;
+  EXPECT_NE(all.find("extra.tar: not listed in SHA256SUMS"), std::string::npos) << all;
+}
+
+TEST(ExportSetSums, PathNamesInSumsAreProblemsNeverOpened) {
+  TempDir tmp;
+  write_file(tmp.path() / "SHA256SUMS", std::string(64, 'a') + "  ../etc/passwd\n" + "garbage\n");
+  auto problems = ferry::exporter::check_sums(tmp.path());
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_NE(problems[0].find("not a plain file name"), std::string::npos);
+  EXPECT_NE(problems[1].find("line 2"), std::string::npos);
+  EXPECT_FALSE(ferry::exporter::check_sums(tmp.path() / "nowhere").empty());
+}
