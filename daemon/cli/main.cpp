@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   auto* gc_cmd = app.add_subcommand("gc", "drop images no longer in the watchlist and free their blobs");
   ferry::cli::add_gc_options(*gc_cmd, gc);
   ferry::cli::VerifyArgs verify;
-  auto* verify_cmd = app.add_subcommand("verify", "check every blob and reference of the store");
+  auto* verify_cmd = app.add_subcommand("verify", "check an export directory, a tarball or the store");
   ferry::cli::add_verify_options(*verify_cmd, verify);
 
   ferry::cli::ExportArgs export_args;
