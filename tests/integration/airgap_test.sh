@@ -186,6 +186,13 @@ ferry_ok export --store "$OFF" -o "$IT_TMP/offline-export"
 assert_eq "offline export = online export (file -> manifest digests)" "$(contents_map "$EXPORT")" \
   "$(contents_map "$IT_TMP/offline-export")"
 
+ferry_ok export --store "$OFF" -o "$IT_TMP/offline-both" --format both
+assert_eq "OCI archives next to the docker tarballs" 5 "$(cd "$IT_TMP/offline-both" && ls -1 -- *.oci.tar | wc -l)"
+ferry_ok verify "$IT_TMP/offline-both"
+for t in "$IT_TMP/offline-both"/*.oci.tar; do
+  it_skopeo inspect "oci-archive:$t" >/dev/null || fail "skopeo cannot read $(basename "$t")"
+done
+
 ferry_ok export -c "$WATCH" --bundle "$IT_TMP/nothing.tar" --since "$IT_TMP/receipt2.json"
 NOTHING_SIZE=$(stat -c %s "$IT_TMP/nothing.tar")
 log "delta bundle of an unchanged watchlist: $NOTHING_SIZE bytes"
