@@ -3,7 +3,8 @@
 // One run: load the watchlist, take the store lock, pull every entry in one plan
 // (HEAD first: unchanged tags cost one request and nothing else), build a new
 // export set (tarballs of changed images written, the others hard-linked from the
-// current set) and switch the export directory to it atomically, then record state/last-run.json and print a summary. In daemon mode
+// current set) and switch the export directory to it atomically, then record
+// state/last-run.json and print a summary. In daemon mode
 // runs never overlap (one thread), SIGTERM/SIGINT cancel the transfers and leave the
 // partial files for the next run, and SIGHUP reloads the watchlist (a bad one is
 // logged and the old one kept).
@@ -19,10 +20,10 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/export_files.h"
 #include "cli/progress.h"
 #include "cli/run_report.h"
 #include "config/config.h"
-#include "cli/export_files.h"
 #include "export/export.h"
 #include "export/export_set.h"
 #include "store/lock.h"
