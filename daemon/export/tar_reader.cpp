@@ -104,6 +104,16 @@ bool parse_pax(std::string_view data, Pax& out) {
   return true;
 }
 
+// The name as the archive gives it: pax path, else GNU long name, else ustar
+// prefix + name.
+std::string raw_name(const char* h, const Pax& pax, const std::optional<std::string>& long_name) {
+  if (pax.path) return *pax.path;
+  if (long_name) return *long_name;
+  std::string_view prefix = std::memcmp(h + 257, "ustar", 5) == 0 ? field(h, 345, 155) : std::string_view{};
+  std::string name(field(h, 0, 100));
+  return prefix.empty() ? name : std::string(prefix) + "/" + name;
+}
+
 }  // namespace
 
 core::Result<std::string> normalise_entry_name(std::string_view name) {
@@ -232,15 +242,7 @@ core::Result<std::optional<TarEntry>> TarReader::next() {
       continue;
     }
     TarEntry e;
-    std::string raw;
-    if (pax.path) {
-      raw = *pax.path;
-    } else if (long_name) {
-      raw = *long_name;
-    } else {
-      std::string_view prefix = std::memcmp(h + 257, "ustar", 5) == 0 ? field(h, 345, 155) : std::string_view{};
-      raw = prefix.empty() ? std::string(field(h, 0, 100)) : std::string(prefix) + "/" + std::string(field(h, 0, 100));
-    }
+    std::string raw = raw_name(h, pax, long_name);
     if (type == '5' && raw.find_first_not_of("./") == std::string::npos && raw.find("..") == std::string::npos) {
       // The archive's root ("./", as GNU tar -C dir . writes it): nothing to report.
       pax = Pax{};
