@@ -61,7 +61,9 @@ void add_gc_options(CLI::App& cmd, GcArgs& args);
 int run_gc(const GcArgs& args);
 
 struct VerifyArgs {
-  std::string store;  // the store to check (default: default_store_dir())
+  std::string store;    // the store to check (default: default_store_dir())
+  std::string target;   // an export directory or a tarball instead
+  std::string receipt;  // write the blobs verified good here
 };
 
 void add_verify_options(CLI::App& cmd, VerifyArgs& args);
@@ -90,6 +92,28 @@ void add_retry_options(CLI::App& cmd, int& max_attempts, std::string& deadline, 
 // text is an InvalidInput error naming --deadline.
 [[nodiscard]] core::Status apply_deadline(const std::string& text, std::optional<std::chrono::seconds> fallback,
                                           sync::PullOptions& opts);
+
+struct ExportArgs {
+  std::string config;  // watchlist (optional)
+  std::string store;
+  std::string output;
+  std::string format = "docker";
+  std::string bundle;  // one docker-load tarball of every image instead of a directory
+  std::string since;   // a receipt: leave out the layers it lists (delta bundle)
+  std::vector<std::string> refs;
+};
+
+void add_export_options(CLI::App& cmd, ExportArgs& args);
+int run_export(const ExportArgs& args);
+
+struct ImportArgs {
+  std::string source;   // bundle, tarball or export directory
+  std::string store;
+  std::string receipt;  // write the store's blobs here afterwards
+};
+
+void add_import_options(CLI::App& cmd, ImportArgs& args);
+int run_import(const ImportArgs& args);
 
 // ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
 std::string default_store_dir();

@@ -46,8 +46,16 @@ int main(int argc, char** argv) {
   auto* push_cmd = app.add_subcommand("push", "upload images from the store to a registry, digests unchanged");
   ferry::cli::add_push_options(*push_cmd, push);
   ferry::cli::VerifyArgs verify;
-  auto* verify_cmd = app.add_subcommand("verify", "check every blob and reference of the store");
+  auto* verify_cmd = app.add_subcommand("verify", "check an export directory, a tarball or the store");
   ferry::cli::add_verify_options(*verify_cmd, verify);
+
+  ferry::cli::ExportArgs export_args;
+  auto* export_cmd = app.add_subcommand("export", "write the export directory from the store, without network");
+  ferry::cli::add_export_options(*export_cmd, export_args);
+
+  ferry::cli::ImportArgs import_args;
+  auto* import_cmd = app.add_subcommand("import", "bring bundles, tarballs or an export directory into the store");
+  ferry::cli::add_import_options(*import_cmd, import_args);
 
   try {
     app.parse(argc, argv);
@@ -66,6 +74,8 @@ int main(int argc, char** argv) {
   if (gc_cmd->parsed()) rc = ferry::cli::run_gc(gc);
   if (verify_cmd->parsed()) rc = ferry::cli::run_verify(verify);
   if (push_cmd->parsed()) rc = ferry::cli::run_push(push, engine);
+  if (export_cmd->parsed()) rc = ferry::cli::run_export(export_args);
+  if (import_cmd->parsed()) rc = ferry::cli::run_import(import_args);
   g_engine = nullptr;
   return rc;
 }

@@ -1,9 +1,10 @@
 // `ferry sync`: mirror a watchlist once (--once) or on its schedule (daemon mode).
 //
 // One run: load the watchlist, take the store lock, pull every entry in one plan
-// (HEAD first: unchanged tags cost one request and nothing else), write docker-load
-// tarballs for the images that changed (or whose tarball is missing) into the export
-// directory, then record state/last-run.json and print a summary. In daemon mode
+// (HEAD first: unchanged tags cost one request and nothing else), build a new
+// export set (tarballs of changed images written, the others hard-linked from the
+// current set) and switch the export directory to it atomically, then record
+// state/last-run.json and print a summary. In daemon mode
 // runs never overlap (one thread), SIGTERM/SIGINT cancel the transfers and leave the
 // partial files for the next run, and SIGHUP reloads the watchlist (a bad one is
 // logged and the old one kept).
@@ -12,16 +13,19 @@
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/export_files.h"
 #include "cli/progress.h"
 #include "cli/run_report.h"
 #include "config/config.h"
 #include "export/export.h"
+#include "export/export_set.h"
 #include "push/push.h"
 #include "store/lock.h"
 #include "store/store.h"
@@ -84,27 +88,26 @@ core::Result<std::function<registry::RegistryOptions(const std::string&)>> regis
   };
 }
 
-// Export one pulled reference: one tarball, or one per platform.
-core::Status export_reference(const store::Store& store, const fs::path& dir, const sync::PulledImage& img,
-                              bool force, ImageOutcome& out) {
-  auto images = sync::platform_images(store, img.entries);
-  if (!images) return core::fail(images.error());
-  std::vector<std::pair<std::string, std::vector<exporter::ExportImage>>> files;
-  if (images->size() == 1) {
-    files.push_back({sync::export_file_name(img.ref, nullptr), {{img.ref, images->front()}}});
+// The files of one reference in the new export set: written when the image
+// changed, hard-linked from the current set otherwise; an image that failed keeps
+// its last good files.
+void export_image(const store::Store& store, exporter::ExportSetBuilder& set, const sync::PulledImage& img,
+                  ImageOutcome& out) {
+  core::Result<std::vector<std::string>> names = std::vector<std::string>{};
+  if (img.error) {
+    names = carry_reference(set, img.ref.str());
+  } else if (auto files = export_reference(store, set, img.ref, img.entries, {}, false); files) {
+    names = std::move(files->names);
+    out.exported = files->written;
   } else {
-    for (const auto& d : *images) {
-      manifest::Platform p = d.platform.value_or(manifest::Platform{"unknown", "unknown", "", ""});
-      files.push_back({sync::export_file_name(img.ref, &p), {{img.ref, d}}});
-    }
+    names = core::fail(std::move(files.error()));
   }
-  for (const auto& [name, set] : files) {
-    out.export_file += (out.export_file.empty() ? "" : ",") + name;
-    if (!force && fs::exists(dir / name)) continue;
-    if (auto st = exporter::write_docker_archive(store, set, dir / name, {}); !st) return st;
-    out.exported = true;
+  if (!names) {
+    out.error = (out.error.empty() ? "" : out.error + "; ") + "export: " + names.error().message;
+    fmt::print(stderr, "ferry: {}: export: {}\n", out.reference, names.error().message);
+    return;
   }
-  return {};
+  for (const auto& n : *names) out.export_file += (out.export_file.empty() ? "" : ",") + n;
 }
 
 // Push every image this run mirrored to mirror_to (a HEAD on the destination tag
@@ -209,10 +212,13 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   RunSummary s;
   s.requests = report->requests;
   s.bytes = report->bytes_fetched;
+  std::optional<exporter::ExportSetBuilder> set;
+  bool export_failed = false;  // the mirror is fine, but the export set was not switched
   if (!l.export_dir.empty()) {
-    std::error_code ec;
-    fs::create_directories(l.export_dir, ec);
-    if (ec) spdlog::error("export directory {}: {}; tarballs will not be written", l.export_dir, ec.message());
+    auto begun = exporter::ExportSetBuilder::begin(l.export_dir);
+    if (!begun) spdlog::error("export directory {}: {}; tarballs will not be written", l.export_dir, begun.error().message);
+    if (begun) set.emplace(std::move(*begun));
+    export_failed = !begun;
   }
   for (const auto& img : report->images) {
     ImageOutcome o{img.ref.str(), "", img.changed, img.bytes_fetched, img.seconds, "", "", false, "", false, 0};
@@ -221,14 +227,15 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
       fmt::print(stderr, "ferry: {}\n", o.error);
     } else {
       o.digest = img.digest.str();
-      if (!l.export_dir.empty()) {
-        if (auto st = export_reference(*store, l.export_dir, img, img.changed, o); !st) {
-          o.error = "export: " + st.error().message;
-          fmt::print(stderr, "ferry: {}: {}\n", o.reference, o.error);
-        }
-      }
     }
+    if (set) export_image(*store, *set, img, o);
     s.images.push_back(std::move(o));
+  }
+  if (set) {
+    if (auto st = set->commit(); !st) {
+      spdlog::error("export directory {}: {}", l.export_dir, st.error().message);
+      export_failed = true;
+    }
   }
   if (l.w.mirror_to && !engine.cancelled()) mirror_images(*l.w.mirror_to, *store, *report, push_opts, engine, s);
   s.seconds += report->seconds;
@@ -240,7 +247,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
     if (auto st = write_metrics(a.metrics, s); !st) spdlog::error("metrics: {}", st.error().message);
   }
   print_summary(s);
-  return s.failed() == 0 ? kExitOk : kExitSomeFailed;
+  return s.failed() == 0 && !export_failed ? kExitOk : kExitSomeFailed;
 }
 
 std::chrono::system_clock::time_point next_run(const config::Schedule& sched, std::chrono::system_clock::time_point now) {

@@ -1,19 +1,31 @@
-// `ferry verify --store DIR`: check a store and print one line per problem.
+// `ferry verify [DIR|TAR] [--store DIR] [--receipt FILE]`: check an export
+// directory, one tarball, or a store, and print one line per problem.
 //
+// An export directory: SHA256SUMS first (a missing, changed or unlisted file is
+// named), then every *.tar in it as a tarball. A tarball: its own consistency
+// (export/archive_check.h), one line per image (OK or what is wrong). With
+// --receipt, the blobs verified good are written as a receipt (store/receipt.h)
+// for `ferry export --since` on the other side of the air gap.
+//
+// A store (--store, or no argument):
 // Every blob is hashed against its name and every reference in index.json is
 // followed down to its layers (see store/verify.h). Output on stdout: one line per
 // problem, a line per partial download (kept for resuming, not a problem), and a
 // summary. Exit codes: 0 consistent, 1 problems found or the store could not be
 // checked, 2 usage error. The store lock is taken so that a running sync or gc is
 // not mistaken for damage; a store whose lock file cannot be created (read-only)
-// is checked without it. Room is left for a positional argument (an export bundle
-// to check instead of a store); only stores are checked today.
+// is checked without it.
+#include <algorithm>
 #include <chrono>
+#include <set>
 #include <filesystem>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "export/archive_check.h"
+#include "export/export_set.h"
+#include "store/receipt.h"
 #include "store/lock.h"
 #include "store/store.h"
 #include "store/verify.h"
@@ -57,13 +69,85 @@ void print_report(const store::Store& store, const store::VerifyReport& r) {
              r.ok() ? "consistent" : fmt::format("{} problem{}", r.problems.size(), r.problems.size() == 1 ? "" : "s"));
 }
 
+// Checks one tarball; prints a line per image and per archive problem. Returns
+// the number of problems.
+size_t verify_tarball(const fs::path& tar, const std::string& label, std::set<digest::Digest>& good) {
+  auto scan = exporter::ArchiveScan::scan(tar);
+  if (!scan) {
+    fmt::print("FAIL {}: {}\n", label, scan.error().message);
+    return 1;
+  }
+  auto r = exporter::check_archive(*scan);
+  size_t problems = r.problems.size();
+  for (const auto& p : r.problems) fmt::print("FAIL {}: {}\n", label, p);
+  for (const auto& img : r.images) {
+    if (img.problems.empty()) {
+      fmt::print("OK   {}: {} ({}, {} layers)\n", label, img.name, r.format, img.layer_entries.size());
+    }
+    for (const auto& p : img.problems) fmt::print("FAIL {}: {}: {}\n", label, img.name, p);
+    problems += img.problems.size();
+  }
+  good.insert(r.good_blobs.begin(), r.good_blobs.end());
+  return problems;
+}
+
+int finish(const VerifyArgs& a, const std::string& what, size_t files, size_t problems,
+           const std::set<digest::Digest>& good) {
+  fmt::print("verify: {}: {} tarball{}: {}\n", what, files, files == 1 ? "" : "s",
+             problems == 0 ? "consistent" : fmt::format("{} problem{}", problems, problems == 1 ? "" : "s"));
+  if (!a.receipt.empty()) {
+    store::Receipt receipt{"", what, good};
+    if (auto st = store::write_receipt(a.receipt, receipt); !st) {
+      fmt::print(stderr, "ferry: receipt: {}\n", st.error().message);
+      return kExitSomeFailed;
+    }
+  }
+  return problems == 0 ? kExitOk : kExitSomeFailed;
+}
+
+int verify_path(const VerifyArgs& a) {
+  const fs::path target = a.target;
+  std::error_code ec;
+  std::set<digest::Digest> good;
+  if (fs::is_directory(target, ec)) {
+    size_t problems = 0, files = 0;
+    for (const auto& p : exporter::check_sums(target)) {
+      fmt::print("FAIL {}\n", p);
+      ++problems;
+    }
+    std::vector<fs::path> tars;
+    for (fs::directory_iterator it(target, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().extension() == ".tar" && it->is_regular_file()) tars.push_back(it->path());
+    }
+    std::sort(tars.begin(), tars.end());
+    for (const auto& t : tars) {
+      problems += verify_tarball(t, t.filename().string(), good);
+      ++files;
+    }
+    return finish(a, target.string(), files, problems, good);
+  }
+  if (!fs::exists(target, ec)) {
+    fmt::print(stderr, "ferry verify: {}: no such file or directory\n", target.string());
+    return kExitUsage;
+  }
+  size_t problems = verify_tarball(target, target.filename().string(), good);
+  return finish(a, target.string(), 1, problems, good);
+}
+
 }  // namespace
 
 void add_verify_options(CLI::App& cmd, VerifyArgs& a) {
+  cmd.add_option("target", a.target, "export directory or tarball to check (default: the store)");
   cmd.add_option("--store", a.store, "store directory to check (default ~/.local/share/ferry/store)");
+  cmd.add_option("--receipt", a.receipt, "write the blobs verified good here (for ferry export --since)");
 }
 
 int run_verify(const VerifyArgs& a) {
+  if (!a.target.empty() && !a.store.empty()) {
+    fmt::print(stderr, "ferry verify: give a directory/tarball or --store, not both\n");
+    return kExitUsage;
+  }
+  if (!a.target.empty()) return verify_path(a);
   const fs::path dir = a.store.empty() ? default_store_dir() : a.store;
   if (!check_layout_files(dir)) return kExitSomeFailed;
   auto store = store::Store::open(dir, false);
@@ -75,6 +159,11 @@ int run_verify(const VerifyArgs& a) {
   auto report = store::verify(*store);
   if (!report) return fmt::print(stderr, "ferry: verify: {}\n", report.error().message), kExitSomeFailed;
   print_report(*store, *report);
+  if (report->ok() && !a.receipt.empty()) {
+    auto receipt = store::receipt_of_store(*store);
+    auto st = receipt ? store::write_receipt(a.receipt, *receipt) : core::Status(core::fail(receipt.error()));
+    if (!st) return fmt::print(stderr, "ferry: receipt: {}\n", st.error().message), kExitSomeFailed;
+  }
   return report->ok() ? kExitOk : kExitSomeFailed;
 }
 

@@ -22,8 +22,10 @@
 // a directory that no longer exists in the tar). We write it the same way as Docker
 // 25+ for tools that still look for the file; it changes nothing for docker load.
 #include <fcntl.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <optional>
@@ -73,9 +75,9 @@ core::Status check_gzip(int fd, const fs::path& path, const manifest::Descriptor
 
 class DockerArchiveWriter {
  public:
-  DockerArchiveWriter(const store::Store& store, const DockerArchiveOptions& opts, TarWriter& tar,
-                      const fs::path& out)
-      : store_(store), opts_(opts), tar_(tar), out_(out) {}
+  DockerArchiveWriter(const store::Store& store, const DockerArchiveOptions& opts, const BundleOptions& bundle,
+                      TarWriter& tar, const fs::path& out)
+      : store_(store), opts_(opts), bundle_(bundle), tar_(tar), out_(out) {}
 
   core::Status add_image(const LoadedImage& image);
   core::Status finish();
@@ -91,6 +93,7 @@ class DockerArchiveWriter {
 
   const store::Store& store_;
   const DockerArchiveOptions& opts_;
+  const BundleOptions& bundle_;
   TarWriter& tar_;
   fs::path out_;
   std::map<digest::Digest, int64_t> written_;  // blob -> size, each written once
@@ -98,6 +101,8 @@ class DockerArchiveWriter {
   std::vector<DockerItem> items_;
   std::map<digest::Digest, size_t> item_by_config_;
   std::set<std::string> tags_seen_;
+  std::map<digest::Digest, int64_t> omitted_;
+  ordered_json bundle_images_ = ordered_json::array();
   std::map<std::string, std::map<std::string, std::string>> repositories_;
   std::optional<ScratchFile> scratch_;
 };
@@ -152,6 +157,10 @@ core::Result<manifest::Descriptor> DockerArchiveWriter::add_inflated(const manif
 core::Result<manifest::Descriptor> DockerArchiveWriter::add_layer(const LoadedImage& image, size_t i) {
   const manifest::Descriptor& layer = image.manifest.layers[i];
   const digest::Digest& diff_id = image.config.diff_ids[i];
+  if (bundle_.omit_layers.contains(layer.digest) && !written_.contains(layer.digest)) {
+    omitted_[layer.digest] = layer.size;
+    return layer;
+  }
   if (!opts_.uncompressed) {
     if (auto st = add_blob_once(layer.digest, layer.size); !st) return core::fail(std::move(st.error()));
     return layer;
@@ -205,6 +214,13 @@ core::Status DockerArchiveWriter::add_image(const LoadedImage& image) {
     entry->annotations[std::string(kImageNameAnnotation)] = ref.name() + ":" + ref.tag;
     entry->annotations[std::string(store::kRefNameAnnotation)] = ref.tag;
   }
+  if (bundle_.bundle) {
+    ordered_json b;
+    b["reference"] = ref.str();
+    b["manifest"] = nlohmann::ordered_json::parse(descriptor_json(*entry));
+    b["manifest"].erase("annotations");
+    bundle_images_.push_back(std::move(b));
+  }
   index_.push_back(std::move(*entry));
   // Another platform under a tag already listed stays out of manifest.json: docker
   // load would retag to whichever came last, or refuse a foreign OS outright.
@@ -253,8 +269,38 @@ core::Status DockerArchiveWriter::finish() {
   auto st = tar_.add_file("index.json", index_json(index_))
                 .and_then([&] { return tar_.add_file("manifest.json", items.dump() + "\n"); })
                 .and_then([&] { return tar_.add_file("oci-layout", docker_oci_layout_json()); });
-  if (!st || repositories_.empty()) return st;
-  return tar_.add_file("repositories", ordered_json(repositories_).dump() + "\n");
+  if (st && !repositories_.empty()) st = tar_.add_file("repositories", ordered_json(repositories_).dump() + "\n");
+  if (!st || !bundle_.bundle) return st;
+  ordered_json b;
+  b["ferryBundle"] = kBundleVersion;
+  b["kind"] = bundle_.since.empty() ? "full" : "delta";
+  if (!bundle_.since.empty()) {
+    b["since"] = bundle_.since;
+    b["note"] = "A delta bundle: the layers listed under \"omitted\" are not in this file, so it cannot be "
+                "docker-loaded. Import it with `ferry import` into the store that holds them.";
+  }
+  b["images"] = bundle_images_;
+  ordered_json omitted = ordered_json::array();
+  for (const auto& [d, size] : omitted_) omitted.push_back({{"digest", d.str()}, {"size", size}});
+  b["omitted"] = std::move(omitted);
+  return tar_.add_file(kBundleFile, b.dump(2) + "\n");
+}
+
+bool platform_matches(const manifest::Platform& have, const manifest::Platform& want) {
+  return have.os == want.os && have.architecture == want.architecture &&
+         (want.variant.empty() || have.variant == want.variant);
+}
+
+// Puts the image of `want` first among the images of each reference, keeping the
+// order of references and of the other images.
+void prefer_platform(std::vector<LoadedImage>& images, const manifest::Platform& want) {
+  std::map<std::string, size_t> first_seen;
+  for (size_t i = 0; i < images.size(); ++i) first_seen.try_emplace(images[i].request->ref.str(), i);
+  std::stable_sort(images.begin(), images.end(), [&](const LoadedImage& a, const LoadedImage& b) {
+    size_t ka = first_seen[a.request->ref.str()], kb = first_seen[b.request->ref.str()];
+    if (ka != kb) return ka < kb;
+    return platform_matches(image_platform(a), want) && !platform_matches(image_platform(b), want);
+  });
 }
 
 core::Status check_layer_counts(const std::vector<LoadedImage>& images) {
@@ -269,14 +315,19 @@ core::Status check_layer_counts(const std::vector<LoadedImage>& images) {
 }
 
 core::Status write_docker_archive_impl(const store::Store& store, const std::vector<ExportImage>& images,
-                                       const fs::path& out, const DockerArchiveOptions& opts) {
+                                       const fs::path& out, const DockerArchiveOptions& opts,
+                                       const BundleOptions& bundle) {
   auto loaded = load_images(store, images, MissingForeign::kFail);
   if (!loaded) return core::fail(std::move(loaded.error()));
   if (auto st = check_layer_counts(*loaded); !st) return st;
+  if (opts.uncompressed && !bundle.omit_layers.empty()) {
+    return core::fail(core::ErrorKind::InvalidInput, "a delta bundle keeps layers as stored (not uncompressed)");
+  }
+  if (bundle.manifest_platform) prefer_platform(*loaded, *bundle.manifest_platform);
   auto file = TempOutputFile::create(out);
   if (!file) return core::fail(std::move(file.error()));
   TarWriter tar(file->fd(), file->temp_path().string());
-  DockerArchiveWriter writer(store, opts, tar, out);
+  DockerArchiveWriter writer(store, opts, bundle, tar, out);
   auto st = tar.add_directory("blobs/").and_then([&] { return tar.add_directory("blobs/sha256/"); });
   for (size_t i = 0; st && i < loaded->size(); ++i) {
     st = writer.add_image((*loaded)[i]);
@@ -290,9 +341,25 @@ core::Status write_docker_archive_impl(const store::Store& store, const std::vec
 
 }  // namespace
 
+manifest::Platform host_platform() {
+  struct utsname u {};
+  std::string machine = ::uname(&u) == 0 ? u.machine : "x86_64";
+  if (machine == "x86_64") return {"linux", "amd64", "", ""};
+  if (machine == "aarch64" || machine == "arm64") return {"linux", "arm64", "", ""};  // matches v8 and variant-less entries
+  if (machine.starts_with("armv7")) return {"linux", "arm", "v7", ""};
+  if (machine.starts_with("armv6")) return {"linux", "arm", "v6", ""};
+  if (machine == "i686" || machine == "i386") return {"linux", "386", "", ""};
+  return {"linux", machine, "", ""};  // ppc64le, s390x, riscv64 are named alike
+}
+
 core::Status write_docker_archive(const store::Store& store, const std::vector<ExportImage>& images,
                                   const fs::path& out, const DockerArchiveOptions& opts) {
-  auto st = write_docker_archive_impl(store, images, out, opts);
+  return write_docker_archive(store, images, out, opts, BundleOptions{});
+}
+
+core::Status write_docker_archive(const store::Store& store, const std::vector<ExportImage>& images,
+                                  const fs::path& out, const DockerArchiveOptions& opts, const BundleOptions& bundle) {
+  auto st = write_docker_archive_impl(store, images, out, opts, bundle);
   if (!st) st.error().context(fmt::format("docker archive {}", out.string()));
   return st;
 }

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,11 +28,34 @@ struct ExportImage {
   manifest::Descriptor descriptor;     // the image manifest (digest, size, media type, platform)
 };
 
+// ferry-bundle.json: what a bundle holds, for `ferry import` (and people).
+inline constexpr std::string_view kBundleFile = "ferry-bundle.json";
+inline constexpr int kBundleVersion = 1;
+
 struct DockerArchiveOptions {
   // Decompress gzip layers and write plain tar layers named by diff_id (new OCI
   // manifests with tar layer types are written for index.json).
   bool uncompressed = false;
 };
+
+// Many images in one docker-load tarball (`ferry export --bundle`).
+struct BundleOptions {
+  // When a reference has several platforms, the one whose image goes into
+  // manifest.json (and gets the name annotations in index.json); the others are
+  // in index.json only. nullopt, or no image of that platform: the first one.
+  std::optional<manifest::Platform> manifest_platform;
+  // Write ferry-bundle.json naming every image (reference -> index.json entries).
+  bool bundle = false;
+  // A delta bundle: these layers are left out (the receiving side holds them);
+  // ferry-bundle.json lists each one omitted (digest, size) and `since` (the
+  // receipt's digest). Manifests and configs are always included. Such a tarball
+  // cannot be docker-loaded. Not with `uncompressed`.
+  std::set<digest::Digest> omit_layers;
+  std::string since;
+};
+
+// The platform of this machine (linux/amd64, linux/arm64/v8, ...), as Docker names it.
+manifest::Platform host_platform();
 
 // A docker-load tarball as `docker save` writes it since Docker 25: oci-layout,
 // index.json, blobs/sha256/<hex> (manifests, configs, layers as fetched),
@@ -47,6 +72,12 @@ struct DockerArchiveOptions {
 [[nodiscard]] core::Status write_docker_archive(const store::Store& store,
                                                 const std::vector<ExportImage>& images,
                                                 const fs::path& out, const DockerArchiveOptions& opts);
+// The same with bundle options: the host platform in manifest.json, a
+// ferry-bundle.json naming every image, and for a delta the layers left out.
+[[nodiscard]] core::Status write_docker_archive(const store::Store& store,
+                                                const std::vector<ExportImage>& images,
+                                                const fs::path& out, const DockerArchiveOptions& opts,
+                                                const BundleOptions& bundle);
 
 struct OciOptions {
   // Rewrite Docker schema2 manifests as OCI image manifests (OCI config and layer

@@ -114,6 +114,70 @@ core::Result<Inflated> gunzip_to_fd(int src_fd, const std::filesystem::path& src
   return inflater.run();
 }
 
+struct GunzipHasher::State {
+  z_stream zs{};
+  bool initialised = false;
+  bool in_member = false;  // inside a member: the input may not end here
+  std::string error;
+  std::unique_ptr<unsigned char[]> out = std::make_unique<unsigned char[]>(kOutBuffer);
+  digest::Sha256 hasher;
+  ~State() {
+    if (initialised) inflateEnd(&zs);
+  }
+};
+
+GunzipHasher::GunzipHasher() : state_(std::make_unique<State>()) {
+  if (inflateInit2(&state_->zs, kAutoDetectWindow) == Z_OK) {
+    state_->initialised = true;
+  } else {
+    state_->error = "zlib inflateInit2 failed";
+  }
+}
+
+GunzipHasher::~GunzipHasher() = default;
+
+core::Status GunzipHasher::update(const char* data, size_t size) {
+  State& s = *state_;
+  if (!s.error.empty()) return core::fail(core::ErrorKind::InvalidInput, s.error);
+  s.zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+  s.zs.avail_in = static_cast<uInt>(size);
+  while (s.zs.avail_in > 0) {
+    if (!s.in_member) {
+      inflateReset(&s.zs);
+      s.in_member = true;
+    }
+    s.zs.next_out = s.out.get();
+    s.zs.avail_out = static_cast<uInt>(kOutBuffer);
+    int rc = inflate(&s.zs, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+      s.error = s.zs.msg != nullptr ? s.zs.msg : "corrupt gzip data";
+      return core::fail(core::ErrorKind::InvalidInput, s.error);
+    }
+    s.hasher.update(s.out.get(), kOutBuffer - s.zs.avail_out);
+    if (rc == Z_STREAM_END) s.in_member = false;
+    if (rc == Z_BUF_ERROR && s.zs.avail_out != 0) break;  // needs more input
+  }
+  // Drain output still pending for the input already taken.
+  while (s.in_member) {
+    s.zs.next_out = s.out.get();
+    s.zs.avail_out = static_cast<uInt>(kOutBuffer);
+    int rc = inflate(&s.zs, Z_NO_FLUSH);
+    size_t produced = kOutBuffer - s.zs.avail_out;
+    s.hasher.update(s.out.get(), produced);
+    if (rc == Z_STREAM_END) s.in_member = false;
+    if (produced == 0 || rc != Z_OK) break;
+  }
+  return {};
+}
+
+core::Result<Inflated> GunzipHasher::finish() {
+  State& s = *state_;
+  if (!s.error.empty()) return core::fail(core::ErrorKind::InvalidInput, s.error);
+  if (s.in_member) return core::fail(core::ErrorKind::InvalidInput, "gzip stream truncated");
+  uint64_t size = s.hasher.bytes();
+  return Inflated{s.hasher.finish(), size};
+}
+
 bool looks_gzip(std::string_view head) { return head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b'; }
 
 bool looks_zstd(std::string_view head) { return head.substr(0, 4) == std::string_view("\x28\xb5\x2f\xfd", 4); }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string_view>
 
 #include "core/error.h"
@@ -26,6 +27,25 @@ struct Inflated {
 // name the files in errors. Corrupt or truncated input: ErrorKind::InvalidInput.
 [[nodiscard]] core::Result<Inflated> gunzip_to_fd(int src_fd, const std::filesystem::path& src, int dst_fd,
                                                   const std::filesystem::path& dst);
+
+// The sha256 and size of what a gzip stream decompresses to, fed in chunks (a
+// layer read from a tar entry). Same member rules as gunzip_to_fd; a failed
+// update() makes finish() fail too.
+class GunzipHasher {
+ public:
+  GunzipHasher();
+  ~GunzipHasher();
+  GunzipHasher(const GunzipHasher&) = delete;
+  GunzipHasher& operator=(const GunzipHasher&) = delete;
+
+  [[nodiscard]] core::Status update(const char* data, size_t size);
+  // InvalidInput when the stream is corrupt or ends inside a member.
+  [[nodiscard]] core::Result<Inflated> finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // True when `head` (the first bytes of a blob) starts with the gzip magic.
 bool looks_gzip(std::string_view head);

@@ -180,7 +180,7 @@ sync_once "$WATCH" 0
 expect_fetched_once "$mark" "$ALL_BLOBS"
 
 assert_eq "exported tarballs" "$(printf '%s\n' "${!TAR_IMAGE[@]}" | xargs -n1 basename | sort | tr '\n' ' ')" \
-  "$(cd "$EXPORT" && printf '%s\n' * | sort | tr '\n' ' ')"
+  "$(cd "$EXPORT" && printf '%s\n' *.tar | sort | tr '\n' ' ')"
 for tar in "${!TAR_IMAGE[@]}"; do
   it_skopeo inspect "docker-archive:$tar" >/dev/null || fail "skopeo cannot inspect $tar"
   assert_eq "config in $(basename "$tar")" "$(config_digest "${TAR_IMAGE[$tar]}")" "$(tar_config "$tar")"

@@ -1,0 +1,271 @@
+// `ferry export`: (re)write the export set from the store, without network.
+//
+//   ferry export [-c FILE] [--store DIR] [-o DIR] [--format docker|oci-archive|both] [REF...]
+//   ferry export [-c FILE] [--store DIR] --bundle FILE.tar [--since RECEIPT] [REF...]
+//
+// The images are the watchlist's (-c) or, without one, every reference in the
+// store's index.json; REFs restrict them. The export directory is replaced as one
+// set (see export/export_set.h); with REFs only their files are rewritten and the
+// other references' files are kept from the current set. --bundle writes one
+// docker-load tarball of every image instead (each blob once; all platforms in
+// index.json, the host's in manifest.json); --since leaves out the layers a
+// receipt of the other side lists (manifests and configs stay). Exit codes: 0 written,
+// 1 an image could not be exported (nothing switched), 2 usage, watchlist error or
+// a REF that is neither in the watchlist nor in the store.
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "cli/export_files.h"
+#include "config/config.h"
+#include "export/export.h"
+#include "export/export_set.h"
+#include "store/fs_util.h"
+#include "store/lock.h"
+#include "store/receipt.h"
+#include "store/store.h"
+#include "sync/export_names.h"
+#include "sync/pull.h"
+
+namespace ferry::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string platform_text(const manifest::Descriptor& d) {
+  return d.platform && !d.platform->os.empty() ? d.platform->str() : "unknown";
+}
+
+std::string with_extension(std::string docker_name, std::string_view ext) {
+  return docker_name.substr(0, docker_name.size() - 4) + std::string(ext);  // ".tar" off
+}
+
+// Writes or reuses one file of the set.
+core::Status export_file(const store::Store& store, exporter::ExportSetBuilder& set, const reference::Reference& ref,
+                         const std::vector<manifest::Descriptor>& images, const std::string& name,
+                         std::string_view format, bool rewrite, bool& written) {
+  exporter::ExportFileInfo info;
+  info.file = name;
+  info.reference = ref.str();
+  info.format = std::string(format);
+  for (const auto& d : images) {
+    info.manifests.push_back(d.digest.str());
+    info.platforms.push_back(platform_text(d));
+  }
+  if (!rewrite) {
+    if (auto cur = set.current(name); cur && cur->manifests == info.manifests && cur->format == info.format &&
+                                      cur->reference == info.reference) {
+      return set.reuse(name);
+    }
+  }
+  std::vector<exporter::ExportImage> list;
+  for (const auto& d : images) list.push_back({ref, d});
+  core::Status st = format == "oci-archive" ? exporter::write_oci_archive(store, list, set.path_for(name))
+                                            : exporter::write_docker_archive(store, list, set.path_for(name), {});
+  if (!st) return st;
+  written = true;
+  return set.add(std::move(info));
+}
+
+}  // namespace
+
+core::Result<ExportedFiles> export_reference(const store::Store& store, exporter::ExportSetBuilder& set,
+                                             const reference::Reference& ref,
+                                             const std::vector<manifest::Descriptor>& entries,
+                                             const ExportFormats& formats, bool rewrite) {
+  auto images = sync::platform_images(store, entries);
+  if (!images) return core::fail(std::move(images.error()));
+  if (images->empty()) return core::fail(core::ErrorKind::NotFound, fmt::format("{}: no image manifest", ref.str()));
+  std::vector<std::pair<std::string, std::vector<manifest::Descriptor>>> files;
+  if (images->size() == 1) {
+    files.push_back({sync::export_file_name(ref, nullptr), *images});
+  } else {
+    for (const auto& d : *images) {
+      manifest::Platform p = d.platform.value_or(manifest::Platform{"unknown", "unknown", "", ""});
+      files.push_back({sync::export_file_name(ref, &p), {d}});
+    }
+  }
+  ExportedFiles out;
+  for (const auto& [name, list] : files) {
+    if (formats.docker) {
+      if (auto st = export_file(store, set, ref, list, name, "docker-archive", rewrite, out.written); !st) {
+        return core::fail(std::move(st.error()));
+      }
+      out.names.push_back(name);
+    }
+    if (formats.oci_archive) {
+      std::string oci = with_extension(name, ".oci.tar");
+      if (auto st = export_file(store, set, ref, list, oci, "oci-archive", rewrite, out.written); !st) {
+        return core::fail(std::move(st.error()));
+      }
+      out.names.push_back(oci);
+    }
+  }
+  return out;
+}
+
+core::Result<std::vector<std::string>> carry_reference(exporter::ExportSetBuilder& set, const std::string& reference) {
+  std::vector<std::string> names;
+  for (const auto& info : set.current_of(reference)) {
+    if (auto st = set.reuse(info.file); !st) return core::fail(std::move(st.error()));
+    names.push_back(info.file);
+  }
+  return names;
+}
+
+void add_export_options(CLI::App& cmd, ExportArgs& a) {
+  cmd.add_option("-c,--config", a.config, "watchlist: its images (and store/export) are used");
+  cmd.add_option("--store", a.store, "store directory (default: the watchlist's, else ~/.local/share/ferry/store)");
+  cmd.add_option("-o,--output", a.output, "export directory (default: the watchlist's export:)");
+  cmd.add_option("--format", a.format, "docker (docker-load tarballs), oci-archive, or both")
+      ->check(CLI::IsMember({"docker", "oci-archive", "both"}))
+      ->capture_default_str();
+  cmd.add_option("--bundle", a.bundle, "write every image into this one docker-load tarball instead");
+  cmd.add_option("--since", a.since, "with --bundle: leave out the layers this receipt lists (a delta bundle)");
+  cmd.add_option("refs", a.refs, "only these references (default: all)");
+}
+
+namespace {
+
+int usage(const std::string& message) {
+  fmt::print(stderr, "ferry export: {}\n", message);
+  return kExitUsage;
+}
+
+struct Selected {
+  reference::Reference ref;
+  std::vector<manifest::Descriptor> entries;
+};
+
+// --bundle [--since RECEIPT]: every selected image in one tarball.
+int write_bundle(const ExportArgs& a, const store::Store& store, const std::vector<Selected>& selected) {
+  exporter::BundleOptions opts;
+  opts.bundle = true;
+  opts.manifest_platform = exporter::host_platform();
+  if (!a.since.empty()) {
+    auto receipt = store::read_receipt(a.since);
+    if (!receipt) return usage(receipt.error().message);
+    auto bytes = store::read_file(a.since, store::kMaxReceiptSize);
+    if (!bytes) return usage(bytes.error().message);
+    opts.omit_layers = std::move(receipt->blobs);
+    opts.since = digest::sha256_of(*bytes).str();
+  }
+  std::vector<exporter::ExportImage> images;
+  for (const auto& s : selected) {
+    auto list = sync::platform_images(store, s.entries);
+    if (!list) return fmt::print(stderr, "ferry export: {}: {}\n", s.ref.str(), list.error().message), kExitSomeFailed;
+    for (const auto& d : *list) images.push_back({s.ref, d});
+  }
+  if (auto st = exporter::write_docker_archive(store, images, a.bundle, {}, opts); !st) {
+    return fmt::print(stderr, "ferry export: {}\n", st.error().message), kExitSomeFailed;
+  }
+  std::error_code ec;
+  auto size = fs::file_size(a.bundle, ec);
+  fmt::print("bundle {}: {} references, {} images, {} bytes{}\n", a.bundle, selected.size(), images.size(),
+             ec ? 0 : size,
+             a.since.empty() ? "" : fmt::format(" (delta since {}: layers the receipt lists left out)", a.since));
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_export(const ExportArgs& a) {
+  std::string store_dir = a.store;
+  std::string out_dir = a.output;
+  std::vector<reference::Reference> wanted;  // in order; empty: every reference of the store
+  if (!a.config.empty()) {
+    auto w = config::load(a.config);
+    if (!w) return usage(w.error().message);
+    if (store_dir.empty()) store_dir = w->store;
+    if (out_dir.empty()) out_dir = w->export_dir;
+    for (const auto& e : w->images) wanted.push_back(e.ref);
+  }
+  if (store_dir.empty()) store_dir = default_store_dir();
+  if (!a.since.empty() && a.bundle.empty()) return usage("--since needs --bundle FILE.tar");
+  if (!a.bundle.empty() && a.format != "docker") return usage("--bundle writes a docker-load tarball; drop --format");
+  if (out_dir.empty() && a.bundle.empty()) {
+    return usage("no export directory: give -o DIR (or `export:` in the watchlist)");
+  }
+  std::vector<reference::Reference> only;
+  for (const auto& text : a.refs) {
+    auto r = reference::parse(text);
+    if (!r) return usage(r.error().message);
+    only.push_back(*r);
+  }
+
+  auto store = store::Store::open(store_dir, false);
+  if (!store) return fmt::print(stderr, "ferry export: {}\n", store.error().message), kExitSomeFailed;
+  auto lock = store::StoreLock::acquire(store->root());
+  if (!lock && lock.error().kind == core::ErrorKind::Unavailable) {
+    return fmt::print(stderr, "ferry export: {}\n", lock.error().message), kExitSomeFailed;
+  }
+  auto index = store->read_index();
+  if (!index) return fmt::print(stderr, "ferry export: {}\n", index.error().message), kExitSomeFailed;
+  std::map<std::string, std::vector<manifest::Descriptor>> by_ref;
+  std::vector<std::string> order;
+  for (const auto& e : *index) {
+    if (by_ref[e.ref_name].empty()) order.push_back(e.ref_name);
+    by_ref[e.ref_name].push_back(e.descriptor);
+  }
+  if (a.config.empty()) {
+    for (const auto& name : order) {
+      auto r = reference::parse(name);
+      if (r) wanted.push_back(*r);
+    }
+  }
+  std::set<std::string> known;
+  for (const auto& r : wanted) known.insert(r.str());
+  for (const auto& r : only) {
+    if (!known.contains(r.str())) {
+      return usage(fmt::format("{} is not {}", r.str(),
+                               a.config.empty() ? "in the store " + store_dir : "in the watchlist " + a.config));
+    }
+  }
+  std::vector<Selected> selected;
+  for (const auto& r : wanted) {
+    bool listed = only.empty() || std::any_of(only.begin(), only.end(), [&](const auto& o) { return o == r; });
+    if (!listed) continue;
+    auto it = by_ref.find(r.str());
+    if (it == by_ref.end()) {
+      fmt::print(stderr, "ferry export: {} is not in the store {}; run ferry sync first\n", r.str(), store_dir);
+      return kExitSomeFailed;
+    }
+    selected.push_back({r, it->second});
+  }
+  if (selected.empty()) return usage("nothing to export: the store holds no images");
+
+  if (!a.bundle.empty()) return write_bundle(a, *store, selected);
+
+  ExportFormats formats{a.format != "oci-archive", a.format != "docker"};
+  auto set = exporter::ExportSetBuilder::begin(out_dir);
+  if (!set) return fmt::print(stderr, "ferry export: {}\n", set.error().message), kExitSomeFailed;
+  std::set<std::string> exported;
+  for (const auto& s : selected) {
+    auto files = export_reference(*store, *set, s.ref, s.entries, formats, true);
+    if (!files) {
+      fmt::print(stderr, "ferry export: {}: {}\n", s.ref.str(), files.error().message);
+      return kExitSomeFailed;
+    }
+    exported.insert(s.ref.str());
+    for (const auto& n : files->names) fmt::print("wrote {}  {}\n", n, s.ref.str());
+  }
+  if (!only.empty()) {  // the other references keep their files
+    for (const auto& r : wanted) {
+      if (exported.contains(r.str())) continue;
+      if (auto kept = carry_reference(*set, r.str()); !kept) {
+        fmt::print(stderr, "ferry export: {}\n", kept.error().message);
+        return kExitSomeFailed;
+      }
+    }
+  }
+  if (auto st = set->commit(); !st) return fmt::print(stderr, "ferry export: {}\n", st.error().message), kExitSomeFailed;
+  fmt::print("export {}: {} files, CONTENTS.json and SHA256SUMS\n", out_dir, set->files().size());
+  return kExitOk;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,40 @@
+// The files of one reference in an export set: one docker-load tarball (and/or OCI
+// archive) per platform image, named by sync::export_file_name. Shared by `ferry
+// sync` (after a run) and `ferry export` (from the store).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "export/export_set.h"
+#include "manifest/manifest.h"
+#include "reference/reference.h"
+#include "store/store.h"
+
+namespace ferry::cli {
+
+struct ExportFormats {
+  bool docker = true;
+  bool oci_archive = false;
+};
+
+struct ExportedFiles {
+  std::vector<std::string> names;  // every file of the reference in the new set
+  bool written = false;            // at least one was written (not reused)
+};
+
+// Adds the files of `ref` (its index.json entries) to `set`. A file the current set
+// holds for exactly the same manifests is hard-linked instead of rewritten unless
+// `rewrite`.
+[[nodiscard]] core::Result<ExportedFiles> export_reference(const store::Store& store, exporter::ExportSetBuilder& set,
+                                                           const reference::Reference& ref,
+                                                           const std::vector<manifest::Descriptor>& entries,
+                                                           const ExportFormats& formats, bool rewrite);
+
+// Keeps the current set's files of `reference` in the new set (an image that
+// failed to sync keeps its last good tarballs). Returns their names.
+[[nodiscard]] core::Result<std::vector<std::string>> carry_reference(exporter::ExportSetBuilder& set,
+                                                                     const std::string& reference);
+
+}  // namespace ferry::cli

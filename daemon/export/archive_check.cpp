@@ -1,0 +1,416 @@
+// ArchiveScan and check_archive: an image tarball read back and checked.
+#include "export/archive_check.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "export/export.h"
+#include "export/gunzip.h"
+
+namespace ferry::exporter {
+
+namespace {
+
+constexpr size_t kChunk = 1024 * 1024;
+constexpr int kMaxLinkHops = 8;
+constexpr uint64_t kMaxJsonSize = 16 << 20;  // manifest.json of a big bundle; still bounded
+
+std::optional<digest::Digest> digest_of_blob_name(const std::string& name) {
+  constexpr std::string_view prefix = "blobs/sha256/";
+  if (!name.starts_with(prefix)) return std::nullopt;
+  auto d = digest::Digest::parse("sha256:" + name.substr(prefix.size()));
+  if (!d) return std::nullopt;
+  return *d;
+}
+
+// "sha256:abcdef123456" for messages of people.
+std::string short_name(const digest::Digest& d) { return "sha256:" + std::string(d.short_hex()); }
+
+}  // namespace
+
+core::Result<ArchiveScan> ArchiveScan::scan(const fs::path& tar) {
+  ArchiveScan s;
+  s.path_ = tar;
+  s.fd_ = ::open(tar.c_str(), O_RDONLY | O_CLOEXEC);
+  if (s.fd_ < 0) return core::fail(core::errno_error("open", tar.string(), errno));
+  TarReader reader(s.fd_, tar.string());
+  auto buffer = std::make_unique<char[]>(kChunk);
+  for (;;) {
+    auto next = reader.next();
+    if (!next) {
+      s.problems_.push_back(next.error().message);
+      break;
+    }
+    if (!*next) break;
+    ScannedEntry e;
+    e.entry = std::move(**next);
+    if (e.entry.type == '0') {
+      auto named = digest_of_blob_name(e.entry.name);
+      e.named_by_digest = named.has_value();
+      digest::Sha256 hasher;
+      std::optional<GunzipHasher> gunzip;
+      bool first = true;
+      bool failed = false;
+      for (;;) {
+        auto n = reader.read(buffer.get(), kChunk);
+        if (!n) {
+          s.problems_.push_back(n.error().message);
+          failed = true;
+          break;
+        }
+        if (*n == 0) break;
+        if (first && !named && looks_gzip(std::string_view(buffer.get(), *n))) gunzip.emplace();
+        first = false;
+        hasher.update(buffer.get(), *n);
+        if (gunzip && !gunzip->update(buffer.get(), *n)) gunzip.reset();  // not gzip after all
+      }
+      if (failed) break;
+      e.sha256 = hasher.finish();
+      if (gunzip) {
+        if (auto inflated = gunzip->finish(); inflated) e.diff_id = inflated->digest;
+      }
+      e.matches_name = named && *named == e.sha256;
+    } else if (e.entry.type != '2' && e.entry.type != '1') {
+      continue;  // directories and the like name no content
+    }
+    s.entries_[e.entry.name] = std::move(e);
+  }
+  return s;
+}
+
+ArchiveScan::ArchiveScan(ArchiveScan&& o) noexcept
+    : path_(std::move(o.path_)), fd_(o.fd_), entries_(std::move(o.entries_)), problems_(std::move(o.problems_)) {
+  o.fd_ = -1;
+}
+
+ArchiveScan::~ArchiveScan() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+const ScannedEntry* ArchiveScan::find(const std::string& name) const {
+  auto normal = normalise_entry_name(name);
+  if (!normal) return nullptr;
+  std::string current = *normal;
+  for (int hop = 0; hop <= kMaxLinkHops; ++hop) {
+    auto it = entries_.find(current);
+    if (it == entries_.end()) return nullptr;
+    const TarEntry& e = it->second.entry;
+    if (e.type == '0') return &it->second;
+    std::optional<std::string> next;
+    if (e.type == '2') next = resolve_link(current, e.link);
+    if (e.type == '1') {
+      auto hard = normalise_entry_name(e.link);
+      if (hard) next = *hard;
+    }
+    if (!next) return nullptr;
+    current = *next;
+  }
+  return nullptr;
+}
+
+core::Result<std::string> ArchiveScan::read(const ScannedEntry& e, uint64_t limit) const {
+  if (e.entry.size > limit) {
+    return core::fail(core::ErrorKind::InvalidInput,
+                      fmt::format("{} is {} bytes, more than the {} allowed", e.entry.name, e.entry.size, limit));
+  }
+  std::string out(e.entry.size, '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::pread(fd_, out.data() + got, out.size() - got, static_cast<off_t>(e.entry.offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return core::fail(core::errno_error("read", path_.string(), n < 0 ? errno : EIO));
+    got += static_cast<size_t>(n);
+  }
+  return out;
+}
+
+bool ArchiveReport::ok() const {
+  if (!problems.empty()) return false;
+  for (const auto& i : images) {
+    if (!i.problems.empty()) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// Checks that `d` is present as blobs/sha256/<hex> with its size and digest.
+using Omitted = std::map<digest::Digest, int64_t>;
+
+const ScannedEntry* check_blob(const ArchiveScan& scan, const manifest::Descriptor& d, std::string_view what,
+                               std::vector<std::string>& problems, const Omitted& omitted = {}) {
+  std::string name = fmt::format("blobs/sha256/{}", d.digest.hex());
+  const ScannedEntry* e = scan.find(name);
+  if (!e && omitted.contains(d.digest)) return nullptr;  // a delta bundle left it out
+  if (!e) {
+    problems.push_back(fmt::format("{} {} is missing", what, d.digest.str()));
+    return nullptr;
+  }
+  if (d.size >= 0 && e->entry.size != static_cast<uint64_t>(d.size)) {
+    problems.push_back(fmt::format("{} {} is {} bytes, its descriptor says {}", what, d.digest.str(), e->entry.size, d.size));
+    return nullptr;
+  }
+  if (e->sha256 != d.digest) {
+    problems.push_back(fmt::format("{} {} is corrupt: its content hashes to {}", what, d.digest.str(), e->sha256.str()));
+    return nullptr;
+  }
+  return e;
+}
+
+void walk_oci(const ArchiveScan& scan, const manifest::Descriptor& d, size_t depth, ArchiveImage base,
+              std::vector<ArchiveImage>& out, const Omitted& omitted) {
+  if (depth > manifest::kMaxDepth) {
+    base.problems.push_back("indexes nested too deep");
+    out.push_back(std::move(base));
+    return;
+  }
+  const ScannedEntry* e = check_blob(scan, d, "manifest", base.problems);
+  if (!e) return out.push_back(std::move(base));
+  auto bytes = scan.read(*e, manifest::kMaxManifestSize);
+  if (!bytes) return base.problems.push_back(bytes.error().message), out.push_back(std::move(base));
+  auto parsed = manifest::parse(*bytes, d.media_type);
+  if (!parsed) {
+    base.problems.push_back(fmt::format("manifest {}: {}", d.digest.str(), parsed.error().message));
+    return out.push_back(std::move(base));
+  }
+  if (auto* index = std::get_if<manifest::Index>(&*parsed)) {
+    for (const auto& child : index->manifests) {
+      if (!manifest::is_image_manifest_type(child.media_type) && !manifest::is_index_type(child.media_type)) continue;
+      ArchiveImage img = base;
+      if (child.platform) img.name = base.name + " " + child.platform->str();
+      if (!scan.find(fmt::format("blobs/sha256/{}", child.digest.hex())) && !manifest::is_image_entry(child)) continue;
+      walk_oci(scan, child, depth + 1, std::move(img), out, omitted);
+    }
+    return;
+  }
+  auto& m = std::get<manifest::ImageManifest>(*parsed);
+  base.manifest = d;
+  base.config_digest = m.config.digest;
+  base.config_entry = fmt::format("blobs/sha256/{}", m.config.digest.hex());
+  check_blob(scan, m.config, "config", base.problems);
+  for (const auto& layer : m.layers) {
+    std::string name = fmt::format("blobs/sha256/{}", layer.digest.hex());
+    if (manifest::is_foreign_layer(layer) && !scan.find(name)) {
+      base.layer_entries.push_back("");
+    } else {
+      bool left_out = !scan.find(name) && omitted.contains(layer.digest);
+      check_blob(scan, layer, "layer", base.problems, omitted);
+      base.layer_entries.push_back(left_out ? "" : name);
+    }
+    base.layers.push_back(layer);
+  }
+  out.push_back(std::move(base));
+}
+
+void check_oci(const ArchiveScan& scan, const ScannedEntry& index_entry, ArchiveReport& r) {
+  auto bytes = scan.read(index_entry, manifest::kMaxManifestSize);
+  if (!bytes) return r.problems.push_back("index.json: " + bytes.error().message);
+  auto parsed = manifest::parse(*bytes, manifest::media::kOciIndex);
+  if (!parsed || !std::holds_alternative<manifest::Index>(*parsed)) {
+    return r.problems.push_back("index.json: " + (parsed ? std::string("not an index") : parsed.error().message));
+  }
+  for (const auto& d : std::get<manifest::Index>(*parsed).manifests) {
+    ArchiveImage img;
+    for (auto key : {"io.containerd.image.name", "org.opencontainers.image.ref.name"}) {
+      if (auto it = d.annotations.find(key); it != d.annotations.end() && img.name.empty()) img.name = it->second;
+    }
+    if (auto it = d.annotations.find("io.containerd.image.name"); it != d.annotations.end()) {
+      img.ref_names.push_back(it->second);
+    } else if (auto ref = d.annotations.find("org.opencontainers.image.ref.name"); ref != d.annotations.end() &&
+                                                                                 ref->second.find(':') != std::string::npos) {
+      img.ref_names.push_back(ref->second);
+    }
+    if (img.name.empty()) img.name = short_name(d.digest);
+    if (d.platform && !d.platform->os.empty()) img.name += " " + d.platform->str();
+    walk_oci(scan, d, 0, std::move(img), r.images, r.omitted);
+  }
+}
+
+// One manifest.json item: Config, RepoTags, Layers.
+ArchiveImage check_docker_item(const ArchiveScan& scan, const nlohmann::json& item, const Omitted& omitted) {
+  ArchiveImage img;
+  auto str_of = [&](const char* key) -> std::string {
+    return item.contains(key) && item[key].is_string() ? item[key].get<std::string>() : std::string();
+  };
+  img.config_entry = str_of("Config");
+  if (item.contains("RepoTags") && item["RepoTags"].is_array()) {
+    for (const auto& t : item["RepoTags"]) {
+      if (t.is_string()) img.ref_names.push_back(t.get<std::string>());
+    }
+  }
+  img.name = img.ref_names.empty() ? img.config_entry : img.ref_names.front();
+  const ScannedEntry* config = img.config_entry.empty() ? nullptr : scan.find(img.config_entry);
+  if (!config) {
+    img.problems.push_back(fmt::format("config {} is missing", img.config_entry.empty() ? "(none named)" : img.config_entry));
+    return img;
+  }
+  img.config_digest = config->sha256;
+  if (img.ref_names.empty()) img.name = short_name(config->sha256);
+  // A config named by its digest must hash to it: blobs/sha256/<hex> or <hex>.json.
+  std::string base = fs::path(config->entry.name).filename().string();
+  if (base.ends_with(".json")) base.resize(base.size() - 5);
+  auto named = digest::Digest::parse("sha256:" + base);
+  if (named && *named != config->sha256) {
+    img.problems.push_back(fmt::format("config {} is corrupt: its content hashes to {}", config->entry.name,
+                                       config->sha256.str()));
+    return img;
+  }
+  auto bytes = scan.read(*config, manifest::kMaxConfigSize);
+  if (!bytes) return img.problems.push_back(bytes.error().message), img;
+  auto parsed = manifest::parse_config(*bytes);
+  if (!parsed) return img.problems.push_back(fmt::format("config {}: {}", config->entry.name, parsed.error().message)), img;
+  std::vector<std::string> layers;
+  if (item.contains("Layers") && item["Layers"].is_array()) {
+    for (const auto& l : item["Layers"]) layers.push_back(l.is_string() ? l.get<std::string>() : "");
+  }
+  if (layers.size() != parsed->diff_ids.size()) {
+    img.problems.push_back(fmt::format("manifest.json lists {} layers, the config has {} diff_ids", layers.size(),
+                                       parsed->diff_ids.size()));
+    return img;
+  }
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const digest::Digest& want = parsed->diff_ids[i];
+    const ScannedEntry* layer = layers[i].empty() ? nullptr : scan.find(layers[i]);
+    img.layer_entries.push_back(layers[i]);
+    if (auto left_out = digest_of_blob_name(layers[i]); !layer && left_out && omitted.contains(*left_out)) {
+      img.layer_entries.back().clear();  // a delta bundle left it out
+      img.layers.push_back({"", *left_out, omitted.at(*left_out), std::nullopt, {}, {}});
+      continue;
+    }
+    if (!layer) {
+      img.problems.push_back(fmt::format("layer {} (diff_id {}) is missing", layers[i], want.str()));
+      continue;
+    }
+    manifest::Descriptor d{"", layer->sha256, static_cast<int64_t>(layer->entry.size), std::nullopt, {}, {}};
+    if (layer->named_by_digest) {
+      if (!layer->matches_name) {
+        img.problems.push_back(fmt::format("layer {} is corrupt: its content hashes to {}", layers[i], layer->sha256.str()));
+      }
+      d.media_type = layer->sha256 == want ? std::string(manifest::media::kOciLayerTar)
+                                           : std::string(manifest::media::kOciLayerGzip);
+    } else {
+      const digest::Digest& got = layer->diff_id ? *layer->diff_id : layer->sha256;
+      if (got != want) {
+        img.problems.push_back(fmt::format("layer {} has diff_id {}, the config says {}", layers[i], got.str(), want.str()));
+      }
+      d.media_type = layer->diff_id ? std::string(manifest::media::kOciLayerGzip) : std::string(manifest::media::kOciLayerTar);
+    }
+    img.layers.push_back(std::move(d));
+  }
+  return img;
+}
+
+void check_docker(const ArchiveScan& scan, const ScannedEntry& manifest_json, ArchiveReport& r) {
+  auto bytes = scan.read(manifest_json, kMaxJsonSize);
+  if (!bytes) return r.problems.push_back("manifest.json: " + bytes.error().message);
+  auto doc = nlohmann::json::parse(*bytes, nullptr, false);
+  if (doc.is_discarded() || !doc.is_array()) return r.problems.push_back("manifest.json: not a JSON list");
+  for (const auto& item : doc) {
+    if (!item.is_object()) {
+      r.problems.push_back("manifest.json: an item is not an object");
+      continue;
+    }
+    r.images.push_back(check_docker_item(scan, item, r.omitted));
+  }
+}
+
+std::optional<manifest::Descriptor> descriptor_from(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("digest") || !j["digest"].is_string()) return std::nullopt;
+  auto d = digest::Digest::parse(j["digest"].get<std::string>());
+  if (!d) return std::nullopt;
+  manifest::Descriptor out{j.value("mediaType", ""), *d, j.value("size", int64_t{-1}), std::nullopt, {}, {}};
+  if (out.size < 0 || !manifest::is_image_manifest_type(out.media_type)) return std::nullopt;
+  if (j.contains("platform") && j["platform"].is_object()) {
+    const auto& p = j["platform"];
+    out.platform = manifest::Platform{p.value("os", ""), p.value("architecture", ""), p.value("variant", ""),
+                                      p.value("os.version", "")};
+  }
+  return out;
+}
+
+// ferry-bundle.json: the images by reference and the layers a delta left out.
+void read_bundle(const ArchiveScan& scan, const ScannedEntry& e, ArchiveReport& r) {
+  auto bytes = scan.read(e, kMaxJsonSize);
+  if (!bytes) return r.problems.push_back(std::string(kBundleFile) + ": " + bytes.error().message);
+  auto doc = nlohmann::json::parse(*bytes, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || doc.value("ferryBundle", 0) != kBundleVersion) {
+    return r.problems.push_back(std::string(kBundleFile) + ": not a ferry bundle description (version 1)");
+  }
+  r.bundle = true;
+  r.since = doc.value("since", "");
+  for (const auto& img : doc.value("images", nlohmann::json::array())) {
+    auto d = img.is_object() ? descriptor_from(img.value("manifest", nlohmann::json())) : std::nullopt;
+    std::string ref = img.is_object() ? img.value("reference", "") : "";
+    if (!d || ref.empty()) {
+      r.problems.push_back(std::string(kBundleFile) + ": an image entry lacks a reference or a manifest descriptor");
+      continue;
+    }
+    r.bundle_images.emplace_back(ref, *d);
+  }
+  for (const auto& o : doc.value("omitted", nlohmann::json::array())) {
+    auto d = o.is_object() && o.contains("digest") && o["digest"].is_string()
+                 ? digest::Digest::parse(o["digest"].get<std::string>())
+                 : core::Result<digest::Digest>(core::fail(core::ErrorKind::InvalidInput, "no digest"));
+    int64_t size = o.is_object() ? o.value("size", int64_t{-1}) : -1;
+    if (!d || size < 0) {
+      r.problems.push_back(std::string(kBundleFile) + ": an omitted entry lacks a valid digest or size");
+      continue;
+    }
+    r.omitted[*d] = size;
+  }
+}
+
+}  // namespace
+
+ArchiveReport check_archive(const ArchiveScan& scan) {
+  ArchiveReport r;
+  r.problems = scan.problems();
+  for (const auto& [name, e] : scan.entries()) {
+    if (!e.named_by_digest || e.entry.type != '0') continue;
+    if (e.matches_name) {
+      r.good_blobs.insert(e.sha256);
+    } else {
+      r.problems.push_back(fmt::format("{} is corrupt: its content hashes to {}", name, e.sha256.str()));
+    }
+  }
+  if (const ScannedEntry* bundle = scan.find(std::string(kBundleFile))) read_bundle(scan, *bundle, r);
+  const ScannedEntry* manifest_json = scan.find("manifest.json");
+  const ScannedEntry* index_json = scan.find("index.json");
+  if (manifest_json) {
+    r.format = "docker-archive";
+    check_docker(scan, *manifest_json, r);
+    // Docker 25+ and ferry also write index.json; it must hold up too (reported
+    // only when manifest.json's images are fine, so a fault is named once).
+    if (index_json) {
+      bool docker_ok = r.ok();
+      ArchiveReport oci;
+      oci.omitted = r.omitted;
+      check_oci(scan, *index_json, oci);
+      for (const auto& p : oci.problems) {
+        if (docker_ok) r.problems.push_back("index.json: " + p);
+      }
+      for (const auto& img : oci.images) {
+        for (const auto& p : img.problems) {
+          if (docker_ok) r.problems.push_back(fmt::format("index.json {}: {}", img.name, p));
+        }
+      }
+      r.index_images = std::move(oci.images);
+    }
+  } else if (index_json) {
+    r.format = "oci-archive";
+    check_oci(scan, *index_json, r);
+    r.index_images = r.images;
+  } else {
+    r.format = "unknown";
+    if (scan.problems().empty()) r.problems.push_back("neither manifest.json nor index.json: not an image archive");
+  }
+  return r;
+}
+
+}  // namespace ferry::exporter
