@@ -118,7 +118,7 @@ ferry_ok verify --store "$STORE"
 check_layout "final run"
 [[ -z "$(ls -A "$STORE/ingest")" ]] || fail "partials left after a complete run: $(ls "$STORE/ingest")"
 for app in app1 app2 app3; do
-  tar=$(find "$EXPORT" -name "*${app}_1*.tar" | head -n1)
+  tar=$(find "$EXPORT/" -name "*${app}_1*.tar" | head -n1)
   [[ -n "$tar" ]] || fail "no export tarball for $app in $EXPORT: $(ls "$EXPORT")"
   it_skopeo inspect "docker-archive:$tar" >"$IT_TMP/$app.inspect.json" || fail "skopeo cannot read $tar"
   assert_eq "layers of $app" "$(jget "$IT_TMP/$app.json" 'len(d["layers"])')" \

@@ -309,7 +309,9 @@ BWATCH="$IT_TMP/big.yaml"
 printf 'schedule: "every 2s"\nimages:\n  - %s/lab/big:1\n' "$REG" >"$BWATCH"
 partial="$BSTORE/ingest/${big_layer#sha256:}.partial"
 
-spawn_bg "$IT_TMP/daemon-big.log" "$FERRY_BIN" sync -c "$BWATCH" --store "$BSTORE" --export "$BEXPORT"
+# One stream per blob (--segments 1): this checks the single-stream resume; a
+# segmented download's resume is large_test's.
+spawn_bg "$IT_TMP/daemon-big.log" "$FERRY_BIN" sync -c "$BWATCH" --store "$BSTORE" --export "$BEXPORT" --segments 1
 daemon=$SPAWNED_PID daemon_pid=$SPAWNED_CHILD
 # Poll fast: on loopback the 150 MB layer takes about a second.
 end=$((SECONDS + 30))
@@ -351,7 +353,7 @@ grep -q -i 'partial downloads are kept' "$IT_TMP/daemon-big.log" || fail "daemon
 
 log "--- the next run resumes with a Range request"
 mark=$(reg_log_mark)
-sync_once "$BWATCH" 0 --store "$BSTORE" --export "$BEXPORT"
+sync_once "$BWATCH" 0 --store "$BSTORE" --export "$BEXPORT" --segments 1
 gets=$(ferry_requests "$mark" | awk -v p="/blobs/$big_layer" '$1 == "GET" && index($2, p) && $3 ~ /^(200|206)$/')
 assert_eq "GETs of the big layer when resuming" 1 "$(wc -l <<<"$gets")"
 read -r _ _ status sent <<<"$gets"
