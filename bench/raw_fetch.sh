@@ -6,8 +6,7 @@
 #   raw_fetch.sh BLOBS_TXT REGISTRY_URL TOKEN_URL SERVICE OUTDIR PARALLEL
 #
 # BLOBS_TXT: "REPO sha256:HEX SIZE" lines (fleet.py lists).  One anonymous
-# bearer token for every repository's pull scope, then `xargs -P PARALLEL curl`
-# (one curl process per blob, like a hand-written loop made parallel).
+# bearer token for every repository's pull scope, then one `curl --parallel`.
 set -euo pipefail
 blobs=$1 reg=$2 token_url=$3 service=$4 out=$5 par=$6
 mkdir -p "$out"
@@ -19,11 +18,16 @@ done
 token=$(curl -fsS --noproxy '*' "$token_url?$query" | sed -E 's/.*"(access_)?token" *: *"([^"]+)".*/\2/')
 [[ -n "$token" ]] || { echo "raw_fetch: no token from $token_url" >&2; exit 1; }
 
-# One line per blob: "-o FILE URL" (xargs splits on blanks; no shell per blob).
-while read -r repo digest _; do
-  printf -- '-o %s/%s %s/v2/%s/blobs/%s\n' "$out" "${digest#sha256:}" "$reg" "$repo" "$digest"
-done <"$blobs" |
-  xargs -P "$par" -L 1 curl -fsS --noproxy '*' -H "Authorization: Bearer $token"
+# One curl process, PARALLEL transfers at once (--parallel): no registry
+# logic, no process per blob.  Its config file has one url/output per blob.
+{
+  printf 'header = "Authorization: Bearer %s"\n' "$token"
+  while read -r repo digest _; do
+    printf 'url = "%s/v2/%s/blobs/%s"\noutput = "%s/%s"\n' "$reg" "$repo" "$digest" "$out" "${digest#sha256:}"
+  done <"$blobs"
+} >"$out.curlrc"
+curl -fsS --noproxy '*' --parallel --parallel-max "$par" -K "$out.curlrc"
+rm -f "$out.curlrc"
 
 # Verify every file against its name, two hashers at once.
 cd "$out"

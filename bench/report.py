@@ -19,6 +19,7 @@ import sys
 SCENARIOS = {
     "a": "(a) cold sync, loopback",
     "b": "(b) cold sync, +20 ms/request, 4 MiB/s per connection",
+    "p": "(b′) proxy check: raw bound through the proxy without faults",
     "c": "(c) no-op re-sync",
     "d": "(d) cold sync + docker-load tarballs",
     "e": "(e) one image with a 1 GB layer to a docker-load tarball",
@@ -263,6 +264,15 @@ def main():
     for target, measured, verdict in checks(stats, args.tags):
         md.append("| %s | %s | **%s** |" % (target, measured, verdict))
     md.append("")
+    pa, pp = stats.get(("a", "raw-curl"), {}), stats.get(("p", "raw-curl"), {})
+    if pa.get("ok") and pp.get("ok"):
+        cap = 16 * 4 * 1024 * 1024
+        through = total / pp["wall"]
+        md += ["Proxy check: the raw bound moves %.0f MB/s direct and %.0f MB/s through "
+               "fault_proxy.py without faults; (b) caps 16 connections at 4 MiB/s = %.0f MB/s, so the "
+               "proxy %s." % (total / pa["wall"] / MB, through / MB, cap / MB,
+                              "is not what limits (b)" if through > 1.5 * cap else
+                              "may itself limit (b): read (b) with care"), ""]
     text = "\n".join(md)
     os.makedirs(args.out, exist_ok=True)
     name = "%s-%s.md" % (now.strftime("%Y-%m-%d"), host)
