@@ -87,8 +87,8 @@ N_TAGS=$(wc -l <"$W/direct/images.txt")
 proxy_up=0
 start_proxy() {
   ((proxy_up)) && return 0
-  # The same proxy without faults: the raw bound through it shows whether the
-  # Python proxy itself could cap (b) (it must carry 16 x 4 MiB/s).
+  # The same proxy without faults: ferry through it shows whether the Python
+  # proxy itself could cap (b) (it must carry 16 x 4 MiB/s).
   fault_proxy_start pass "$REG_URL"
   "$PY" "$BENCH_DIR/fleet.py" lists --cache "$FLEET_CACHE" --registry "$PROXY_ADDR" --out "$W/pass" \
     --store "$W/unused-store" --concurrency "$BENCH_CONCURRENCY"
@@ -184,8 +184,8 @@ for ((run = 1; run <= BENCH_RUNS; run++)); do
     rm -rf "$W/b-skopeo"
     measure b raw-curl "$run" "${RUN_FN[@]}" raw_bound "$W/wan" "$W/b-raw"
     rm -rf "$W/b-raw"
-    measure p raw-curl "$run" "${RUN_FN[@]}" raw_bound "$W/pass" "$W/p-raw"
-    rm -rf "$W/p-raw"
+    measure p ferry "$run" "$FERRY_BIN" sync --once -c "$W/pass/watchlist.yaml" --store "$W/p-ferry"
+    rm -rf "$W/p-ferry"
   fi
   # (d) cold sync plus a docker-load tarball per image.
   if has d; then
