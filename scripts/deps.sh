@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install what ferry needs from Debian 12's archive (as root), skipping apt when
-# everything is already there. Usage: scripts/deps.sh build|test
+# everything is already there. Usage: scripts/deps.sh build|test|bench
 #   build: compiler, CMake and the libraries ferry links
 #   test:  build + what the test suites start and read back (a real registry,
 #          skopeo, a private Docker engine, a token server's Python modules)
+#   bench: build + what bench/run.sh starts and measures (registry, token server,
+#          skopeo, curl, GNU time for wall/CPU/peak RSS, cc for bench/blobgen.c)
 set -euo pipefail
 
 BUILD_PKGS=(g++ cmake ninja-build pkg-config ca-certificates
@@ -11,9 +13,16 @@ BUILD_PKGS=(g++ cmake ninja-build pkg-config ca-certificates
   libcli11-dev libexpected-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev)
 TEST_PKGS=(docker-registry skopeo docker.io containerd runc apache2-utils curl procps iproute2
   python3 python3-jwt python3-cryptography tar gzip clang libclang-rt-14-dev)
+BENCH_PKGS=(docker-registry skopeo curl procps python3 python3-jwt python3-cryptography
+  time gcc coreutils findutils)
 
 want=("${BUILD_PKGS[@]}")
-if [[ "${1:-build}" == test ]]; then want+=("${TEST_PKGS[@]}"); fi
+case "${1:-build}" in
+  build) ;;
+  test) want+=("${TEST_PKGS[@]}") ;;
+  bench) want+=("${BENCH_PKGS[@]}") ;;
+  *) echo "scripts/deps.sh: unknown mode '$1' (build, test or bench)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
