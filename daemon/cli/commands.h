@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,7 @@ void add_verify_options(CLI::App& cmd, VerifyArgs& args);
 int run_verify(const VerifyArgs& args);
 
 struct PushArgs {
+  std::string from;               // an export directory, bundle or tarball imported first
   std::vector<std::string> args;  // REF... (with --to), or REF DEST
   std::string to;                 // REGISTRY[/PREFIX]
   bool all = false;
@@ -114,6 +116,12 @@ struct ImportArgs {
 
 void add_import_options(CLI::App& cmd, ImportArgs& args);
 int run_import(const ImportArgs& args);
+
+// Checks and imports an export directory, bundle or tarball into `store` (whose lock
+// the caller holds), printing what it did; nothing of a file that does not verify
+// lands. Returns the references recorded in index.json.
+[[nodiscard]] core::Result<std::vector<std::string>> import_source(const std::filesystem::path& src,
+                                                                   store::Store& store);
 
 // ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
 std::string default_store_dir();

@@ -41,25 +41,20 @@ struct Checked {
   exporter::ArchiveReport report;
 };
 
-int failed(const std::string& message) {
-  fmt::print(stderr, "ferry import: {}\n", message);
-  return kExitSomeFailed;
+core::Error import_error(std::string message) {
+  return core::Error{core::ErrorKind::InvalidInput, std::move(message), 0, {}, std::nullopt};
 }
 
 }  // namespace
 
-int run_import(const ImportArgs& a) {
-  const fs::path src = a.source;
+core::Result<std::vector<std::string>> import_source(const fs::path& src, store::Store& store) {
   std::error_code ec;
-  if (!fs::exists(src, ec)) {
-    fmt::print(stderr, "ferry import: {}: no such file or directory\n", src.string());
-    return kExitUsage;
-  }
+  if (!fs::exists(src, ec)) return core::fail(core::ErrorKind::NotFound, src.string() + ": no such file or directory");
   std::vector<fs::path> tars;
   if (fs::is_directory(src, ec)) {
     auto problems = exporter::check_sums(src);
     for (const auto& p : problems) fmt::print(stderr, "ferry import: {}: {}\n", src.string(), p);
-    if (!problems.empty()) return failed(fmt::format("{}: SHA256SUMS does not hold; nothing imported", src.string()));
+    if (!problems.empty()) return core::fail(import_error(fmt::format("{}: SHA256SUMS does not hold; nothing imported", src.string())));
     for (fs::directory_iterator it(src, ec), end; !ec && it != end; it.increment(ec)) {
       if (it->path().extension() == ".tar" && it->is_regular_file()) tars.push_back(it->path());
     }
@@ -72,41 +67,36 @@ int run_import(const ImportArgs& a) {
   std::vector<Checked> checked;
   for (const auto& t : tars) {
     auto scan = exporter::ArchiveScan::scan(t);
-    if (!scan) return failed(scan.error().message);
+    if (!scan) return core::fail(scan.error());
     auto report = exporter::check_archive(*scan);
     if (!report.ok()) {
       for (const auto& p : report.problems) fmt::print(stderr, "ferry import: {}: {}\n", t.string(), p);
       for (const auto& img : report.images) {
         for (const auto& p : img.problems) fmt::print(stderr, "ferry import: {}: {}: {}\n", t.string(), img.name, p);
       }
-      return failed(fmt::format("{} does not verify; nothing imported", t.string()));
+      return core::fail(import_error(fmt::format("{} does not verify; nothing imported", t.string())));
     }
     checked.push_back({std::move(*scan), std::move(report)});
   }
 
-  auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, true);
-  if (!store) return failed(store.error().message);
-  auto lock = store::StoreLock::acquire(store->root());
-  if (!lock) return failed(lock.error().message);
   for (const auto& c : checked) {  // before any blob lands
-    auto missing = exporter::missing_omitted(*store, c.report);
+    auto missing = exporter::missing_omitted(store, c.report);
     for (const auto& m : missing) {
       fmt::print(stderr, "ferry import: {}: left out of the delta and not in the store: {}\n",
                  c.scan.path().string(), m);
     }
     if (!missing.empty()) {
-      return failed(fmt::format("{}: {} layer{} missing from {} (import the full bundle or export from an older "
-                                "receipt); nothing imported",
-                                c.scan.path().string(), missing.size(), missing.size() == 1 ? "" : "s",
-                                store->root().string()));
+      return core::fail(import_error(fmt::format(
+          "{}: {} layer{} missing from {} (import the full bundle or export from an older receipt); nothing imported",
+          c.scan.path().string(), missing.size(), missing.size() == 1 ? "" : "s", store.root().string())));
     }
   }
   std::map<std::string, std::vector<manifest::Descriptor>> refs;
   size_t added = 0, present = 0;
   uint64_t bytes = 0;
   for (const auto& c : checked) {
-    auto r = exporter::import_archive(*store, c.scan, c.report);
-    if (!r) return failed(r.error().message);
+    auto r = exporter::import_archive(store, c.scan, c.report);
+    if (!r) return core::fail(r.error());
     added += r->blobs_added;
     present += r->blobs_present;
     bytes += r->bytes_added;
@@ -118,15 +108,36 @@ int run_import(const ImportArgs& a) {
     }
   }
   std::vector<store::IndexEntry> entries;
+  std::vector<std::string> names;
   for (const auto& [ref, list] : refs) {
     for (const auto& d : list) entries.push_back({d, ref});
+    names.push_back(ref);
     fmt::print("imported {} ({} manifest{})\n", ref, list.size(), list.size() == 1 ? "" : "s");
   }
   if (!entries.empty()) {
-    if (auto st = store->upsert_index(entries); !st) return failed(st.error().message);
+    if (auto st = store.upsert_index(entries); !st) return core::fail(st.error());
   }
   fmt::print("import: {}: {} tarball{}, {} blobs added ({} bytes), {} already present, {} references\n",
              src.string(), checked.size(), checked.size() == 1 ? "" : "s", added, bytes, present, refs.size());
+  return names;
+}
+
+int run_import(const ImportArgs& a) {
+  auto failed = [](const std::string& message) {
+    fmt::print(stderr, "ferry import: {}\n", message);
+    return kExitSomeFailed;
+  };
+  std::error_code ec;
+  if (!fs::exists(a.source, ec)) {
+    fmt::print(stderr, "ferry import: {}: no such file or directory\n", a.source);
+    return kExitUsage;
+  }
+  auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, true);
+  if (!store) return failed(store.error().message);
+  auto lock = store::StoreLock::acquire(store->root());
+  if (!lock) return failed(lock.error().message);
+  auto imported = import_source(a.source, *store);
+  if (!imported) return failed(imported.error().message);
   if (!a.receipt.empty()) {
     auto receipt = store::receipt_of_store(*store);
     if (!receipt) return failed(receipt.error().message);

@@ -4,11 +4,16 @@
 //       each REF (as in the store's index.json) goes to REGISTRY/PREFIX/<its repository>:<its tag>
 //   ferry push [--store DIR] REF REGISTRY/REPO[:TAG]
 //       one image under a new name (the tag defaults to REF's)
+//   ferry push --from PATH [--store DIR] [REF...] --to REGISTRY[/PREFIX]
+//       an export directory, bundle or tarball carried across the air gap: imported
+//       into the store first (checked like `ferry import`), then its references
+//       (or the REFs named) pushed; the store keeps the blobs for later deltas
 //
 // Credentials come from --username/--password-stdin, else the docker config; plain
 // HTTP only for loopback and --insecure-registry hosts. --receipt FILE lists every
 // blob the destination now holds for the pushed images (for `ferry export --since`).
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <set>
 
@@ -31,9 +36,12 @@ void add_push_options(CLI::App& cmd, PushArgs& a) {
       "  ferry push [--store DIR] (--all | REF...) --to REGISTRY[/PREFIX]\n"
       "      docker.io/library/ubuntu:24.04 --to reg:5000/mirror -> reg:5000/mirror/library/ubuntu:24.04\n"
       "  ferry push [--store DIR] REF REGISTRY/REPO[:TAG]\n"
-      "      one image under a new name (the tag defaults to REF's)");
+      "      one image under a new name (the tag defaults to REF's)\n"
+      "  ferry push --from DIR|TAR [--store DIR] [REF...] --to REGISTRY[/PREFIX]\n"
+      "      an export directory, bundle or tarball: imported into the store, then pushed");
   cmd.add_option("refs", a.args, "store references to push (then DEST when --to is not given)");
   cmd.add_option("--to", a.to, "destination REGISTRY[/PREFIX]; each image keeps its repository and tag under it");
+  cmd.add_option("--from", a.from, "export directory, bundle or tarball to import into the store and push");
   cmd.add_flag("--all", a.all, "push every reference in the store (with --to)");
   cmd.add_option("--store", a.store, "content store directory (default ~/.local/share/ferry/store)");
   cmd.add_option("--concurrency", a.concurrency, "requests in flight")->check(CLI::Range(1, 256));
@@ -67,15 +75,38 @@ int run_push(const PushArgs& a, http::Engine& engine) {
   std::string rename;
   if (a.to.empty()) {
     if (a.all) return usage("--all needs --to REGISTRY[/PREFIX]");
-    if (sources.size() != 2) return usage("give REF... --to REGISTRY[/PREFIX], or exactly REF and REGISTRY/REPO[:TAG]");
+    const size_t want = a.from.empty() ? 2 : (sources.size() == 1 ? 1 : 2);
+    if (sources.size() != want) {
+      return usage(a.from.empty() ? "give REF... --to REGISTRY[/PREFIX], or exactly REF and REGISTRY/REPO[:TAG]"
+                                  : "give [REF...] --to REGISTRY[/PREFIX], or [REF] REGISTRY/REPO[:TAG]");
+    }
     rename = sources.back();
     sources.pop_back();
-  } else if (a.all == !sources.empty()) {
+  } else if (a.from.empty() && a.all == !sources.empty()) {
     return usage("give either --all or references to push");
+  } else if (!a.from.empty() && a.all) {
+    return usage("--from pushes what it imports (or the REFs named); --all is not needed");
   }
+  std::error_code ec;
+  if (!a.from.empty() && !std::filesystem::exists(a.from, ec)) return usage(a.from + ": no such file or directory");
 
-  auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, false);
+  auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, !a.from.empty());
   if (!store) return usage(store.error().message);
+  // gc must not sweep blobs while they are being sent.
+  auto lock = store::StoreLock::acquire(store->root());
+  if (!lock) return fmt::print(stderr, "ferry: {}\n", lock.error().message), kExitSomeFailed;
+  if (!a.from.empty()) {
+    auto imported = import_source(a.from, *store);
+    if (!imported) return fmt::print(stderr, "ferry: push: {}\n", imported.error().message), kExitSomeFailed;
+    if (sources.empty()) {
+      if (imported->empty()) return fmt::print(stderr, "ferry: push: {} names no images\n", a.from), kExitSomeFailed;
+      if (!rename.empty() && imported->size() != 1) {
+        return usage(fmt::format("{} holds {} images; name the one to push as REF before {}", a.from,
+                                 imported->size(), rename));
+      }
+      sources = *imported;
+    }
+  }
   auto all_items = push::store_items(*store);
   if (!all_items) return usage(all_items.error().message);
 
@@ -132,9 +163,6 @@ int run_push(const PushArgs& a, http::Engine& engine) {
     return ro;
   };
 
-  // gc must not sweep blobs while they are being sent.
-  auto lock = store::StoreLock::acquire(store->root());
-  if (!lock) return fmt::print(stderr, "ferry: {}\n", lock.error().message), kExitSomeFailed;
   auto report = push::push(*store, items, opts, engine);
   if (!report) return fmt::print(stderr, "ferry: push: {}\n", report.error().message), kExitSomeFailed;
   for (const auto& img : report->images) {

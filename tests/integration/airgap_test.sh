@@ -2,8 +2,10 @@
 # Across the air gap, end to end: a token-auth registry on 127.0.0.1, `ferry
 # sync` with an export directory, `ferry verify` of directories and tarballs
 # (good, a flipped byte, a missing layer), bundles (full and delta), `ferry
-# import` into an offline store, and copies of the export taken while it is
-# being rewritten.
+# import` into an offline store, copies of the export taken while it is
+# being rewritten, and the offline side's registry: `ferry push --from` the
+# export directory into a second registry B (digests equal A's), then a delta
+# bundle made against B's receipt brings B up to date after A changed.
 #
 #   FERRY_BIN=build/ferry bash tests/integration/airgap_test.sh
 #
@@ -13,6 +15,7 @@
 #   ferry export -c FILE --bundle FILE.tar [--since RECEIPT]
 #   ferry verify DIR|TAR [--receipt FILE]; ferry verify --store DIR
 #   ferry import BUNDLE|TAR|DIR --store DIR [--receipt FILE]
+#   ferry push --from DIR|TAR --store DIR --to REGISTRY/PREFIX [--receipt FILE]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -224,5 +227,47 @@ wait "$export_pid" || fail "ferry export during the copies failed"
 (cd "$held" && sha256sum --strict --quiet -c SHA256SUMS) || fail "the generation held by a reader changed"
 [[ "$(readlink -f "$EXPORT")" != "$held" ]] || fail "ferry export did not switch generations"
 log "$copies copies during a rewrite, each consistent; the held generation stayed whole"
+
+###############################################################################
+log "=== 7. offline registry B: push the export directory, then a delta bundle"
+# Registry A's variables, to come back to A after B is started.
+A_VARS=(REG REG_URL REG_LOG REG_MODE REG_DIR REG_USER REG_PASS TOKEN_URL TOKEN_LOG TOKEN_CERT TOKEN_PORT)
+save_reg() { local v; for v in "${A_VARS[@]}"; do eval "SAVED_$1_$v=\${$v:-}"; done; }
+use_reg() { local v; for v in "${A_VARS[@]}"; do eval "export $v=\$SAVED_$1_$v"; done; }
+save_reg A
+A=$REG
+digests_of() { local r; for r in "$@"; do echo "$r $(reg_digest "$r")"; done; }
+A_DIGESTS=$(digests_of lab/a:1 lab/b:1 lab/app:1)
+A_MULTI_CHILDREN=$(reg_raw_manifest lab/multi:1 | imgtool json - '" ".join(sorted(m["digest"] for m in d["manifests"] if m.get("platform", {}).get("architecture") in ("amd64", "arm64")))')
+start_registry basic
+save_reg B
+B=$REG
+PUSH_STORE="$IT_TMP/offline-push-store"
+ferry_ok push --from "$EXPORT" --store "$PUSH_STORE" --to "$B/mirror" --username "$IT_USER" --password-stdin \
+  --receipt "$IT_TMP/b-receipt.json" <<<"$IT_PASS"
+for r in lab/a:1 lab/b:1 lab/app:1; do
+  assert_eq "$r on B = on A" "$(echo "$A_DIGESTS" | awk -v r="$r" '$1 == r { print $2 }')" "$(reg_digest "mirror/$r")"
+done
+# The two platforms of lab/multi travelled as two manifests; B has both, by digest.
+for child in $A_MULTI_CHILDREN; do
+  reg_raw_manifest "mirror/lab/multi@$child" >/dev/null || fail "platform manifest $child of lab/multi missing on B"
+done
+ferry_ok verify --store "$PUSH_STORE"
+
+use_reg A
+push_image v2s2 lab/app:1 --layer app-v3-l1:90000 --layer app-v3-l2:15000
+A_APP3=$PUSHED_DIGEST
+ferry_ok sync --once -c "$WATCH"
+ferry_ok export -c "$WATCH" --bundle "$IT_TMP/delta-b.tar" --since "$IT_TMP/b-receipt.json"
+log "delta bundle for B after lab/app changed: $(stat -c %s "$IT_TMP/delta-b.tar") bytes"
+use_reg B
+mark=$(reg_log_mark)
+ferry_ok push --from "$IT_TMP/delta-b.tar" --store "$PUSH_STORE" --to "$B/mirror" --username "$IT_USER" \
+  --password-stdin <<<"$IT_PASS"
+assert_eq "lab/app on B after the delta" "$A_APP3" "$(reg_digest "mirror/lab/app:1")"
+assert_eq "lab/a on B unchanged" "$(echo "$A_DIGESTS" | awk '$1 == "lab/a:1" { print $2 }')" "$(reg_digest "mirror/lab/a:1")"
+uploads=$(count_requests PUT '/v2/mirror/.*/blobs/uploads/' "$mark")
+assert_eq "blobs uploaded to B for the delta (2 layers + config)" 3 "$uploads"
+log "B complete after the delta: $uploads blobs uploaded"
 
 log "PASS"
