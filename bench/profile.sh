@@ -30,7 +30,6 @@ FLEET_CACHE="$BENCH_CACHE/fleet-$BENCH_SEED-$BENCH_SCALE"
 export FERRY_IT_TMPBASE="$BENCH_TMP" FERRY_IT_LIFETIME=7200 FERRY_BIN="$BENCH_FERRY_BIN"
 source "$ROOT/tests/integration/lib.sh"
 ferry_env
-TOKEN_SERVER=("$PY" "$BENCH_DIR/token_server_backlog.py" "$IT_SUPPORT_DIR/token_server.py")
 W="$IT_TMP/profile"
 mkdir -p "$W"
 start_registry token

@@ -69,9 +69,6 @@ export FERRY_IT_TMPBASE="$BENCH_TMP" FERRY_IT_LIFETIME=21600
 # shellcheck source=../tests/integration/lib.sh
 source "$ROOT/tests/integration/lib.sh"
 ferry_env
-# lib.sh's token server, with a listen backlog that does not drop ferry's burst
-# of token requests (see bench/token_server_backlog.py).
-TOKEN_SERVER=("$PY" "$BENCH_DIR/token_server_backlog.py" "$IT_SUPPORT_DIR/token_server.py")
 W="$IT_TMP/bench"
 mkdir -p "$W"
 RESULTS="$W/results.jsonl"

@@ -116,6 +116,13 @@ def parse_scope(scope):
     return typ, name, [a for a in actions.split(",") if a]
 
 
+class Server(ThreadingHTTPServer):
+    # ferry asks for the tokens of all repositories at once; with Python's default
+    # backlog of 5 the kernel drops the surplus SYNs and those clients wait out a
+    # 1 s retransmit, which real token services never cause.
+    request_queue_size = 128
+
+
 class TokenServer:
     def __init__(self, args):
         self.args = args
@@ -291,7 +298,7 @@ def main(argv=None):
         args.user = ["ferry:s3cret"]
 
     ts = TokenServer(args)
-    httpd = ThreadingHTTPServer((args.host, args.port), make_handler(ts))
+    httpd = Server((args.host, args.port), make_handler(ts))
     httpd.daemon_threads = True
     if args.port_file:
         tmp = args.port_file + ".tmp"
