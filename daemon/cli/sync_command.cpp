@@ -56,7 +56,10 @@ void print_plan(const config::Watchlist& w, const std::string& store, const std:
   if (w.mirror_to) fmt::print("mirror to {}\n", w.mirror_to->str());
   for (const auto& e : w.images) {
     std::string platforms;
-    for (const auto& p : config::platforms_for(w, e)) platforms += (platforms.empty() ? "" : ",") + p.str();
+    for (const auto& p : config::platforms_for(w, e)) {
+      if (!platforms.empty()) platforms += ',';
+      platforms += p.str();  // not `"," + p.str()`: GCC 12 -O3 warns falsely there (-Wrestrict, GCC PR105651)
+    }
     fmt::print("image     {}  [{}]\n", e.ref.str(), e.all_platforms ? "all platforms" : platforms);
   }
 }
