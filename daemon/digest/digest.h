@@ -64,6 +64,14 @@ class Sha256 {
 
 Digest sha256_of(std::string_view data);
 
+// sha256 and size of the file at `path`, streamed through `buffer` (resized to a
+// read buffer when empty; pass the same one to hash many files without reallocating).
+struct FileHash {
+  Digest digest;
+  uint64_t size = 0;
+};
+[[nodiscard]] core::Result<FileHash> sha256_of_file(const std::string& path, std::string& buffer);
+
 }  // namespace ferry::digest
 
 template <>

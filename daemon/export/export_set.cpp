@@ -28,7 +28,6 @@ namespace {
 using ordered_json = nlohmann::ordered_json;
 
 constexpr uint64_t kMaxContentsSize = 64ull << 20;  // ~200k files; a real set has tens
-constexpr size_t kHashBuffer = 1024 * 1024;
 constexpr std::string_view kLockName = "lock";
 
 fs::path parent_of(const fs::path& p) {
@@ -194,24 +193,10 @@ std::vector<std::string> check_sums(const fs::path& dir) {
 }
 
 core::Result<std::pair<std::string, uint64_t>> hash_file(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return core::fail(core::errno_error("open", path.string(), errno));
-  auto buffer = std::make_unique<char[]>(kHashBuffer);
-  digest::Sha256 hasher;
-  for (;;) {
-    ssize_t n = ::read(fd, buffer.get(), kHashBuffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return core::fail(core::errno_error("read", path.string(), err));
-    }
-    if (n == 0) break;
-    hasher.update(buffer.get(), static_cast<size_t>(n));
-  }
-  ::close(fd);
-  uint64_t size = hasher.bytes();
-  return std::pair{std::string(hasher.finish().hex()), size};
+  std::string buffer;
+  auto h = digest::sha256_of_file(path.string(), buffer);
+  if (!h) return core::fail(std::move(h.error()));
+  return std::pair{std::string(h->digest.hex()), h->size};
 }
 
 core::Result<ExportSetBuilder> ExportSetBuilder::begin(const fs::path& export_path) {

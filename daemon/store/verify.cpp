@@ -49,26 +49,6 @@ std::chrono::system_clock::time_point mtime_of(const struct stat& sb) {
       std::chrono::seconds(sb.st_mtim.tv_sec) + std::chrono::nanoseconds(sb.st_mtim.tv_nsec)));
 }
 
-// sha256 of the file at `path`, read through `buffer`.
-core::Result<digest::Digest> hash_file(const fs::path& path, std::string& buffer) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return core::fail(core::errno_error("open", path.string(), errno));
-  digest::Sha256 hasher;
-  for (;;) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return core::fail(core::errno_error("read", path.string(), err));
-    }
-    if (n == 0) break;
-    hasher.update(buffer.data(), static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return hasher.finish();
-}
-
 // One file in blobs/sha256: name, type, content. Adds it to `present` when named well.
 void check_blob_file(const fs::directory_entry& e, const VerifyOptions& opts, std::string& buffer,
                      std::map<digest::Digest, uint64_t>& present, VerifyReport& r) {
@@ -88,10 +68,11 @@ void check_blob_file(const fs::directory_entry& e, const VerifyOptions& opts, st
   ++r.blobs;
   r.blob_bytes += static_cast<uint64_t>(sb.st_size);
   if (!opts.hash_content) return;
-  auto actual = hash_file(e.path(), buffer);
+  auto actual = digest::sha256_of_file(e.path().string(), buffer);
   if (!actual) return add_problem(r, Kind::Io, actual.error().message);
-  if (*actual != *d) {
-    add_problem(r, Kind::Corrupt, fmt::format("blob {}: content hashes to {} ({})", d->str(), actual->str(), rel));
+  if (actual->digest != *d) {
+    add_problem(r, Kind::Corrupt,
+                fmt::format("blob {}: content hashes to {} ({})", d->str(), actual->digest.str(), rel));
   }
 }
 
