@@ -16,8 +16,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cctype>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <queue>
+#include <thread>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -224,6 +228,64 @@ struct Engine::Impl {
   std::optional<core::Error> aborted;  // set by abort() until run() returns
   Stats* stats = nullptr;
 
+  // offload(): one worker thread, started on first use.
+  struct Offloaded {
+    std::function<void()> work, then;
+  };
+  std::mutex mu;
+  std::condition_variable wake_worker, worker_idle;
+  std::deque<Offloaded> to_work;                // guarded by mu
+  std::deque<std::function<void()>> to_finish;  // guarded by mu: works done, `then` due
+  bool working = false;                         // guarded by mu: the worker runs a work
+  bool stopping = false;                        // guarded by mu
+  size_t offloaded = 0;                         // loop thread: offloads whose `then` has not run
+  std::thread worker;
+
+  void work_loop() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      wake_worker.wait(lock, [this] { return stopping || !to_work.empty(); });
+      if (stopping) return;
+      Offloaded o = std::move(to_work.front());
+      to_work.pop_front();
+      working = true;
+      lock.unlock();
+      o.work();
+      o.work = nullptr;  // what the work captured goes here, off the loop
+      lock.lock();
+      working = false;
+      to_finish.push_back(std::move(o.then));
+      worker_idle.notify_all();
+      curl_multi_wakeup(multi);
+    }
+  }
+
+  // Loop thread: run the `then` of every finished work.
+  void run_finished() {
+    std::deque<std::function<void()>> due;
+    {
+      std::lock_guard lock(mu);
+      due.swap(to_finish);
+    }
+    for (auto& then : due) {
+      --offloaded;
+      then();
+    }
+  }
+
+  // Loop thread, after cancel(): let the running work end, forget the rest.
+  void drop_offloaded() {
+    std::deque<Offloaded> dropped;
+    std::deque<std::function<void()>> finished;
+    {
+      std::unique_lock lock(mu);
+      dropped.swap(to_work);  // first, or the worker would start the next one
+      worker_idle.wait(lock, [this] { return !working; });
+      finished.swap(to_finish);
+    }
+    offloaded = 0;
+  }
+
   // Detach a finished transfer and run its completion (never inside a curl callback).
   void finish(CURL* easy, CURLcode code) {
     auto it = transfers.find(easy);
@@ -261,6 +323,14 @@ struct Engine::Impl {
   }
 
   ~Impl() {
+    if (worker.joinable()) {
+      {
+        std::lock_guard lock(mu);
+        stopping = true;
+      }
+      wake_worker.notify_all();
+      worker.join();
+    }
     for (auto& [easy, t] : transfers) curl_multi_remove_handle(multi, easy);
     transfers.clear();
     if (multi) curl_multi_cleanup(multi);
@@ -356,6 +426,16 @@ void Engine::schedule(std::chrono::milliseconds delay, std::function<void()> fn)
   impl_->timers.push(Timer{SteadyClock::now() + delay, impl_->timer_seq++, std::move(fn)});
 }
 
+void Engine::offload(std::function<void()> work, std::function<void()> then) {
+  if (!impl_->worker.joinable()) impl_->worker = std::thread([impl = impl_.get()] { impl->work_loop(); });
+  ++impl_->offloaded;
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->to_work.push_back({std::move(work), std::move(then)});
+  }
+  impl_->wake_worker.notify_one();
+}
+
 void Engine::cancel() {
   cancelled_.store(true);
   curl_multi_wakeup(impl_->multi);
@@ -368,7 +448,9 @@ void Engine::abort(const core::Error& why) {
   while (!impl_->timers.empty()) impl_->timers.pop();  // completions may have scheduled more
 }
 
-bool Engine::idle() const { return impl_->transfers.empty() && impl_->timers.empty(); }
+bool Engine::idle() const {
+  return impl_->transfers.empty() && impl_->timers.empty() && impl_->offloaded == 0;
+}
 
 core::Status Engine::run(const std::function<bool()>& done) {
   auto finish = [this](CURL* easy, CURLcode code) { impl_->finish(easy, code); };
@@ -380,8 +462,10 @@ core::Status Engine::run(const std::function<bool()>& done) {
     if (cancelled_.load()) {
       impl_->fail_all(core::Error{core::ErrorKind::Cancelled, "cancelled", 0, {}, std::nullopt});
       while (!impl_->timers.empty()) impl_->timers.pop();
+      impl_->drop_offloaded();
       return core::fail(core::ErrorKind::Cancelled, "cancelled");
     }
+    impl_->run_finished();
     // Due timers.
     auto now = SteadyClock::now();
     while (!impl_->timers.empty() && impl_->timers.top().when <= now) {
@@ -389,14 +473,14 @@ core::Status Engine::run(const std::function<bool()>& done) {
       impl_->timers.pop();
       fn();
     }
-    if (done ? done() : (impl_->transfers.empty() && impl_->timers.empty())) return {};
+    if (done ? done() : idle()) return {};
     int running = 0;
     curl_multi_perform(impl_->multi, &running);
     int queued = 0;
     while (CURLMsg* msg = curl_multi_info_read(impl_->multi, &queued)) {
       if (msg->msg == CURLMSG_DONE) finish(msg->easy_handle, msg->data.result);
     }
-    if (done ? done() : (impl_->transfers.empty() && impl_->timers.empty())) return {};
+    if (done ? done() : idle()) return {};
     int timeout_ms = 1000;
     if (!impl_->timers.empty()) {
       auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(impl_->timers.top().when - SteadyClock::now());

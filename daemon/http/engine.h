@@ -10,7 +10,8 @@
 //
 // Threads: every method but cancel() must be called from the thread that calls
 // run(). cancel() is async-signal-safe enough for a SIGTERM handler (atomic store +
-// curl_multi_wakeup).
+// curl_multi_wakeup). offload() hands blocking file-system work (fsync) to one
+// worker thread so that a slow disk never stalls the transfers.
 #pragma once
 
 #include <atomic>
@@ -99,6 +100,14 @@ class Engine {
   // Run `fn` on the loop thread after `delay` (retry backoff).
   void schedule(std::chrono::milliseconds delay, std::function<void()> fn);
 
+  // Run `work` on the engine's worker thread, then `then` on the loop thread (from
+  // run(), like a completion). Works run one at a time in the order offloaded; the
+  // loop keeps driving transfers meanwhile. `work` must touch nothing the loop
+  // thread uses until `then` runs. Pending offloads count against idle(); abort()
+  // leaves them to finish. After cancel(), run() waits for the work running now,
+  // drops the works not started and runs no further `then`.
+  void offload(std::function<void()> work, std::function<void()> then);
+
   // Drive the loop until `done()` is true (or, without it, until no transfer or timer
   // is left). Returns Cancelled after cancel(); every pending completion has then
   // been called with a Cancelled error.
@@ -118,7 +127,7 @@ class Engine {
   // and until run() returns, submit() completes at once with `why` and schedule()
   // drops its function. Callers keep their own record of what was left unfinished.
   void abort(const core::Error& why);
-  // No transfer in flight and no timer pending.
+  // No transfer in flight, no timer pending and no offloaded work outstanding.
   bool idle() const;
   size_t in_flight() const;
   const Stats& stats() const { return stats_; }

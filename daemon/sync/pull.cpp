@@ -166,7 +166,7 @@ class Puller {
       }
     } else {
       for (size_t j = 0; j < jobs_.size(); ++j) {
-        if (done_jobs_.count(j)) continue;
+        if (done_jobs_.count(j) || committing_.count(j)) continue;  // a failed commit fails them itself
         for (size_t i : jobs_[j].images) fail_image(i, e);
       }
     }
@@ -350,6 +350,9 @@ class Puller {
       if (auto it = active_.find(j); it != active_.end()) {
         done = it->second->size() - std::min(it->second->size(), ingest_start_[j]);
         p.bytes_done += done;
+      } else if (auto c = committing_.find(j); c != committing_.end()) {
+        done = c->second;
+        p.bytes_done += done;
       }
       for (size_t i : job.images) {
         p.images[i].bytes_total += size;
@@ -488,16 +491,30 @@ class Puller {
     finish_job(j, holder, got, sj->error ? core::Status(core::fail(*sj->error)) : core::Status{});
   }
 
-  // A transfer (or all segments of one) is over: commit, or fetch again once after
-  // a verification failure, or fail the images that need the blob.
+  // A transfer (or all segments of one) is over: commit it on the engine's worker
+  // (the fsync there must not stall the other transfers), then finish_commit().
   void finish_job(size_t j, const std::shared_ptr<std::unique_ptr<store::Ingest>>& holder, uint64_t got,
                   core::Status st) {
-    auto& jb = jobs_[j];
     bytes_fetched_ += got;
-    if (st) st = store_.commit(std::move(*holder));
+    if (!st) return finish_commit(j, holder, got, std::move(st));
+    committing_[j] = got;
+    auto result = std::make_shared<core::Status>();
+    engine_.offload([&store = store_, holder, result] { *result = store.commit(std::move(*holder)); },
+                    [this, j, holder, got, result] {
+                      committing_.erase(j);
+                      finish_commit(j, holder, got, std::move(*result));
+                    });
+    pump();
+  }
+
+  // Record a committed blob, or fetch it again once after a verification failure,
+  // or fail the images that need it.
+  void finish_commit(size_t j, const std::shared_ptr<std::unique_ptr<store::Ingest>>& holder, uint64_t got,
+                     core::Status st) {
+    auto& jb = jobs_[j];
     if (!st && (st.error().kind == core::ErrorKind::DigestMismatch ||
                 st.error().kind == core::ErrorKind::SizeMismatch) &&
-        jb.integrity_retries++ < 1) {
+        jb.integrity_retries++ < 1 && !expired_) {
       spdlog::warn("blob failed verification, fetching again digest={} error={}", jb.desc.digest.str(),
                    st.error().message);
       holder->reset();
@@ -594,6 +611,7 @@ class Puller {
   std::set<registry::Client*> no_ranges_;     // answered a Range with 200 once
   std::map<size_t, store::Ingest*> active_;   // job -> its ingest while in flight
   std::map<size_t, uint64_t> ingest_start_;   // job -> bytes already there when it started
+  std::map<size_t, uint64_t> committing_;     // job -> bytes fetched, while its commit is offloaded
   uint64_t bytes_planned_ = 0, bytes_done_ = 0;
   std::set<size_t> done_jobs_;
   uint64_t blobs_fetched_ = 0, blobs_present_ = 0, bytes_fetched_ = 0;

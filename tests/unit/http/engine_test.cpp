@@ -405,6 +405,74 @@ TEST(Engine, CancelFromAnotherThreadWakesRun) {
   EXPECT_TRUE(engine.cancelled());
 }
 
+// offload(): the work runs off the loop thread, its `then` on it, in order, and the
+// loop keeps serving transfers while a work blocks.
+TEST(EngineOffload, WorkRunsOffTheLoopAndThenOnItInOrder) {
+  FakeRegistry server([](const FakeRequest&) { return FakeResponse{200, {}, "ok", std::nullopt, 0}; });
+  Engine engine;
+  const auto loop = std::this_thread::get_id();
+  std::vector<int> order;
+  std::vector<std::thread::id> work_threads, then_threads;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  // The first work blocks until a transfer submitted after it has completed.
+  engine.offload([&, released] {
+    work_threads.push_back(std::this_thread::get_id());
+    released.wait();
+  }, [&] {
+    then_threads.push_back(std::this_thread::get_id());
+    order.push_back(1);
+  });
+  engine.offload([&] { work_threads.push_back(std::this_thread::get_id()); }, [&] {
+    then_threads.push_back(std::this_thread::get_id());
+    order.push_back(2);
+  });
+  EXPECT_FALSE(engine.idle());
+  engine.submit(get(server, "/x"), [&](core::Result<Response> r) {
+    ASSERT_TRUE(r);
+    order.push_back(0);
+    release.set_value();
+  });
+  ASSERT_TRUE(engine.run());
+  EXPECT_TRUE(engine.idle());
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  ASSERT_EQ(work_threads.size(), 2u);
+  for (auto id : work_threads) EXPECT_NE(id, loop);
+  for (auto id : then_threads) EXPECT_EQ(id, loop);
+}
+
+TEST(EngineOffload, CancelWaitsForTheRunningWorkAndDropsTheRest) {
+  Engine engine;
+  std::atomic<bool> first_started{false}, first_done{false}, second_ran{false};
+  int thens = 0;
+  engine.offload([&] {
+    first_started = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    first_done = true;
+  }, [&] { ++thens; });
+  engine.offload([&] { second_ran = true; }, [&] { ++thens; });
+  std::thread canceller([&] {
+    while (!first_started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    engine.cancel();
+  });
+  auto st = engine.run();
+  canceller.join();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().kind, core::ErrorKind::Cancelled);
+  EXPECT_TRUE(first_done.load());  // run() did not return under a running work
+  EXPECT_FALSE(second_ran.load());
+  EXPECT_EQ(thens, 0);
+}
+
+TEST(EngineOffload, AnEngineDestroyedWithWorkPendingJoinsItsWorker) {
+  std::atomic<int> ran{0};
+  {
+    Engine engine;
+    for (int i = 0; i < 3; ++i) engine.offload([&] { ++ran; }, [] {});
+  }  // no run(): the destructor must not hang or crash; works not started are dropped
+  EXPECT_LE(ran.load(), 3);
+}
+
 TEST(Engine, ARefusedConnectionIsANetworkError) {
   // A bound socket that never listens: connecting to its port is refused, and the
   // port stays ours for the whole test.
