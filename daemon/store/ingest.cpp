@@ -80,7 +80,7 @@ core::Status Segment::write(const char* data, size_t size) {
   }
   buffer_.append(data, size);
   accepted_ += size;
-  if (buffer_.size() >= kSegmentBuffer) return flush();
+  if (buffer_.size() >= kSegmentBuffer) return write_out();
   return {};
 }
 
@@ -90,6 +90,12 @@ core::Status Segment::restart() {
 }
 
 core::Status Segment::flush() {
+  auto st = write_out();
+  std::string().swap(buffer_);  // a finished segment holds no buffer
+  return st;
+}
+
+core::Status Segment::write_out() {
   if (buffer_.empty()) return {};
   const uint64_t at = range_.from + flushed_;
   auto st = write_all(ingest_.fd_, buffer_.data(), buffer_.size(), ingest_.partial_, static_cast<int64_t>(at));
@@ -143,7 +149,11 @@ core::Status Ingest::flush_buffer() {
   return st;
 }
 
-core::Status Ingest::flush() { return flush_buffer(); }
+core::Status Ingest::flush() {
+  auto st = flush_buffer();
+  std::string().swap(buffer_);  // a finished transfer holds no buffer while it waits for commit
+  return st;
+}
 
 core::Status Ingest::restart() {
   buffer_.clear();

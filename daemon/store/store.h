@@ -60,11 +60,13 @@ class Segment final : public core::ByteSink {
   core::Status restart() override;
   uint64_t size() const override { return accepted_; }
   const ByteRange& range() const { return range_; }
+  // Write the buffered bytes and release the buffer (the segment is done).
   core::Status flush();
 
  private:
   friend class Ingest;
   Segment(Ingest& ingest, ByteRange r);
+  core::Status write_out();  // the buffer to the partial; the buffer stays
   Ingest& ingest_;
   ByteRange range_;
   uint64_t accepted_ = 0, flushed_ = 0;
@@ -94,7 +96,8 @@ class Ingest final : public core::ByteSink {
 
   const digest::Digest& expected() const { return expected_; }
   int64_t expected_size() const { return expected_size_; }
-  // Flush buffered bytes to the partial file (kept for the next run).
+  // Write buffered bytes to the partial file (kept for the next run) and release
+  // the buffer's memory: called when the transfer is over, before the commit.
   core::Status flush();
 
   // A sink for `r` (beyond size(), disjoint from held and other open ranges).

@@ -496,6 +496,7 @@ class Puller {
   void finish_job(size_t j, const std::shared_ptr<std::unique_ptr<store::Ingest>>& holder, uint64_t got,
                   core::Status st) {
     bytes_fetched_ += got;
+    if (st) st = (*holder)->flush();  // its buffer is freed now, not when the worker gets to it
     if (!st) return finish_commit(j, holder, got, std::move(st));
     committing_[j] = got;
     auto result = std::make_shared<core::Status>();
