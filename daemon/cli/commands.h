@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -16,6 +17,16 @@ namespace ferry::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitSomeFailed = 1;
 inline constexpr int kExitUsage = 2;
+
+// The CLI's own error lines, one format for every command: "ferry: <command>: <message>"
+// on stderr ("ferry: <message>" for an empty command).
+void print_error(std::string_view command, std::string_view message);
+
+// print_error, then kExitUsage: for usage and configuration errors.
+int usage_error(std::string_view command, std::string_view message);
+
+// print_error, then kExitSomeFailed: for a run that failed.
+int run_failed(std::string_view command, std::string_view message);
 
 struct PullArgs {
   std::vector<std::string> refs;
