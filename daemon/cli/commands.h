@@ -4,10 +4,13 @@
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
+#include <istream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "auth/auth.h"
 #include "core/error.h"
 #include "http/engine.h"
 #include "sync/pull.h"
@@ -133,6 +136,12 @@ int run_import(const ImportArgs& args);
 // lands. Returns the references recorded in index.json.
 [[nodiscard]] core::Result<std::vector<std::string>> import_source(const std::filesystem::path& src,
                                                                    store::Store& store);
+
+// --username and --password-stdin (pull, push) go together: nullopt when neither is
+// given, else the user with one line of `in` as the password (a trailing \r dropped).
+// One missing, or an empty password, is an InvalidInput error naming the flag.
+[[nodiscard]] core::Result<std::optional<auth::Credentials>> login_from_flags(const std::string& username,
+                                                                              bool password_stdin, std::istream& in);
 
 // ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
 std::string default_store_dir();

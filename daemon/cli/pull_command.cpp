@@ -72,6 +72,23 @@ core::Status apply_deadline(const std::string& text, std::optional<std::chrono::
   return {};
 }
 
+core::Result<std::optional<auth::Credentials>> login_from_flags(const std::string& username, bool password_stdin,
+                                                                std::istream& in) {
+  if (username.empty() && !password_stdin) return std::optional<auth::Credentials>();
+  if (!password_stdin) {
+    return core::fail(core::ErrorKind::InvalidInput,
+                      "--username needs --password-stdin (the password is read from standard input)");
+  }
+  if (username.empty()) return core::fail(core::ErrorKind::InvalidInput, "--password-stdin needs --username");
+  auth::Credentials c{username, {}, {}};
+  std::getline(in, c.password);
+  if (!c.password.empty() && c.password.back() == '\r') c.password.pop_back();
+  if (c.password.empty()) {
+    return core::fail(core::ErrorKind::InvalidInput, "--password-stdin: standard input holds no password");
+  }
+  return std::optional<auth::Credentials>(std::move(c));
+}
+
 namespace {
 
 int usage(std::string_view msg) { return usage_error("pull", msg); }
@@ -94,6 +111,8 @@ core::Status export_images(const PullArgs& a, const store::Store& store, const s
 }  // namespace
 
 int run_pull(const PullArgs& a, http::Engine& engine) {
+  auto login = login_from_flags(a.username, a.password_stdin, std::cin);
+  if (!login) return usage(login.error().message);
   if (a.uncompressed && a.format != "docker") return usage("--uncompressed applies to --format docker only");
   auto platform = manifest::parse_platform(a.platform);
   if (!platform) return usage(platform.error().message);
@@ -105,10 +124,8 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
   }
   auto creds = auth::CredentialStore::load_default();
   if (!creds) return usage(creds.error().message);
-  if (!a.username.empty()) {
-    auth::Credentials c{a.username, {}, {}};
-    if (a.password_stdin) std::getline(std::cin, c.password);
-    for (const auto& t : targets) creds->set(t.ref.domain, c);
+  if (*login) {
+    for (const auto& t : targets) creds->set(t.ref.domain, **login);
   }
   sync::PullOptions opts;
   opts.concurrency = a.concurrency;

@@ -69,6 +69,8 @@ bool has_tag(const std::string& text) {
 }  // namespace
 
 int run_push(const PushArgs& a, http::Engine& engine) {
+  auto login = login_from_flags(a.username, a.password_stdin, std::cin);
+  if (!login) return usage(login.error().message);
   std::vector<std::string> sources = a.args;
   std::string rename;
   if (a.to.empty()) {
@@ -146,10 +148,8 @@ int run_push(const PushArgs& a, http::Engine& engine) {
 
   auto creds = auth::CredentialStore::load_default();
   if (!creds) return usage(creds.error().message);
-  if (!a.username.empty()) {
-    auth::Credentials c{a.username, {}, {}};
-    if (a.password_stdin) std::getline(std::cin, c.password);
-    for (const auto& i : items) creds->set(i.destination.domain, c);
+  if (*login) {
+    for (const auto& i : items) creds->set(i.destination.domain, **login);
   }
   push::PushOptions opts;
   opts.concurrency = a.concurrency;
