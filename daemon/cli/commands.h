@@ -22,7 +22,8 @@ inline constexpr int kExitSomeFailed = 1;
 inline constexpr int kExitUsage = 2;
 
 // The CLI's own error lines, one format for every command: "ferry: <command>: <message>"
-// on stderr ("ferry: <message>" for an empty command).
+// on stderr ("ferry: <message>" for an empty command, before one is known); under
+// --log-format json one JSON object per line instead (write_error_line).
 void print_error(std::string_view command, std::string_view message);
 
 // print_error, then kExitUsage: for usage and configuration errors.

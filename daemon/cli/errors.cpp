@@ -1,15 +1,14 @@
-// The CLI's own error lines: "ferry: <command>: <message>" on stderr.
-#include <cstdio>
-
+// The CLI's own error lines: "ferry: <command>: <message>", text or JSON like the log.
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/logging.h"
 
 namespace ferry::cli {
 
 void print_error(std::string_view command, std::string_view message) {
-  if (command.empty()) return fmt::print(stderr, "ferry: {}\n", message);
-  fmt::print(stderr, "ferry: {}: {}\n", command, message);
+  if (command.empty()) return write_error_line(fmt::format("ferry: {}", message));
+  write_error_line(fmt::format("ferry: {}: {}", command, message));
 }
 
 int usage_error(std::string_view command, std::string_view message) {
