@@ -4,9 +4,13 @@
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
+#include <istream>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "auth/auth.h"
 #include "core/error.h"
 #include "http/engine.h"
 #include "sync/pull.h"
@@ -16,6 +20,17 @@ namespace ferry::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitSomeFailed = 1;
 inline constexpr int kExitUsage = 2;
+
+// The CLI's own error lines, one format for every command: "ferry: <command>: <message>"
+// on stderr ("ferry: <message>" for an empty command, before one is known); under
+// --log-format json one JSON object per line instead (write_error_line).
+void print_error(std::string_view command, std::string_view message);
+
+// print_error, then kExitUsage: for usage and configuration errors.
+int usage_error(std::string_view command, std::string_view message);
+
+// print_error, then kExitSomeFailed: for a run that failed.
+int run_failed(std::string_view command, std::string_view message);
 
 struct PullArgs {
   std::vector<std::string> refs;
@@ -122,6 +137,12 @@ int run_import(const ImportArgs& args);
 // lands. Returns the references recorded in index.json.
 [[nodiscard]] core::Result<std::vector<std::string>> import_source(const std::filesystem::path& src,
                                                                    store::Store& store);
+
+// --username and --password-stdin (pull, push) go together: nullopt when neither is
+// given, else the user with one line of `in` as the password (a trailing \r dropped).
+// One missing, or an empty password, is an InvalidInput error naming the flag.
+[[nodiscard]] core::Result<std::optional<auth::Credentials>> login_from_flags(const std::string& username,
+                                                                              bool password_stdin, std::istream& in);
 
 // ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
 std::string default_store_dir();

@@ -132,10 +132,8 @@ void add_export_options(CLI::App& cmd, ExportArgs& a) {
 
 namespace {
 
-int usage(const std::string& message) {
-  fmt::print(stderr, "ferry export: {}\n", message);
-  return kExitUsage;
-}
+int usage(std::string_view message) { return usage_error("export", message); }
+int failed(std::string_view message) { return run_failed("export", message); }
 
 struct Selected {
   reference::Reference ref;
@@ -158,11 +156,11 @@ int write_bundle(const ExportArgs& a, const store::Store& store, const std::vect
   std::vector<exporter::ExportImage> images;
   for (const auto& s : selected) {
     auto list = sync::platform_images(store, s.entries);
-    if (!list) return fmt::print(stderr, "ferry export: {}: {}\n", s.ref.str(), list.error().message), kExitSomeFailed;
+    if (!list) return failed(fmt::format("{}: {}", s.ref.str(), list.error().message));
     for (const auto& d : *list) images.push_back({s.ref, d});
   }
   if (auto st = exporter::write_docker_archive(store, images, a.bundle, {}, opts); !st) {
-    return fmt::print(stderr, "ferry export: {}\n", st.error().message), kExitSomeFailed;
+    return failed(st.error().message);
   }
   std::error_code ec;
   auto size = fs::file_size(a.bundle, ec);
@@ -199,13 +197,13 @@ int run_export(const ExportArgs& a) {
   }
 
   auto store = store::Store::open(store_dir, false);
-  if (!store) return fmt::print(stderr, "ferry export: {}\n", store.error().message), kExitSomeFailed;
+  if (!store) return failed(store.error().message);
   auto lock = store::StoreLock::acquire(store->root());
   if (!lock && lock.error().kind == core::ErrorKind::Unavailable) {
-    return fmt::print(stderr, "ferry export: {}\n", lock.error().message), kExitSomeFailed;
+    return failed(lock.error().message);
   }
   auto index = store->read_index();
-  if (!index) return fmt::print(stderr, "ferry export: {}\n", index.error().message), kExitSomeFailed;
+  if (!index) return failed(index.error().message);
   std::map<std::string, std::vector<manifest::Descriptor>> by_ref;
   std::vector<std::string> order;
   for (const auto& e : *index) {
@@ -232,8 +230,7 @@ int run_export(const ExportArgs& a) {
     if (!listed) continue;
     auto it = by_ref.find(r.str());
     if (it == by_ref.end()) {
-      fmt::print(stderr, "ferry export: {} is not in the store {}; run ferry sync first\n", r.str(), store_dir);
-      return kExitSomeFailed;
+      return failed(fmt::format("{} is not in the store {}; run ferry sync first", r.str(), store_dir));
     }
     selected.push_back({r, it->second});
   }
@@ -243,27 +240,21 @@ int run_export(const ExportArgs& a) {
 
   ExportFormats formats{a.format != "oci-archive", a.format != "docker"};
   auto set = exporter::ExportSetBuilder::begin(out_dir);
-  if (!set) return fmt::print(stderr, "ferry export: {}\n", set.error().message), kExitSomeFailed;
+  if (!set) return failed(set.error().message);
   std::set<std::string> exported;
   for (const auto& s : selected) {
     auto files = export_reference(*store, *set, s.ref, s.entries, formats, true);
-    if (!files) {
-      fmt::print(stderr, "ferry export: {}: {}\n", s.ref.str(), files.error().message);
-      return kExitSomeFailed;
-    }
+    if (!files) return failed(fmt::format("{}: {}", s.ref.str(), files.error().message));
     exported.insert(s.ref.str());
     for (const auto& n : files->names) fmt::print("wrote {}  {}\n", n, s.ref.str());
   }
   if (!only.empty()) {  // the other references keep their files
     for (const auto& r : wanted) {
       if (exported.contains(r.str())) continue;
-      if (auto kept = carry_reference(*set, r.str()); !kept) {
-        fmt::print(stderr, "ferry export: {}\n", kept.error().message);
-        return kExitSomeFailed;
-      }
+      if (auto kept = carry_reference(*set, r.str()); !kept) return failed(kept.error().message);
     }
   }
-  if (auto st = set->commit(); !st) return fmt::print(stderr, "ferry export: {}\n", st.error().message), kExitSomeFailed;
+  if (auto st = set->commit(); !st) return failed(st.error().message);
   fmt::print("export {}: {} files, CONTENTS.json and SHA256SUMS\n", out_dir, set->files().size());
   return kExitOk;
 }

@@ -58,24 +58,23 @@ void add_gc_options(CLI::App& cmd, GcArgs& a) {
 
 int run_gc(const GcArgs& a) {
   auto w = config::load(a.config);
-  if (!w) return fmt::print(stderr, "ferry: {}\n", w.error().message), kExitUsage;
+  if (!w) return usage_error("gc", w.error().message);
   const std::string dir = !a.store.empty() ? a.store : !w->store.empty() ? w->store : default_store_dir();
   // Store::open would recreate a lost index.json empty, and every blob would look unused.
   std::error_code ec;
   if (fs::exists(fs::path(dir) / "oci-layout", ec) && !fs::exists(fs::path(dir) / "index.json", ec)) {
-    fmt::print(stderr, "ferry: {}/index.json is missing; gc refused, nothing deleted\n", dir);
-    return kExitSomeFailed;
+    return run_failed("gc", dir + "/index.json is missing; gc refused, nothing deleted");
   }
   auto store = store::Store::open(dir, false);
-  if (!store) return fmt::print(stderr, "ferry: {}\n", store.error().message), kExitSomeFailed;
+  if (!store) return run_failed("gc", store.error().message);
   auto lock = store::StoreLock::acquire(store->root());
-  if (!lock) return fmt::print(stderr, "ferry: {}\n", lock.error().message), kExitSomeFailed;
+  if (!lock) return run_failed("gc", lock.error().message);
   std::set<std::string> keep;
   for (const auto& e : w->images) keep.insert(e.ref.str());
   store::GcOptions opts;
   opts.dry_run = a.dry_run;
   auto report = store::gc(*store, keep, opts);
-  if (!report) return fmt::print(stderr, "ferry: {}\n", report.error().message), kExitSomeFailed;
+  if (!report) return run_failed("gc", report.error().message);
   print_report(*store, *report);
   return kExitOk;
 }

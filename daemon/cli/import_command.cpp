@@ -53,7 +53,7 @@ core::Result<std::vector<std::string>> import_source(const fs::path& src, store:
   std::vector<fs::path> tars;
   if (fs::is_directory(src, ec)) {
     auto problems = exporter::check_sums(src);
-    for (const auto& p : problems) fmt::print(stderr, "ferry import: {}: {}\n", src.string(), p);
+    for (const auto& p : problems) print_error("import", fmt::format("{}: {}", src.string(), p));
     if (!problems.empty()) return core::fail(import_error(fmt::format("{}: SHA256SUMS does not hold; nothing imported", src.string())));
     for (fs::directory_iterator it(src, ec), end; !ec && it != end; it.increment(ec)) {
       if (it->path().extension() == ".tar" && it->is_regular_file()) tars.push_back(it->path());
@@ -70,9 +70,9 @@ core::Result<std::vector<std::string>> import_source(const fs::path& src, store:
     if (!scan) return core::fail(scan.error());
     auto report = exporter::check_archive(*scan);
     if (!report.ok()) {
-      for (const auto& p : report.problems) fmt::print(stderr, "ferry import: {}: {}\n", t.string(), p);
+      for (const auto& p : report.problems) print_error("import", fmt::format("{}: {}", t.string(), p));
       for (const auto& img : report.images) {
-        for (const auto& p : img.problems) fmt::print(stderr, "ferry import: {}: {}: {}\n", t.string(), img.name, p);
+        for (const auto& p : img.problems) print_error("import", fmt::format("{}: {}: {}", t.string(), img.name, p));
       }
       return core::fail(import_error(fmt::format("{} does not verify; nothing imported", t.string())));
     }
@@ -82,8 +82,8 @@ core::Result<std::vector<std::string>> import_source(const fs::path& src, store:
   for (const auto& c : checked) {  // before any blob lands
     auto missing = exporter::missing_omitted(store, c.report);
     for (const auto& m : missing) {
-      fmt::print(stderr, "ferry import: {}: left out of the delta and not in the store: {}\n",
-                 c.scan.path().string(), m);
+      print_error("import",
+                  fmt::format("{}: left out of the delta and not in the store: {}", c.scan.path().string(), m));
     }
     if (!missing.empty()) {
       return core::fail(import_error(fmt::format(
@@ -123,15 +123,9 @@ core::Result<std::vector<std::string>> import_source(const fs::path& src, store:
 }
 
 int run_import(const ImportArgs& a) {
-  auto failed = [](const std::string& message) {
-    fmt::print(stderr, "ferry import: {}\n", message);
-    return kExitSomeFailed;
-  };
+  auto failed = [](const std::string& message) { return run_failed("import", message); };
   std::error_code ec;
-  if (!fs::exists(a.source, ec)) {
-    fmt::print(stderr, "ferry import: {}: no such file or directory\n", a.source);
-    return kExitUsage;
-  }
+  if (!fs::exists(a.source, ec)) return usage_error("import", a.source + ": no such file or directory");
   auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, true);
   if (!store) return failed(store.error().message);
   auto lock = store::StoreLock::acquire(store->root());

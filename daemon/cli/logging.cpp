@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <spdlog/pattern_formatter.h>
@@ -39,6 +41,7 @@ std::string json_escape(std::string_view s) {
 namespace {
 
 std::function<void()> g_before_log;
+bool g_json = false;
 
 // stderr, with a hook that runs before each line (the progress display clears itself
 // there, so log lines never land inside it or get erased by its next redraw).
@@ -51,7 +54,19 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
     std::fwrite(formatted.data(), 1, formatted.size(), stderr);
   }
   void flush_() override { std::fflush(stderr); }
+
+ public:
+  // `line` verbatim (plus a newline), under the same lock and hook as a log line.
+  void write_raw(std::string_view line) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (g_before_log) g_before_log();
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
 };
+
+std::shared_ptr<StderrSink> g_sink;
 
 // %* : the message, escaped for a JSON string.
 class EscapedMessage final : public spdlog::custom_flag_formatter {
@@ -67,8 +82,20 @@ class EscapedMessage final : public spdlog::custom_flag_formatter {
 
 void set_before_log_hook(std::function<void()> hook) { g_before_log = std::move(hook); }
 
+void write_error_line(std::string_view text) {
+  if (!g_sink) {
+    fmt::print(stderr, "{}\n", text);
+    return;
+  }
+  if (!g_json) return g_sink->write_raw(text);
+  g_sink->log(spdlog::details::log_msg("ferry", spdlog::level::err, spdlog::string_view_t(text.data(), text.size())));
+  g_sink->flush();
+}
+
 void setup_logging(const std::string& level, const std::string& format) {
-  auto logger = std::make_shared<spdlog::logger>("ferry", std::make_shared<StderrSink>());
+  g_sink = std::make_shared<StderrSink>();
+  g_json = format == "json";
+  auto logger = std::make_shared<spdlog::logger>("ferry", g_sink);
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (format == "json") {
     formatter->add_flag<EscapedMessage>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");

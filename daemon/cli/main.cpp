@@ -7,6 +7,8 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "cli/logging.h"
@@ -17,6 +19,31 @@ ferry::http::Engine* g_engine = nullptr;
 
 void on_signal(int) {
   if (g_engine) g_engine->cancel();
+}
+
+// The --log-format of the command line, found before parsing so that a parse error
+// is reported in it too ("text" unless "json" is given).
+std::string log_format_arg(int argc, char** argv) {
+  std::string format = "text";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--log-format" && i + 1 < argc) format = argv[++i];
+    if (arg.starts_with("--log-format=")) format = arg.substr(arg.find('=') + 1);
+  }
+  return format == "json" ? format : "text";
+}
+
+// A parse error as one CLI error line: "ferry: <subcommand>: <what CLI11 says>".
+int parse_error(const CLI::App& app, const CLI::ParseError& e, const std::string& log_format) {
+  ferry::cli::setup_logging("info", log_format);
+  std::string command;  // the subcommand being parsed when it failed, if any
+  for (const auto* sub : app.get_subcommands()) command = sub->get_name();
+  std::string message = e.what();
+  for (char& c : message) {
+    if (c == '\n') c = ' ';
+  }
+  message += command.empty() ? " (see ferry --help)" : " (see ferry " + command + " --help)";
+  return ferry::cli::usage_error(command, message);
 }
 
 }  // namespace
@@ -60,7 +87,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    return parse_error(app, e, log_format_arg(argc, argv));
   }
   ferry::cli::setup_logging(log_level, log_format);
 

@@ -72,12 +72,26 @@ core::Status apply_deadline(const std::string& text, std::optional<std::chrono::
   return {};
 }
 
+core::Result<std::optional<auth::Credentials>> login_from_flags(const std::string& username, bool password_stdin,
+                                                                std::istream& in) {
+  if (username.empty() && !password_stdin) return std::optional<auth::Credentials>();
+  if (!password_stdin) {
+    return core::fail(core::ErrorKind::InvalidInput,
+                      "--username needs --password-stdin (the password is read from standard input)");
+  }
+  if (username.empty()) return core::fail(core::ErrorKind::InvalidInput, "--password-stdin needs --username");
+  auth::Credentials c{username, {}, {}};
+  std::getline(in, c.password);
+  if (!c.password.empty() && c.password.back() == '\r') c.password.pop_back();
+  if (c.password.empty()) {
+    return core::fail(core::ErrorKind::InvalidInput, "--password-stdin: standard input holds no password");
+  }
+  return std::optional<auth::Credentials>(std::move(c));
+}
+
 namespace {
 
-int usage_error(const std::string& msg) {
-  fmt::print(stderr, "ferry: {}\n", msg);
-  return kExitUsage;
-}
+int usage(std::string_view msg) { return usage_error("pull", msg); }
 
 core::Status export_images(const PullArgs& a, const store::Store& store, const sync::PullReport& report) {
   std::vector<exporter::ExportImage> images;
@@ -97,26 +111,26 @@ core::Status export_images(const PullArgs& a, const store::Store& store, const s
 }  // namespace
 
 int run_pull(const PullArgs& a, http::Engine& engine) {
-  if (a.uncompressed && a.format != "docker") return usage_error("--uncompressed applies to --format docker only");
+  auto login = login_from_flags(a.username, a.password_stdin, std::cin);
+  if (!login) return usage(login.error().message);
+  if (a.uncompressed && a.format != "docker") return usage("--uncompressed applies to --format docker only");
   auto platform = manifest::parse_platform(a.platform);
-  if (!platform) return usage_error(platform.error().message);
+  if (!platform) return usage(platform.error().message);
   std::vector<sync::PullTarget> targets;
   for (const auto& text : a.refs) {
     auto r = reference::parse(text);
-    if (!r) return usage_error(r.error().message);
+    if (!r) return usage(r.error().message);
     targets.push_back({*r, {*platform}, a.all_platforms});
   }
   auto creds = auth::CredentialStore::load_default();
-  if (!creds) return usage_error(creds.error().message);
-  if (!a.username.empty()) {
-    auth::Credentials c{a.username, {}, {}};
-    if (a.password_stdin) std::getline(std::cin, c.password);
-    for (const auto& t : targets) creds->set(t.ref.domain, c);
+  if (!creds) return usage(creds.error().message);
+  if (*login) {
+    for (const auto& t : targets) creds->set(t.ref.domain, **login);
   }
   sync::PullOptions opts;
   opts.concurrency = a.concurrency;
   opts.segments = a.segments;
-  if (auto st = apply_deadline(a.deadline, std::nullopt, opts); !st) return usage_error(st.error().message);
+  if (auto st = apply_deadline(a.deadline, std::nullopt, opts); !st) return usage(st.error().message);
   opts.registry_options = [creds = std::move(*creds), insecure = a.insecure_registries,
                            attempts = a.max_attempts](const std::string& domain) {
     registry::RegistryOptions ro;
@@ -127,22 +141,16 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
   };
 
   auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, true);
-  if (!store) return usage_error(store.error().message);
+  if (!store) return usage(store.error().message);
   // gc or a sync on the same store must not sweep blobs this pull is about to name.
   auto lock = store::StoreLock::acquire(store->root());
-  if (!lock) {
-    fmt::print(stderr, "ferry: {}\n", lock.error().message);
-    return kExitSomeFailed;
-  }
+  if (!lock) return run_failed("pull", lock.error().message);
   opts.progress = terminal_progress();
   auto report = sync::pull(*store, targets, opts, engine);
   finish_progress();
-  if (!report) {
-    fmt::print(stderr, "ferry: {}\n", report.error().message);
-    return kExitSomeFailed;
-  }
+  if (!report) return run_failed("pull", report.error().message);
   for (const auto& img : report->images) {
-    if (img.error) fmt::print(stderr, "ferry: {}\n", img.error->message);
+    if (img.error) print_error("pull", img.error->message);
   }
   spdlog::info("pull done images={} failed={} blobs_fetched={} blobs_present={} bytes={} requests={} seconds={:.2f}",
                report->images.size(),
@@ -155,8 +163,7 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
       return kExitSomeFailed;
     }
     if (auto st = export_images(a, *store, *report); !st) {
-      fmt::print(stderr, "ferry: export {}: {}\n", a.output, st.error().message);
-      return kExitSomeFailed;
+      return run_failed("pull", fmt::format("export {}: {}", a.output, st.error().message));
     }
     spdlog::info("wrote {} format={}", a.output, a.format);
   }

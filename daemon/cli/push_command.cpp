@@ -56,10 +56,8 @@ void add_push_options(CLI::App& cmd, PushArgs& a) {
 
 namespace {
 
-int usage(const std::string& msg) {
-  fmt::print(stderr, "ferry: push: {}\n", msg);
-  return kExitUsage;
-}
+int usage(std::string_view msg) { return usage_error("push", msg); }
+int failed(std::string_view msg) { return run_failed("push", msg); }
 
 // True when `text` names a tag in its last path component ("host:5000/repo" has none).
 bool has_tag(const std::string& text) {
@@ -71,6 +69,8 @@ bool has_tag(const std::string& text) {
 }  // namespace
 
 int run_push(const PushArgs& a, http::Engine& engine) {
+  auto login = login_from_flags(a.username, a.password_stdin, std::cin);
+  if (!login) return usage(login.error().message);
   std::vector<std::string> sources = a.args;
   std::string rename;
   if (a.to.empty()) {
@@ -94,12 +94,12 @@ int run_push(const PushArgs& a, http::Engine& engine) {
   if (!store) return usage(store.error().message);
   // gc must not sweep blobs while they are being sent.
   auto lock = store::StoreLock::acquire(store->root());
-  if (!lock) return fmt::print(stderr, "ferry: {}\n", lock.error().message), kExitSomeFailed;
+  if (!lock) return failed(lock.error().message);
   if (!a.from.empty()) {
     auto imported = import_source(a.from, *store);
-    if (!imported) return fmt::print(stderr, "ferry: push: {}\n", imported.error().message), kExitSomeFailed;
+    if (!imported) return failed(imported.error().message);
     if (sources.empty()) {
-      if (imported->empty()) return fmt::print(stderr, "ferry: push: {} names no images\n", a.from), kExitSomeFailed;
+      if (imported->empty()) return failed(fmt::format("{} names no images", a.from));
       if (!rename.empty() && imported->size() != 1) {
         return usage(fmt::format("{} holds {} images; name the one to push as REF before {}", a.from,
                                  imported->size(), rename));
@@ -148,10 +148,8 @@ int run_push(const PushArgs& a, http::Engine& engine) {
 
   auto creds = auth::CredentialStore::load_default();
   if (!creds) return usage(creds.error().message);
-  if (!a.username.empty()) {
-    auth::Credentials c{a.username, {}, {}};
-    if (a.password_stdin) std::getline(std::cin, c.password);
-    for (const auto& i : items) creds->set(i.destination.domain, c);
+  if (*login) {
+    for (const auto& i : items) creds->set(i.destination.domain, **login);
   }
   push::PushOptions opts;
   opts.concurrency = a.concurrency;
@@ -164,10 +162,10 @@ int run_push(const PushArgs& a, http::Engine& engine) {
   };
 
   auto report = push::push(*store, items, opts, engine);
-  if (!report) return fmt::print(stderr, "ferry: push: {}\n", report.error().message), kExitSomeFailed;
+  if (!report) return failed(report.error().message);
   for (const auto& img : report->images) {
     if (img.error) {
-      fmt::print(stderr, "ferry: {}\n", img.error->message);
+      print_error("push", img.error->message);
       continue;
     }
     fmt::print("pushed {} -> {} {}{}\n", img.source, img.destination.str(), img.digest.str(),
@@ -190,8 +188,7 @@ int run_push(const PushArgs& a, http::Engine& engine) {
     }
     for (const auto& w : where) receipt.source += (receipt.source.empty() ? "registry " : " ") + w;
     if (auto st = store::write_receipt(a.receipt, receipt); !st) {
-      fmt::print(stderr, "ferry: receipt {}: {}\n", a.receipt, st.error().message);
-      return kExitSomeFailed;
+      return failed(fmt::format("receipt {}: {}", a.receipt, st.error().message));
     }
   }
   return report->ok() ? kExitOk : kExitSomeFailed;

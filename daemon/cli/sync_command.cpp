@@ -107,7 +107,7 @@ void export_image(const store::Store& store, exporter::ExportSetBuilder& set, co
   }
   if (!names) {
     out.error = (out.error.empty() ? "" : out.error + "; ") + "export: " + names.error().message;
-    fmt::print(stderr, "ferry: {}: export: {}\n", out.reference, names.error().message);
+    print_error("sync", fmt::format("{}: export: {}", out.reference, names.error().message));
     return;
   }
   for (const auto& n : *names) out.export_file += (out.export_file.empty() ? "" : ",") + n;
@@ -149,7 +149,7 @@ void mirror_images(const config::MirrorTarget& target, const store::Store& store
     o.pushed_bytes = p.bytes_uploaded;
     if (p.error) {
       o.error = p.error->message;
-      fmt::print(stderr, "ferry: {}\n", o.error);
+      print_error("sync", o.error);
     }
   }
 }
@@ -185,11 +185,11 @@ core::Result<Loaded> load(const SyncArgs& a) {
 // One run. Returns the exit code: 0 all ok, 1 some failed or the run could not start.
 int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   auto store = store::Store::open(l.store, true);
-  if (!store) return fmt::print(stderr, "ferry: {}\n", store.error().message), kExitSomeFailed;
+  if (!store) return run_failed("sync", store.error().message);
   auto lock = store::StoreLock::acquire(store->root());
-  if (!lock) return fmt::print(stderr, "ferry: {}\n", lock.error().message), kExitSomeFailed;
+  if (!lock) return run_failed("sync", lock.error().message);
   auto ro = registry_options(l.w, a.max_attempts);
-  if (!ro) return fmt::print(stderr, "ferry: {}\n", ro.error().message), kExitUsage;
+  if (!ro) return usage_error("sync", ro.error().message);
   std::vector<sync::PullTarget> targets;
   for (const auto& e : l.w.images) {
     auto platforms = config::platforms_for(l.w, e);
@@ -203,14 +203,14 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   opts.segments = a.segments;
   opts.registry_options = std::move(*ro);
   if (auto st = apply_deadline(a.deadline, l.w.retry.deadline, opts); !st) {
-    return fmt::print(stderr, "ferry: {}\n", st.error().message), kExitUsage;
+    return usage_error("sync", st.error().message);
   }
   opts.skip_unchanged = true;
   spdlog::info("sync started watchlist={} images={} store={}", l.w.source.string(), targets.size(), l.store);
   opts.progress = terminal_progress();
   auto report = sync::pull(*store, targets, opts, engine);
   finish_progress();
-  if (!report) return fmt::print(stderr, "ferry: sync: {}\n", report.error().message), kExitSomeFailed;
+  if (!report) return run_failed("sync", report.error().message);
 
   RunSummary s;
   s.requests = report->requests;
@@ -227,7 +227,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
     ImageOutcome o{img.ref.str(), "", img.changed, img.bytes_fetched, img.seconds, "", "", false, "", false, 0};
     if (img.error) {
       o.error = img.error->message;
-      fmt::print(stderr, "ferry: {}\n", o.error);
+      print_error("sync", o.error);
     } else {
       o.digest = img.digest.str();
     }
@@ -275,8 +275,7 @@ void on_hup(int) { g_reload.store(true); }
 int run_daemon(Loaded l, const SyncArgs& a, http::Engine& engine) {
   std::signal(SIGHUP, on_hup);
   if (l.w.schedule.kind == config::Schedule::Kind::None) {
-    fmt::print(stderr, "ferry: {}: no schedule; add `schedule:` or use --once\n", l.w.source.string());
-    return kExitUsage;
+    return usage_error("sync", l.w.source.string() + ": no schedule; add `schedule:` or use --once");
   }
   spdlog::info("daemon started watchlist={} schedule={}", l.w.source.string(), l.w.schedule.str());
   for (;;) {
@@ -306,14 +305,14 @@ int run_daemon(Loaded l, const SyncArgs& a, http::Engine& engine) {
 
 int run_sync(const SyncArgs& a, http::Engine& engine) {
   auto l = load(a);
-  if (!l) return fmt::print(stderr, "ferry: {}\n", l.error().message), kExitUsage;
+  if (!l) return usage_error("sync", l.error().message);
   if (!a.deadline.empty()) {
     auto d = config::parse_duration(a.deadline);
-    if (!d) return fmt::print(stderr, "ferry: --deadline: {}\n", d.error().message), kExitUsage;
+    if (!d) return usage_error("sync", "--deadline: " + d.error().message);
     l->w.retry.deadline = *d;  // --check shows it too
   }
   if (a.check) {
-    if (auto ro = registry_options(l->w, a.max_attempts); !ro) return fmt::print(stderr, "ferry: {}\n", ro.error().message), kExitUsage;
+    if (auto ro = registry_options(l->w, a.max_attempts); !ro) return usage_error("sync", ro.error().message);
     print_plan(l->w, l->store, l->export_dir);
     return kExitOk;
   }

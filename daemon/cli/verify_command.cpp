@@ -98,8 +98,7 @@ int finish(const VerifyArgs& a, const std::string& what, size_t files, size_t pr
   if (!a.receipt.empty()) {
     store::Receipt receipt{"", what, good};
     if (auto st = store::write_receipt(a.receipt, receipt); !st) {
-      fmt::print(stderr, "ferry: receipt: {}\n", st.error().message);
-      return kExitSomeFailed;
+      return run_failed("verify", "receipt: " + st.error().message);
     }
   }
   return problems == 0 ? kExitOk : kExitSomeFailed;
@@ -126,10 +125,7 @@ int verify_path(const VerifyArgs& a) {
     }
     return finish(a, target.string(), files, problems, good);
   }
-  if (!fs::exists(target, ec)) {
-    fmt::print(stderr, "ferry verify: {}: no such file or directory\n", target.string());
-    return kExitUsage;
-  }
+  if (!fs::exists(target, ec)) return usage_error("verify", target.string() + ": no such file or directory");
   size_t problems = verify_tarball(target, target.filename().string(), good);
   return finish(a, target.string(), 1, problems, good);
 }
@@ -144,25 +140,24 @@ void add_verify_options(CLI::App& cmd, VerifyArgs& a) {
 
 int run_verify(const VerifyArgs& a) {
   if (!a.target.empty() && !a.store.empty()) {
-    fmt::print(stderr, "ferry verify: give a directory/tarball or --store, not both\n");
-    return kExitUsage;
+    return usage_error("verify", "give a directory/tarball or --store, not both");
   }
   if (!a.target.empty()) return verify_path(a);
   const fs::path dir = a.store.empty() ? default_store_dir() : a.store;
   if (!check_layout_files(dir)) return kExitSomeFailed;
   auto store = store::Store::open(dir, false);
-  if (!store) return fmt::print(stderr, "ferry: {}\n", store.error().message), kExitSomeFailed;
+  if (!store) return run_failed("verify", store.error().message);
   auto lock = store::StoreLock::acquire(store->root());
   if (!lock && lock.error().kind == core::ErrorKind::Unavailable) {
-    return fmt::print(stderr, "ferry: {}\n", lock.error().message), kExitSomeFailed;
+    return run_failed("verify", lock.error().message);
   }
   auto report = store::verify(*store);
-  if (!report) return fmt::print(stderr, "ferry: verify: {}\n", report.error().message), kExitSomeFailed;
+  if (!report) return run_failed("verify", report.error().message);
   print_report(*store, *report);
   if (report->ok() && !a.receipt.empty()) {
     auto receipt = store::receipt_of_store(*store);
     auto st = receipt ? store::write_receipt(a.receipt, *receipt) : core::Status(core::fail(receipt.error()));
-    if (!st) return fmt::print(stderr, "ferry: receipt: {}\n", st.error().message), kExitSomeFailed;
+    if (!st) return run_failed("verify", "receipt: " + st.error().message);
   }
   return report->ok() ? kExitOk : kExitSomeFailed;
 }

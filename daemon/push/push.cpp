@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "registry/client_pool.h"
+
 namespace ferry::push {
 
 namespace {
@@ -58,7 +60,7 @@ class Pusher {
       auto st = std::make_unique<ImageState>();
       st->out.source = item.source;
       st->out.destination = item.destination;
-      st->client = client_for(item.destination);
+      st->client = clients_.get(item.destination);
       st->repository = item.destination.repository;
       st->tag_ref = tag_or_digest(item.destination);
       images_.push_back(std::move(st));
@@ -97,19 +99,6 @@ class Pusher {
   }
 
  private:
-  registry::Client* client_for(const reference::Reference& ref) {
-    const std::string host = ref.api_host();
-    auto it = clients_.find(host);
-    if (it != clients_.end()) return it->second.get();
-    registry::RegistryOptions ro = opts_.registry_options ? opts_.registry_options(ref.domain)
-                                                          : registry::RegistryOptions{};
-    auto c = std::make_unique<registry::Client>(engine_, host, ro, tokens_);
-    auto* raw = c.get();
-    registry_cap_[raw] = ro.max_concurrency;
-    clients_.emplace(host, std::move(c));
-    return raw;
-  }
-
   void fail_image(size_t i, core::Error e) {
     auto& img = *images_[i];
     if (img.failed()) return;
@@ -217,7 +206,7 @@ class Pusher {
 
   void pump() {
     for (auto it = queue_.begin(); in_flight_ < opts_.concurrency && it != queue_.end();) {
-      const int cap = registry_cap_[it->client];
+      const int cap = clients_.cap(it->client);
       if (cap > 0 && registry_in_flight_[it->client] >= cap) {
         ++it;
         continue;
@@ -482,11 +471,11 @@ class Pusher {
   const PushOptions& opts_;
   http::Engine& engine_;
   auth::TokenCache tokens_;
-  std::map<std::string, std::unique_ptr<registry::Client>> clients_;
+  registry::ClientPool clients_{engine_, tokens_, opts_.registry_options};
   std::vector<std::unique_ptr<ImageState>> images_;
   std::vector<BlobJob> jobs_;
   std::deque<Task> queue_;
-  std::map<registry::Client*, int> registry_cap_, registry_in_flight_;
+  std::map<registry::Client*, int> registry_in_flight_;
   int in_flight_ = 0;
 };
 

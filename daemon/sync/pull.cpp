@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "registry/client_pool.h"
 #include "store/fs_util.h"
 
 namespace ferry::sync {
@@ -98,7 +99,7 @@ class Puller {
       auto st = std::make_unique<ImageState>();
       st->out.ref = target.ref;
       st->target = target;
-      st->client = client_for(target.ref);
+      st->client = clients_.get(target.ref);
       st->started = started;
       images_.push_back(std::move(st));
     }
@@ -127,20 +128,6 @@ class Puller {
   }
 
  private:
-  registry::Client* client_for(const reference::Reference& ref) {
-    const std::string host = ref.api_host();
-    auto it = clients_.find(host);
-    if (it != clients_.end()) return it->second.get();
-    registry::RegistryOptions ro = opts_.registry_options ? opts_.registry_options(ref.domain)
-                                                          : registry::RegistryOptions{};
-    const int cap = ro.max_concurrency;
-    auto c = std::make_unique<registry::Client>(engine_, host, ro, tokens_);
-    auto* raw = c.get();
-    registry_cap_[raw] = cap;
-    clients_.emplace(host, std::move(c));
-    return raw;
-  }
-
   void fail_image(size_t i, core::Error e) {
     auto& img = *images_[i];
     if (img.failed()) return;
@@ -326,7 +313,7 @@ class Puller {
   void pump() {
     for (auto it = queue_.begin(); in_flight_ < opts_.concurrency && it != queue_.end();) {
       auto& job = jobs_[*it];
-      const int cap = registry_cap_[job.client];
+      const int cap = clients_.cap(job.client);
       if (cap > 0 && registry_in_flight_[job.client] >= cap) {
         ++it;
         continue;
@@ -383,7 +370,7 @@ class Puller {
   // Transfer slots free for more requests to `client` right now.
   int free_slots(registry::Client* client) {
     int n = opts_.concurrency - in_flight_;
-    if (const int cap = registry_cap_[client]; cap > 0) n = std::min(n, cap - registry_in_flight_[client]);
+    if (const int cap = clients_.cap(client); cap > 0) n = std::min(n, cap - registry_in_flight_[client]);
     return n;
   }
 
@@ -602,13 +589,13 @@ class Puller {
   const PullOptions& opts_;
   http::Engine& engine_;
   auth::TokenCache tokens_;
-  std::map<std::string, std::unique_ptr<registry::Client>> clients_;
+  registry::ClientPool clients_{engine_, tokens_, opts_.registry_options};
   std::vector<std::unique_ptr<ImageState>> images_;
   std::vector<BlobJob> jobs_;
   std::map<std::string, LastPull> last_;
   std::deque<size_t> queue_;
   int in_flight_ = 0;
-  std::map<registry::Client*, int> registry_cap_, registry_in_flight_;
+  std::map<registry::Client*, int> registry_in_flight_;
   std::set<registry::Client*> no_ranges_;     // answered a Range with 200 once
   std::map<size_t, store::Ingest*> active_;   // job -> its ingest while in flight
   std::map<size_t, uint64_t> ingest_start_;   // job -> bytes already there when it started

@@ -342,7 +342,7 @@ pull_via_proxy h --deadline 3s --max-attempts 3
 h1_secs=$S_SECS
 fault_proxy_rules "$MAIN_RULES" '[]'
 ((S_RC == 1)) || { cat "$S_ERR" >&2; fail "h: a pull stopped by its deadline exited $S_RC, want 1"; }
-grep -q "^ferry: $REF: deadline of 3s exceeded$" "$S_ERR" || { cat "$S_ERR" >&2; fail "h: no one-line deadline reason"; }
+grep -q "^ferry: pull: $REF: deadline of 3s exceeded$" "$S_ERR" || { cat "$S_ERR" >&2; fail "h: no one-line deadline reason"; }
 le "$S_SECS" 8 || fail "h: the run took ${S_SECS}s with a 3 s deadline"
 [[ ! -e "$S_OUT" ]] || fail "h: an output was written for an image that missed the deadline"
 ferry_ok verify --store "$S_STORE"

@@ -4,7 +4,7 @@
 #   FERRY_BIN=build/ferry bash tests/integration/sync_config_test.sh
 #
 # Every bad watchlist must make `ferry sync --check -c FILE` exit 2 with
-# exactly one line on stderr, `ferry: FILE:LINE:COL: message`, where LINE:COL
+# exactly one line on stderr, `ferry: sync: FILE:LINE:COL: message`, where LINE:COL
 # is the key or value at fault.  The expected position is computed from the
 # file written here (the line holding it, and the column of the token on that
 # line), never copied from ferry's output.  The example watchlists shipped in
@@ -42,7 +42,7 @@ pos_of() {
 }
 
 # expect_bad FILE LINE TOKEN MESSAGE_REGEX: --check refuses FILE with exit 2
-# and the single stderr line `ferry: FILE:L:C: ...` pointing at TOKEN of
+# and the single stderr line `ferry: sync: FILE:L:C: ...` pointing at TOKEN of
 # LINE, whose message matches MESSAGE_REGEX (extended, case-insensitive).
 expect_bad() {
   local file=$1 line=$2 token=$3 re=$4 pos
@@ -52,10 +52,10 @@ expect_bad() {
     fail "$file: --check exited $RC, want 2 (stderr: $ERR)"
   fi
   assert_eq "$file: stderr lines" 1 "$(wc -l <"$IT_TMP/check.err")"
-  [[ "$ERR" == "ferry: $file:$pos: "* ]] || fail "$file: want [ferry: $file:$pos: ...], got [$ERR]"
+  [[ "$ERR" == "ferry: sync: $file:$pos: "* ]] || fail "$file: want [ferry: sync: $file:$pos: ...], got [$ERR]"
   grep -q -i -E -- "$re" <<<"$ERR" || fail "$file: message does not match /$re/: $ERR"
   [[ -z "$OUT" ]] || fail "$file: a refused watchlist printed a plan: $OUT"
-  log "ok  $file -> ${ERR#ferry: }"
+  log "ok  $file -> ${ERR#ferry: sync: }"
 }
 
 log "=== bad watchlists"
@@ -174,14 +174,14 @@ log "--- missing file: exit 2, one line naming the file"
 check missing.yaml
 assert_eq "missing.yaml: exit status" 2 "$RC"
 assert_eq "missing.yaml: stderr lines" 1 "$(wc -l <"$IT_TMP/check.err")"
-[[ "$ERR" == "ferry: missing.yaml: "* ]] || fail "missing.yaml: want [ferry: missing.yaml: ...], got [$ERR]"
+[[ "$ERR" == "ferry: sync: missing.yaml: "* ]] || fail "missing.yaml: want [ferry: sync: missing.yaml: ...], got [$ERR]"
 grep -q -i 'no such file' <<<"$ERR" || fail "missing.yaml: message does not say the file is missing: $ERR"
-log "ok  missing.yaml -> ${ERR#ferry: }"
+log "ok  missing.yaml -> ${ERR#ferry: sync: }"
 
 log "--- the same refusal by absolute path names the path as given"
 check "$W/concurrency-0.yaml"
 assert_eq "absolute path: exit status" 2 "$RC"
-[[ "$ERR" == "ferry: $W/concurrency-0.yaml:$(pos_of concurrency-0.yaml 'concurrency: 0' 0): "* ]] ||
+[[ "$ERR" == "ferry: sync: $W/concurrency-0.yaml:$(pos_of concurrency-0.yaml 'concurrency: 0' 0): "* ]] ||
   fail "absolute path: got [$ERR]"
 
 log "=== shipped example watchlists pass"
