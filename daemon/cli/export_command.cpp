@@ -65,11 +65,22 @@ core::Status export_file(const store::Store& store, exporter::ExportSetBuilder& 
   }
   std::vector<exporter::ExportImage> list;
   for (const auto& d : images) list.push_back({ref, d});
-  core::Status st = format == "oci-archive" ? exporter::write_oci_archive(store, list, set.path_for(name))
-                                            : exporter::write_docker_archive(store, list, set.path_for(name), {});
+  exporter::WrittenFile file;
+  core::Status st;
+  if (format == "oci-archive") {
+    exporter::OciOptions o;
+    o.verified = &set.verified();
+    o.written = &file;
+    st = exporter::write_oci_archive(store, list, set.path_for(name), o);
+  } else {
+    exporter::DockerArchiveOptions o;
+    o.verified = &set.verified();
+    o.written = &file;
+    st = exporter::write_docker_archive(store, list, set.path_for(name), o);
+  }
   if (!st) return st;
   written = true;
-  return set.add(std::move(info));
+  return set.add(std::move(info), file);
 }
 
 }  // namespace

@@ -109,7 +109,7 @@ class DockerArchiveWriter {
 
 core::Status DockerArchiveWriter::add_blob_once(const digest::Digest& d, int64_t size) {
   if (written_.contains(d)) return {};
-  if (auto st = add_store_blob(tar_, store_, d, size); !st) return st;
+  if (auto st = add_store_blob(tar_, store_, d, size, opts_.verified); !st) return st;
   written_[d] = size;
   return {};
 }
@@ -327,6 +327,8 @@ core::Status write_docker_archive_impl(const store::Store& store, const std::vec
   auto file = TempOutputFile::create(out);
   if (!file) return core::fail(std::move(file.error()));
   TarWriter tar(file->fd(), file->temp_path().string());
+  digest::Sha256 hasher;
+  if (opts.written) tar.hash_into(&hasher);
   DockerArchiveWriter writer(store, opts, bundle, tar, out);
   auto st = tar.add_directory("blobs/").and_then([&] { return tar.add_directory("blobs/sha256/"); });
   for (size_t i = 0; st && i < loaded->size(); ++i) {
@@ -336,6 +338,7 @@ core::Status write_docker_archive_impl(const store::Store& store, const std::vec
   if (st) st = writer.finish();
   if (st) st = tar.finish();
   if (st) st = file->commit();
+  if (st && opts.written) *opts.written = {hasher.finish(), tar.bytes_written()};
   return st;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -32,10 +33,34 @@ struct ExportImage {
 inline constexpr std::string_view kBundleFile = "ferry-bundle.json";
 inline constexpr int kBundleVersion = 1;
 
+// Store blobs already checked against their digest during one export run, so
+// that a layer shared by many archives is hashed once, not once per archive.
+// Thread-safe.
+class VerifiedBlobs {
+ public:
+  bool contains(const digest::Digest& d) const;
+  void insert(const digest::Digest& d);
+
+ private:
+  mutable std::mutex mu_;
+  std::set<digest::Digest> digests_;
+};
+
+// An archive's checksum, computed over the bytes as they were written (no
+// second read of the file).
+struct WrittenFile {
+  digest::Digest sha256;
+  uint64_t size = 0;
+};
+
 struct DockerArchiveOptions {
   // Decompress gzip layers and write plain tar layers named by diff_id (new OCI
   // manifests with tar layer types are written for index.json).
   bool uncompressed = false;
+  // Optional: blobs checked earlier in this run (skipped) and now (added).
+  VerifiedBlobs* verified = nullptr;
+  // Optional: receives the archive's sha256 and size once it is committed.
+  WrittenFile* written = nullptr;
 };
 
 // Many images in one docker-load tarball (`ferry export --bundle`).
@@ -87,6 +112,9 @@ struct OciOptions {
   // this it finds a Docker-typed image only when it is the layout's sole image.
   // Off by default: manifests keep their exact bytes and digests.
   bool oci_media_types = false;
+  // As in DockerArchiveOptions (archives only; a layout directory links blobs).
+  VerifiedBlobs* verified = nullptr;
+  WrittenFile* written = nullptr;
 };
 
 // A plain OCI image layout directory at `out_dir` (created; must be empty or absent).

@@ -264,7 +264,8 @@ core::Result<ExportSetBuilder> ExportSetBuilder::begin(const fs::path& export_pa
 ExportSetBuilder::ExportSetBuilder(ExportSetBuilder&& o) noexcept
     : export_(std::move(o.export_)), sets_(std::move(o.sets_)), gen_(std::move(o.gen_)),
       current_dir_(std::move(o.current_dir_)), migrate_(o.migrate_), current_(std::move(o.current_)),
-      files_(std::move(o.files_)), lock_fd_(o.lock_fd_), committed_(o.committed_) {
+      files_(std::move(o.files_)), verified_(std::move(o.verified_)), lock_fd_(o.lock_fd_),
+      committed_(o.committed_) {
   o.lock_fd_ = -1;
   o.gen_.clear();
 }
@@ -314,15 +315,20 @@ core::Status ExportSetBuilder::reuse(std::string_view name) {
 }
 
 core::Status ExportSetBuilder::add(ExportFileInfo info) {
+  std::string buffer;
+  auto hashed = digest::sha256_of_file(path_for(info.file).string(), buffer);
+  if (!hashed) return core::fail(std::move(hashed.error()));
+  return add(std::move(info), WrittenFile{hashed->digest, hashed->size});
+}
+
+core::Status ExportSetBuilder::add(ExportFileInfo info, const WrittenFile& written) {
   if (std::any_of(files_.begin(), files_.end(), [&](const auto& f) { return f.file == info.file; })) {
     return core::fail(core::ErrorKind::InvalidInput,
                       fmt::format("two exported files would be named {} (references {}); rename a tag",
                                   info.file, info.reference));
   }
-  auto hashed = hash_file(path_for(info.file));
-  if (!hashed) return core::fail(std::move(hashed.error()));
-  info.sha256 = hashed->first;
-  info.size = hashed->second;
+  info.sha256 = std::string(written.sha256.hex());
+  info.size = written.size;
   files_.push_back(std::move(info));
   return {};
 }

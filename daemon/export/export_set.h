@@ -25,11 +25,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "export/export.h"
 
 namespace ferry::exporter {
 
@@ -90,6 +92,11 @@ class ExportSetBuilder {
   [[nodiscard]] core::Status reuse(std::string_view name);
   // List a file written at path_for(info.file); its size and sha256 are computed.
   [[nodiscard]] core::Status add(ExportFileInfo info);
+  // The same for a file whose sha256 and size were computed as it was written.
+  [[nodiscard]] core::Status add(ExportFileInfo info, const WrittenFile& written);
+  // Store blobs checked during this run: hand to the archive writers so that a
+  // layer in many archives is hashed once.
+  VerifiedBlobs& verified() { return *verified_; }
 
   const std::vector<ExportFileInfo>& files() const { return files_; }
 
@@ -106,6 +113,7 @@ class ExportSetBuilder {
   bool migrate_ = false;  // EXPORT is a real directory to exchange
   std::map<std::string, ExportFileInfo> current_;
   std::vector<ExportFileInfo> files_;
+  std::unique_ptr<VerifiedBlobs> verified_ = std::make_unique<VerifiedBlobs>();
   int lock_fd_ = -1;
   bool committed_ = false;
 };

@@ -46,9 +46,10 @@ enum class MissingForeign { kFail, kSkip };
 std::string blob_entry(const digest::Digest& d);
 
 // Adds store blob `d` (of `size` bytes) to the tar as blob_entry(d); its size and
-// sha256 are checked while it streams (a corrupt store fails the export).
+// sha256 are checked while it streams (a corrupt store fails the export). A blob
+// in `verified` has its size checked only; one checked now is added to it.
 [[nodiscard]] core::Status add_store_blob(TarWriter& tar, const store::Store& store, const digest::Digest& d,
-                                          int64_t size);
+                                          int64_t size, VerifiedBlobs* verified = nullptr);
 
 // The platform an index entry gets: the descriptor's, else the config's.
 manifest::Platform image_platform(const LoadedImage& image);

@@ -109,16 +109,19 @@ core::Status write_layout_tar(const store::Store& store, const std::vector<Expor
   auto file = TempOutputFile::create(out);
   if (!file) return core::fail(std::move(file.error()));
   TarWriter tar(file->fd(), file->temp_path().string());
+  digest::Sha256 hasher;
+  if (opts.written) tar.hash_into(&hasher);
   auto st = tar.add_directory("blobs/").and_then([&] { return tar.add_directory("blobs/sha256/"); });
   for (const BlobRef& blob : collect_blobs(*loaded, manifests)) {
     if (!st) break;
     st = blob.bytes != nullptr ? tar.add_file(blob_entry(blob.digest), *blob.bytes)
-                               : add_store_blob(tar, store, blob.digest, blob.size);
+                               : add_store_blob(tar, store, blob.digest, blob.size, opts.verified);
   }
   if (st) st = tar.add_file("index.json", oci_index(manifests));
   if (st) st = tar.add_file("oci-layout", oci_layout_json());
   if (st) st = tar.finish();
   if (st) st = file->commit();
+  if (st && opts.written) *opts.written = {hasher.finish(), tar.bytes_written()};
   return st;
 }
 

@@ -13,12 +13,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <sys/types.h>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "core/error.h"
+#include "digest/digest.h"
 
 namespace ferry::exporter {
 
@@ -27,6 +29,7 @@ inline constexpr size_t kTarBlock = 512;
 class TarWriter {
  public:
   static constexpr size_t kBufferSize = 1024 * 1024;
+  static constexpr uint64_t kWriteBehind = 32 << 20;  // see write_behind()
   static constexpr uint32_t kFileMode = 0644;
   static constexpr uint32_t kExecMode = 0755;
   static constexpr uint32_t kDirMode = 0755;
@@ -59,6 +62,9 @@ class TarWriter {
 
   // Bytes handed to the descriptor or still buffered.
   uint64_t bytes_written() const { return flushed_ + used_; }
+  // Feed every byte from now on to `hasher` as it goes to the descriptor (for an
+  // archive's checksum without reading the file back). Not owned.
+  void hash_into(digest::Sha256* hasher) { hasher_ = hasher; }
 
  private:
   core::Status write_header(std::string_view name, char typeflag, uint64_t size, uint32_t mode);
@@ -66,6 +72,7 @@ class TarWriter {
   core::Status append(const char* data, size_t size);
   core::Status pad_to_block(uint64_t size);
   core::Status flush();
+  void write_behind();
 
   int fd_;
   std::string path_;
@@ -74,6 +81,9 @@ class TarWriter {
   size_t used_ = 0;
   uint64_t flushed_ = 0;
   bool finished_ = false;
+  digest::Sha256* hasher_ = nullptr;
+  off_t file_base_ = -1;  // the file offset where the archive starts; -1: not a regular file
+  uint64_t previous_start_ = 0, window_start_ = 0;
 };
 
 // The 512-byte ustar header block of one entry. A name that does not fit the

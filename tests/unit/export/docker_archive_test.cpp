@@ -273,3 +273,59 @@ TEST_F(DockerArchiveTest, RefusesAnIndexAndADirectoryTarget) {
   EXPECT_TRUE(list_dir(out_dir).empty());
   EXPECT_FALSE(write_docker_archive(*store, {}, out, {}));
 }
+
+// The checksum handed back is that of the file as it lies on disk, computed
+// while writing (export sets list it in SHA256SUMS without reading the file back).
+TEST_F(DockerArchiveTest, WrittenChecksumIsThatOfTheFile) {
+  auto img = build_image(*store, "app:1", {layer({{"x", std::string(300000, 'x')}})});
+  ferry::exporter::WrittenFile written;
+  DockerArchiveOptions opts;
+  opts.written = &written;
+  auto st = write_docker_archive(*store, {img.image}, out, opts);
+  ASSERT_TRUE(st) << st.error().message;
+  const std::string bytes = read_file(out);
+  EXPECT_EQ(written.size, bytes.size());
+  EXPECT_EQ(written.sha256, sha256_of(bytes));
+}
+
+// With a VerifiedBlobs memo, a blob checked for one archive is copied into the
+// next without hashing it again; a blob that fails its check is never recorded.
+TEST_F(DockerArchiveTest, VerifiedBlobsAreCheckedOncePerRun) {
+  Layer base = layer({{"base", std::string(5000, 'b')}});
+  Layer a = layer({{"a", "A"}});
+  Layer c = layer({{"c", std::string(5000, 'c')}});
+  auto first = build_image(*store, "a:1", {base, a});
+  auto second = build_image(*store, "c:1", {base, c});
+  ferry::exporter::VerifiedBlobs verified;
+  DockerArchiveOptions opts;
+  opts.verified = &verified;
+  ASSERT_TRUE(write_docker_archive(*store, {first.image}, out, opts));
+  EXPECT_TRUE(verified.contains(base.digest));
+  EXPECT_TRUE(verified.contains(a.digest));
+  EXPECT_FALSE(verified.contains(c.digest));
+
+  auto corrupt = [&](const Layer& l) {
+    fs::path victim = store->blob_path(l.digest);
+    fs::permissions(victim, fs::perms::owner_write, fs::perm_options::add);
+    std::string flipped = l.gz;
+    flipped[flipped.size() / 2] ^= 1;
+    write_file(victim, flipped);
+  };
+  corrupt(c);  // not checked yet in this run: caught
+  fs::path out2 = out_dir / "c.tar";
+  auto st = write_docker_archive(*store, {second.image}, out2, opts);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().kind, ErrorKind::DigestMismatch);
+  EXPECT_FALSE(verified.contains(c.digest));
+  // Without the memo the shared base is hashed again: corrupting it is caught by
+  // a fresh run, and skipped (by design) within the run that checked it.
+  corrupt(base);
+  ferry::exporter::VerifiedBlobs fresh;
+  opts.verified = &fresh;
+  st = write_docker_archive(*store, {first.image}, out2, opts);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().kind, ErrorKind::DigestMismatch);
+  EXPECT_NE(st.error().message.find(base.digest.str()), std::string::npos) << st.error().message;
+  opts.verified = &verified;  // the run that checked it copies it unhashed (size still checked)
+  EXPECT_TRUE(write_docker_archive(*store, {first.image}, out2, opts));
+}

@@ -95,8 +95,16 @@ TEST_F(OciLayoutTest, RestatesDockerManifestsAsOciWhenAsked) {
 
 TEST_F(OciLayoutTest, ArchiveHoldsTheSameLayout) {
   fs::path out = out_dir / "o.tar";
-  auto st = ferry::exporter::write_oci_archive(*store, {ubuntu.image, app.image}, out);
+  ferry::exporter::WrittenFile written;
+  ferry::exporter::VerifiedBlobs verified;
+  ferry::exporter::OciOptions opts;
+  opts.written = &written;
+  opts.verified = &verified;
+  auto st = ferry::exporter::write_oci_archive(*store, {ubuntu.image, app.image}, out, opts);
   ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(written.sha256, sha256_of(read_file(out)));  // hashed as written
+  EXPECT_EQ(written.size, fs::file_size(out));
+  EXPECT_TRUE(verified.contains(ubuntu.config_digest));
   EXPECT_EQ(list_dir(out_dir), std::vector<std::string>{"o.tar"});
   auto entries = by_name(parse_tar(read_file(out)));
   EXPECT_EQ(entries.size(), 2u + 6u + 2u);  // blobs/ blobs/sha256/, 6 blobs, index.json oci-layout
