@@ -22,6 +22,7 @@
 #include "cli/commands.h"
 #include "cli/export_files.h"
 #include "config/config.h"
+#include "core/parallel.h"
 #include "export/export.h"
 #include "export/export_set.h"
 #include "store/fs_util.h"
@@ -253,11 +254,15 @@ int run_export(const ExportArgs& a) {
   auto set = exporter::ExportSetBuilder::begin(out_dir);
   if (!set) return failed(set.error().message);
   std::set<std::string> exported;
-  for (const auto& s : selected) {
-    auto files = export_reference(*store, *set, s.ref, s.entries, formats, true);
-    if (!files) return failed(fmt::format("{}: {}", s.ref.str(), files.error().message));
+  std::vector<core::Result<ExportedFiles>> results(selected.size(), core::fail(core::ErrorKind::Internal, "not run"));
+  core::parallel_for(selected.size(), core::archive_threads(), [&](size_t i) {
+    results[i] = export_reference(*store, *set, selected[i].ref, selected[i].entries, formats, true);
+  });
+  for (size_t i = 0; i < selected.size(); ++i) {
+    const auto& s = selected[i];
+    if (!results[i]) return failed(fmt::format("{}: {}", s.ref.str(), results[i].error().message));
     exported.insert(s.ref.str());
-    for (const auto& n : files->names) fmt::print("wrote {}  {}\n", n, s.ref.str());
+    for (const auto& n : results[i]->names) fmt::print("wrote {}  {}\n", n, s.ref.str());
   }
   if (!only.empty()) {  // the other references keep their files
     for (const auto& r : wanted) {

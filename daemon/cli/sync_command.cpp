@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "core/parallel.h"
 #include "cli/export_files.h"
 #include "cli/progress.h"
 #include "cli/run_report.h"
@@ -231,8 +232,13 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
     } else {
       o.digest = img.digest.str();
     }
-    if (set) export_image(*store, *set, img, o);
     s.images.push_back(std::move(o));
+  }
+  if (set) {  // archives in parallel: each is CPU (hashing) and disk waits in turn
+    // Blobs this run fetched were hashed as they streamed: not hashed again here.
+    for (const auto& d : report->committed) set->verified().insert(d);
+    core::parallel_for(report->images.size(), core::archive_threads(),
+                       [&](size_t i) { export_image(*store, *set, report->images[i], s.images[i]); });
   }
   if (set) {
     if (auto st = set->commit(); !st) {

@@ -264,7 +264,8 @@ core::Result<ExportSetBuilder> ExportSetBuilder::begin(const fs::path& export_pa
 ExportSetBuilder::ExportSetBuilder(ExportSetBuilder&& o) noexcept
     : export_(std::move(o.export_)), sets_(std::move(o.sets_)), gen_(std::move(o.gen_)),
       current_dir_(std::move(o.current_dir_)), migrate_(o.migrate_), current_(std::move(o.current_)),
-      files_(std::move(o.files_)), verified_(std::move(o.verified_)), lock_fd_(o.lock_fd_),
+      files_(std::move(o.files_)), verified_(std::move(o.verified_)), files_mu_(std::move(o.files_mu_)),
+      lock_fd_(o.lock_fd_),
       committed_(o.committed_) {
   o.lock_fd_ = -1;
   o.gen_.clear();
@@ -307,6 +308,7 @@ core::Status ExportSetBuilder::reuse(std::string_view name) {
     if (ec) return core::fail(core::errno_error("copy", dst.string(), ec.value()));
     return add(std::move(*info));  // a copy is hashed again
   }
+  std::lock_guard lock(*files_mu_);
   if (std::any_of(files_.begin(), files_.end(), [&](const auto& f) { return f.file == info->file; })) {
     return core::fail(core::ErrorKind::InvalidInput, fmt::format("{} listed twice in one export", info->file));
   }
@@ -322,6 +324,7 @@ core::Status ExportSetBuilder::add(ExportFileInfo info) {
 }
 
 core::Status ExportSetBuilder::add(ExportFileInfo info, const WrittenFile& written) {
+  std::lock_guard lock(*files_mu_);
   if (std::any_of(files_.begin(), files_.end(), [&](const auto& f) { return f.file == info.file; })) {
     return core::fail(core::ErrorKind::InvalidInput,
                       fmt::format("two exported files would be named {} (references {}); rename a tag",

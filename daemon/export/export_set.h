@@ -19,13 +19,16 @@
 // ferry never deletes what it did not write.
 //
 // One builder at a time per EXPORT: begin() takes an flock on `.EXPORT.sets/lock`.
-// Not thread-safe; one thread uses a builder from begin() to commit().
+// reuse(), add(), current(), current_of(), path_for() and verified() may be called
+// from several threads at once (archives written in parallel); begin(), files() and
+// commit() from one thread, with no writer running.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -98,6 +101,7 @@ class ExportSetBuilder {
   // layer in many archives is hashed once.
   VerifiedBlobs& verified() { return *verified_; }
 
+  // After the writers are done (not synchronised).
   const std::vector<ExportFileInfo>& files() const { return files_; }
 
   // Write CONTENTS.json and SHA256SUMS, fsync, switch EXPORT to the new generation,
@@ -114,6 +118,7 @@ class ExportSetBuilder {
   std::map<std::string, ExportFileInfo> current_;
   std::vector<ExportFileInfo> files_;
   std::unique_ptr<VerifiedBlobs> verified_ = std::make_unique<VerifiedBlobs>();
+  std::unique_ptr<std::mutex> files_mu_ = std::make_unique<std::mutex>();  // reuse() and add() may run on many threads
   int lock_fd_ = -1;
   bool committed_ = false;
 };

@@ -120,6 +120,7 @@ class Puller {
     PullReport report;
     for (auto& img : images_) report.images.push_back(std::move(img->out));
     report.blobs_fetched = blobs_fetched_;
+    for (size_t j : done_jobs_) report.committed.push_back(jobs_[j].desc.digest);
     report.blobs_present = blobs_present_;
     report.bytes_fetched = bytes_fetched_;
     report.requests = engine_.stats().requests - requests_before;

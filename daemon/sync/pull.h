@@ -88,6 +88,7 @@ struct PulledImage {
 struct PullReport {
   std::vector<PulledImage> images;  // in the order asked
   uint64_t blobs_fetched = 0;
+  std::vector<digest::Digest> committed;  // the blobs fetched: hashed as they streamed, then committed
   uint64_t blobs_present = 0;       // already in the store
   uint64_t bytes_fetched = 0;
   uint64_t requests = 0;

@@ -209,6 +209,16 @@ TEST_F(PullTest, ADeadlineFailsTheUnfinishedImageAndKeepsTheFinishedOne) {
   EXPECT_EQ(gets.back().header("range"), "bytes=100000-");
   EXPECT_EQ(again->bytes_fetched, 200000u);
   EXPECT_TRUE(store_->has_blob(*digest::Digest::parse(slow_layer()), 300000));
+  // `committed` lists exactly the blobs each run fetched and committed.
+  const auto slow = *digest::Digest::parse(slow_layer());
+  auto lists = [](const std::vector<digest::Digest>& v, const digest::Digest& d) {
+    return std::find(v.begin(), v.end(), d) != v.end();
+  };
+  EXPECT_EQ(report->committed.size(), report->blobs_fetched);
+  EXPECT_FALSE(lists(report->committed, slow));
+  EXPECT_EQ(again->committed.size(), again->blobs_fetched);
+  EXPECT_TRUE(lists(again->committed, slow));
+  for (const auto& d : report->committed) EXPECT_FALSE(lists(again->committed, d)) << d.str();
 }
 
 TEST_F(PullTest, ADeadlineDuringResolveFailsEveryImageAndFetchesNothing) {
