@@ -190,7 +190,12 @@ for ((run = 1; run <= BENCH_RUNS; run++)); do
   # (d) cold sync plus a docker-load tarball per image.
   if has d; then
     measure d ferry "$run" "$FERRY_BIN" sync --once -c "$W/direct/watchlist.yaml" --store "$W/d-ferry" --export "$W/d-ferry-export"
-    rm -rf "$W/d-ferry" "$W/d-ferry-export"
+    # The disk floor: the same number of bytes written with dd and fsynced (ferry
+    # fsyncs each store blob and each tarball before it counts as written).
+    d_mb=$(du -scmL "$W/d-ferry" "$W/d-ferry-export" | tail -n 1 | cut -f1)
+    rm -rf "$W/d-ferry" "$W/d-ferry-export" "$W/.d-ferry-export.sets"
+    measure d disk-floor "$run" dd if=/dev/zero of="$W/d-floor" bs=1M count="$d_mb" conv=fsync status=none
+    rm -f "$W/d-floor"
     measure d skopeo-archive "$run" "${RUN_FN[@]}" skopeo_archives "$W/direct" "$W/d-skopeo"
     rm -rf "$W/d-skopeo"
   fi
