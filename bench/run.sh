@@ -8,6 +8,7 @@
 # Knobs (environment):
 #   BENCH_SCALE=1           fleet size factor (0.05 for a quick development run)
 #   BENCH_RUNS=3            runs per scenario and tool (median, min-max)
+#   BENCH_RUNS_B=BENCH_RUNS runs of (b) (skopeo sync takes ~13 min per run there)
 #   BENCH_SEED=ferry-bench-1  fleet seed (the fleet is a function of seed+scale)
 #   BENCH_CONCURRENCY=16    ferry's transfers in flight, and the raw bound's curls
 #   BENCH_SCENARIOS="a b c d e"  which scenarios to run (c needs a)
@@ -38,6 +39,8 @@ fi
 : "${BENCH_PROXY_LATENCY_MS:=20}" "${BENCH_PROXY_RATE:=4194304}"
 [[ "$BENCH_SCALE" =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "bench/run.sh: BENCH_SCALE must be a number, got '$BENCH_SCALE'" >&2; exit 2; }
 [[ "$BENCH_RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: BENCH_RUNS must be a positive integer, got '$BENCH_RUNS'" >&2; exit 2; }
+: "${BENCH_RUNS_B:=$BENCH_RUNS}"
+[[ "$BENCH_RUNS_B" =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: BENCH_RUNS_B must be a positive integer, got '$BENCH_RUNS_B'" >&2; exit 2; }
 PY=/usr/bin/python3
 
 # ---- what it needs: packages, a Release ferry, the blob generator ----------
@@ -176,7 +179,7 @@ for ((run = 1; run <= BENCH_RUNS; run++)); do
     rm -rf "$W/a-raw"
   fi
   # (b) through the WAN proxy: +20 ms per request, 4 MiB/s per connection.
-  if has b; then
+  if has b && ((run <= BENCH_RUNS_B)); then
     start_proxy
     measure b ferry "$run" "$FERRY_BIN" sync --once -c "$W/wan/watchlist.yaml" --store "$W/b-ferry"
     rm -rf "$W/b-ferry"
@@ -217,7 +220,7 @@ mkdir -p "$BENCH_OUT"
 cp "$RESULTS" "$BENCH_OUT/latest.jsonl"
 "$PY" "$BENCH_DIR/report.py" --results "$RESULTS" --out "$BENCH_OUT" \
   --fleet "$FLEET_CACHE/fleet.json" --tags "$N_TAGS" --big "$W/direct/big.txt" \
-  --meta "scale=$BENCH_SCALE" --meta "runs=$BENCH_RUNS" --meta "seed=$BENCH_SEED" \
+  --meta "scale=$BENCH_SCALE" --meta "runs=$BENCH_RUNS$( ((BENCH_RUNS_B != BENCH_RUNS)) && echo " ((b): $BENCH_RUNS_B)")" --meta "seed=$BENCH_SEED" \
   --meta "concurrency=$BENCH_CONCURRENCY" --meta "load_start=$load_start" --meta "load_end=$load_end" \
   --meta "proxy=+${BENCH_PROXY_LATENCY_MS} ms/request, ${BENCH_PROXY_RATE} B/s per connection" \
   --meta "ferry=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
