@@ -275,8 +275,8 @@ struct Engine::Impl {
 
   // Loop thread, after cancel(): let the running work end, forget the rest.
   void drop_offloaded() {
-    std::deque<Offloaded> dropped;
-    std::deque<std::function<void()>> finished;
+    std::deque<Offloaded> dropped;                // destroyed here, outside the lock
+    std::deque<std::function<void()>> finished;   // likewise: these `then`s never run
     {
       std::unique_lock lock(mu);
       dropped.swap(to_work);  // first, or the worker would start the next one
@@ -453,7 +453,6 @@ bool Engine::idle() const {
 }
 
 core::Status Engine::run(const std::function<bool()>& done) {
-  auto finish = [this](CURL* easy, CURLcode code) { impl_->finish(easy, code); };
   struct ClearAbort {
     Impl& impl;
     ~ClearAbort() { impl.aborted.reset(); }
@@ -478,7 +477,7 @@ core::Status Engine::run(const std::function<bool()>& done) {
     curl_multi_perform(impl_->multi, &running);
     int queued = 0;
     while (CURLMsg* msg = curl_multi_info_read(impl_->multi, &queued)) {
-      if (msg->msg == CURLMSG_DONE) finish(msg->easy_handle, msg->data.result);
+      if (msg->msg == CURLMSG_DONE) impl_->finish(msg->easy_handle, msg->data.result);
     }
     if (done ? done() : idle()) return {};
     int timeout_ms = 1000;

@@ -506,8 +506,14 @@ class Puller {
         jb.integrity_retries++ < 1 && !expired_) {
       spdlog::warn("blob failed verification, fetching again digest={} error={}", jb.desc.digest.str(),
                    st.error().message);
+      // A failed commit has discarded the partial; a transfer that overran its
+      // size has not, and its bytes are doubt: either way the retry starts at zero.
+      if (*holder && !(*holder)->restart()) {
+        job_failed(j, st.error());
+        return pump();
+      }
       holder->reset();
-      queue_.push_front(j);  // the partial was discarded by commit: starts from zero
+      queue_.push_front(j);
       return pump();
     }
     if (!st) {

@@ -362,3 +362,25 @@ TEST_F(PullTest, ASegmentWithAWrongByteIsNeverCommitted) {
 
 }  // namespace
 }  // namespace ferry::sync
+
+namespace ferry::sync {
+namespace {
+
+// A first answer longer than the descriptor is refused mid-stream; its bytes are
+// doubt, so the one retry starts at zero (no Range) and the blob is committed.
+TEST_F(PullTest, ABlobLongerThanItsDescriptorIsFetchedAgainFromZero) {
+  int answers = 0;
+  registry_.set_fault([&](const FakeRequest&, const std::string& d, FakeResponse& r) {
+    if (d == slow_layer() && answers++ == 0) r.body += "trailing bytes";
+  });
+  auto report = pull(*store_, targets({"slow/img"}), options(), engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_TRUE(report->ok()) << report->images[0].error->message;
+  auto gets = registry_.blob_gets(slow_layer());
+  ASSERT_EQ(gets.size(), 2u);
+  EXPECT_EQ(gets[1].header("range"), "");
+  EXPECT_TRUE(store_->has_blob(*digest::Digest::parse(slow_layer()), 300000));
+}
+
+}  // namespace
+}  // namespace ferry::sync
