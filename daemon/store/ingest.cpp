@@ -159,8 +159,9 @@ core::Status Ingest::restart() {
   buffer_.clear();
   (void)hasher_.finish();  // resets
   held_.clear();
-  remove_segments();
+  // Truncate first: a partial whose record is gone must hold only its prefix.
   if (::ftruncate(fd_, 0) != 0) return core::fail(core::errno_error("truncate", partial_.string(), errno));
+  remove_segments();
   return {};
 }
 
@@ -254,10 +255,11 @@ void Ingest::remove_segments() {
 core::Status Ingest::drop_segments() {
   if (auto st = flush_buffer(); !st) return st;
   held_.clear();
-  remove_segments();
+  // Truncate first: a partial whose record is gone must hold only its prefix.
   if (::ftruncate(fd_, static_cast<off_t>(hasher_.bytes())) != 0) {
     return core::fail(core::errno_error("truncate", partial_.string(), errno));
   }
+  remove_segments();
   return {};
 }
 
