@@ -12,6 +12,7 @@
 
 #include "export/export.h"
 #include "export/gunzip.h"
+#include "export/image_set.h"
 
 namespace ferry::exporter {
 
@@ -409,6 +410,15 @@ ArchiveReport check_archive(const ArchiveScan& scan) {
   } else {
     r.format = "unknown";
     if (scan.problems().empty()) r.problems.push_back("neither manifest.json nor index.json: not an image archive");
+  }
+  // ferry-bundle.json's references become index.json entries of the store that
+  // imports it: each must name a manifest the archive holds, intact.
+  for (const auto& [ref, d] : r.bundle_images) {
+    const ScannedEntry* e = scan.find(blob_entry(d.digest));
+    if (!e || !r.good_blobs.contains(d.digest) || d.size < 0 || e->entry.size != static_cast<uint64_t>(d.size)) {
+      r.problems.push_back(fmt::format("{}: {} names manifest {} ({} bytes), which the archive does not hold intact",
+                                       kBundleFile, ref, d.digest.str(), d.size));
+    }
   }
   return r;
 }

@@ -280,7 +280,10 @@ std::optional<ExportFileInfo> ExportSetBuilder::current(std::string_view name) c
   auto it = current_.find(std::string(name));
   if (it == current_.end()) return std::nullopt;
   std::error_code ec;
-  if (!fs::is_regular_file(current_dir_ / it->first, ec)) return std::nullopt;
+  const fs::path file = current_dir_ / it->first;
+  // A file that is not the size CONTENTS.json records (truncated, replaced) is
+  // written again rather than relisted with a checksum it no longer has.
+  if (!fs::is_regular_file(file, ec) || fs::file_size(file, ec) != it->second.size || ec) return std::nullopt;
   return it->second;
 }
 
@@ -364,6 +367,7 @@ core::Status ExportSetBuilder::commit() {
       ::unlink(link_tmp.c_str());
       return core::fail(core::errno_error("exchange", export_.string(), err));
     }
+    committed_ = true;  // EXPORT names the new generation now: it must stay
     previous = sets_ / ("migrated-" + utc_stamp("%Y%m%dT%H%M%SZ"));
     if (::rename(link_tmp.c_str(), previous.c_str()) != 0) {
       return core::fail(core::errno_error("rename", link_tmp.string(), errno));

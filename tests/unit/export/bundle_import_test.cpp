@@ -130,3 +130,31 @@ TEST_F(BundleTest, ImportOfACorruptArchiveLandsNothing) {
   EXPECT_FALSE(import_archive(*offline, *scan, report));
   EXPECT_TRUE(fs::is_empty(tmp.path() / "offline" / "blobs" / "sha256"));
 }
+
+// ferry-bundle.json's references end up in the importing store's index.json: one
+// naming a manifest the archive does not hold is a problem, and nothing lands.
+TEST_F(BundleTest, ABundleNamingAManifestItDoesNotHoldFailsItsCheck) {
+  BundleOptions opts;
+  opts.bundle = true;
+  fs::path out = tmp.path() / "bundle.tar";
+  ASSERT_TRUE(write_docker_archive(*store, {single.image}, out, {}, opts));
+  std::string bytes = read_file(out);
+  const std::string real(single.image.descriptor.digest.hex());
+  const std::string fake(ferry::digest::sha256_of("no such manifest").hex());
+  const size_t json_at = bytes.find("\"ferryBundle\"");
+  ASSERT_NE(json_at, std::string::npos);
+  const size_t at = bytes.find(real, json_at);  // the entry's own bytes; same length keeps the tar valid
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, real.size(), fake);
+  write_file(out, bytes);
+  auto scan = ArchiveScan::scan(out);
+  ASSERT_TRUE(scan);
+  auto report = check_archive(*scan);
+  ASSERT_FALSE(report.ok());
+  bool named = false;
+  for (const auto& p : report.problems) named |= p.find(fake) != std::string::npos;
+  EXPECT_TRUE(named);
+  auto offline = ferry::store::Store::open(tmp.path() / "offline", true);
+  ASSERT_TRUE(offline);
+  EXPECT_FALSE(import_archive(*offline, *scan, report));
+}

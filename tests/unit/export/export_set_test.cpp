@@ -151,6 +151,20 @@ TEST(ExportSet, ReuseHardLinksTheCurrentFile) {
   expect_sums_ok(exp);
 }
 
+// A current file cut short (or replaced) no longer has the size CONTENTS.json
+// records: it is not current, so it is written again, never relisted.
+TEST(ExportSet, ACurrentFileOfAnotherSizeIsNotReused) {
+  TempDir tmp;
+  fs::path exp = tmp.path() / "export";
+  write_set(exp, {{"a.tar", "AAA"}, {"b.tar", "BBB"}});
+  fs::resize_file(fs::canonical(exp / "a.tar"), 1);
+  auto set = ExportSetBuilder::begin(exp);
+  ASSERT_TRUE(set);
+  EXPECT_FALSE(set->current("a.tar"));
+  EXPECT_FALSE(set->reuse("a.tar"));
+  EXPECT_TRUE(set->current("b.tar"));
+}
+
 TEST(ExportSet, TwoFilesWithOneNameRefused) {
   TempDir tmp;
   auto set = ExportSetBuilder::begin(tmp.path() / "export");
