@@ -58,6 +58,7 @@ core::Result<std::vector<std::string>> import_source(const fs::path& src, store:
     for (fs::directory_iterator it(src, ec), end; !ec && it != end; it.increment(ec)) {
       if (it->path().extension() == ".tar" && it->is_regular_file()) tars.push_back(it->path());
     }
+    if (ec) return core::fail(core::errno_error("list", src.string(), ec.value()));
     std::sort(tars.begin(), tars.end());
   } else {
     tars.push_back(src);

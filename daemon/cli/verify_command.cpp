@@ -118,6 +118,7 @@ int verify_path(const VerifyArgs& a) {
     for (fs::directory_iterator it(target, ec), end; !ec && it != end; it.increment(ec)) {
       if (it->path().extension() == ".tar" && it->is_regular_file()) tars.push_back(it->path());
     }
+    if (ec) return run_failed("verify", fmt::format("{}: cannot list: {}", target.string(), ec.message()));
     std::sort(tars.begin(), tars.end());
     for (const auto& t : tars) {
       problems += verify_tarball(t, t.filename().string(), good);
