@@ -1,4 +1,6 @@
 // pull: the resolve → plan → transfer → commit pipeline over one engine loop.
+// An image is complete (manifests put into the store, on_image_ready called) when
+// its last blob commits; index.json is written once, when the pull ends.
 #include "sync/pull.h"
 
 #include <algorithm>
@@ -74,6 +76,9 @@ struct ImageState {
   };
   std::vector<Child> children;
   std::vector<digest::Digest> wanted;  // children asked for, in the order asked
+  size_t blobs_left = 0;                // its blobs not yet committed in this run
+  std::vector<digest::Digest> fetched;  // its blobs committed in this run
+  bool complete = false;                // blobs and manifests in the store
   bool failed() const { return out.error.has_value(); }
 };
 
@@ -287,7 +292,10 @@ class Puller {
           if (auto it = by_digest.find(b.digest); it != by_digest.end()) {
             if (it->second == kPresent) continue;
             auto& imgs = jobs_[it->second].images;
-            if (std::find(imgs.begin(), imgs.end(), i) == imgs.end()) imgs.push_back(i);
+            if (std::find(imgs.begin(), imgs.end(), i) == imgs.end()) {
+              imgs.push_back(i);
+              ++img.blobs_left;
+            }
             continue;
           }
           if (store_.has_blob(b.digest, b.size)) {
@@ -297,6 +305,7 @@ class Puller {
           }
           by_digest.emplace(b.digest, jobs_.size());
           jobs_.push_back(BlobJob{b, img.client, img.out.ref.repository, {i}, 0, false});
+          ++img.blobs_left;
         }
       }
     }
@@ -306,6 +315,9 @@ class Puller {
     }
     spdlog::info("plan ready images={} blobs_to_fetch={} blobs_present={}", images_.size(), jobs_.size(),
                  blobs_present_);
+    for (size_t i = 0; i < images_.size(); ++i) {
+      if (images_[i]->blobs_left == 0) complete_image(i);  // every blob was there already
+    }
   }
 
   // ---- transfers ------------------------------------------------------------------
@@ -522,8 +534,13 @@ class Puller {
       ++blobs_fetched_;
       bytes_done_ += got;
       done_jobs_.insert(j);
-      for (size_t i : jb.images) images_[i]->out.bytes_fetched += got;
       spdlog::debug("blob committed digest={} size={}", jb.desc.digest.str(), jb.desc.size);
+      for (size_t i : jb.images) {
+        auto& img = *images_[i];
+        img.out.bytes_fetched += got;
+        img.fetched.push_back(jb.desc.digest);
+        if (--img.blobs_left == 0) complete_image(i);
+      }
     }
     pump();
   }
@@ -535,39 +552,44 @@ class Puller {
   }
 
   // ---- commit ---------------------------------------------------------------------
+  // Every blob of image i is in the store: put its manifests there too and tell the
+  // caller (an export can start now). index.json waits for the end of the pull.
+  void complete_image(size_t i) {
+    auto& img = *images_[i];
+    if (img.complete || img.failed() || !img.out.changed) return;
+    img.out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - img.started).count();
+    // Children arrive in network order; keep the index's order so exports are stable.
+    std::stable_sort(img.children.begin(), img.children.end(), [&](const auto& a, const auto& b) {
+      return child_rank(img, a.desc.digest) < child_rank(img, b.desc.digest);
+    });
+    for (auto& child : img.children) {
+      if (!child.desc.platform) child.desc.platform = platform_from_config(child.manifest);
+      if (auto st = store_.put_blob(child.desc.digest, child.body); !st) return fail_image(i, st.error());
+      img.out.images.push_back(child.desc);
+    }
+    if (img.index && img.target.all_platforms) {
+      if (auto st = store_.put_blob(img.index->digest, img.index_body); !st) return fail_image(i, st.error());
+      img.out.entries.push_back(*img.index);
+    } else {
+      img.out.entries = img.out.images;
+    }
+    img.complete = true;
+    last_[img.out.ref.str()] = {img.index ? img.index->digest : img.out.images.front().digest, selection(img.target)};
+    spdlog::info("image pulled ref={} digest={} platforms={} bytes={}", img.out.ref.str(),
+                 img.out.entries.front().digest.short_hex(), img.out.images.size(), img.out.bytes_fetched);
+    if (opts_.on_image_ready) opts_.on_image_ready(i, img.out, img.fetched);
+  }
+
+  // The pull is over: record every complete image in index.json at once.
   void commit_manifests() {
     std::vector<store::IndexEntry> entries;
     for (size_t i = 0; i < images_.size(); ++i) {
       auto& img = *images_[i];
-      img.out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - img.started).count();
-      if (img.failed() || !img.out.changed) continue;
-      // Children arrive in network order; keep the index's order so exports are stable.
-      std::stable_sort(img.children.begin(), img.children.end(), [&](const auto& a, const auto& b) {
-        return child_rank(img, a.desc.digest) < child_rank(img, b.desc.digest);
-      });
-      for (auto& child : img.children) {
-        if (!child.desc.platform) child.desc.platform = platform_from_config(child.manifest);
-        if (auto st = store_.put_blob(child.desc.digest, child.body); !st) {
-          fail_image(i, st.error());
-          break;
-        }
-        img.out.images.push_back(child.desc);
-      }
-      if (img.failed()) continue;
-      if (img.index && img.target.all_platforms) {
-        if (auto st = store_.put_blob(img.index->digest, img.index_body); !st) {
-          fail_image(i, st.error());
-          continue;
-        }
-        img.out.entries.push_back(*img.index);
-      } else {
-        img.out.entries = img.out.images;
+      if (!img.complete) {
+        img.out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - img.started).count();
+        continue;
       }
       for (const auto& d : img.out.entries) entries.push_back({d, img.out.ref.str()});
-      last_[img.out.ref.str()] = {img.index ? img.index->digest : img.out.images.front().digest,
-                                  selection(img.target)};
-      spdlog::info("image pulled ref={} digest={} platforms={} bytes={}", img.out.ref.str(),
-                   img.out.entries.front().digest.short_hex(), img.out.images.size(), img.out.bytes_fetched);
     }
     if (entries.empty()) return;
     auto st = store_.upsert_index(entries);

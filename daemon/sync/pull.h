@@ -3,8 +3,9 @@
 // One run over many references: manifests are resolved concurrently, the blobs of
 // all images form one deduplicated plan (a layer shared by two images is fetched
 // once; a blob already in the store is not fetched at all), and transfers run
-// together up to `concurrency`. Blobs are committed first, then manifests, then
-// index.json, so the store never names content it does not hold. One failing image
+// together up to `concurrency`. An image's manifests are committed when its last
+// blob is, and index.json when the pull ends, so the store never names content it
+// does not hold. One failing image
 // does not stop the others; the report says which failed and why.
 #pragma once
 
@@ -47,6 +48,20 @@ struct Progress {
   size_t blobs_total = 0, blobs_done = 0, in_flight = 0;
 };
 
+struct PulledImage {
+  reference::Reference ref;
+  // What index.json records for ref: the index (all platforms) or the chosen image
+  // manifest(s), each with its platform.
+  std::vector<manifest::Descriptor> entries;
+  // The platform image manifests pulled (for export).
+  std::vector<manifest::Descriptor> images;
+  digest::Digest digest;             // what the reference resolved to (an index or a manifest)
+  std::optional<core::Error> error;  // set when this reference failed
+  bool changed = true;               // false: HEAD showed the last pull is current
+  uint64_t bytes_fetched = 0;        // bytes received in this run for this image's blobs
+  double seconds = 0;
+};
+
 struct PullOptions {
   int concurrency = 8;                                // blob transfers in flight, all registries
   // Connection settings (TLS, credentials, retries) per reference domain.
@@ -69,20 +84,13 @@ struct PullOptions {
   // images already complete are committed as usual.
   std::optional<std::chrono::milliseconds> deadline;
   std::string deadline_text;  // how the user wrote it, e.g. "2m"
-};
-
-struct PulledImage {
-  reference::Reference ref;
-  // What index.json records for ref: the index (all platforms) or the chosen image
-  // manifest(s), each with its platform.
-  std::vector<manifest::Descriptor> entries;
-  // The platform image manifests pulled (for export).
-  std::vector<manifest::Descriptor> images;
-  digest::Digest digest;             // what the reference resolved to (an index or a manifest)
-  std::optional<core::Error> error;  // set when this reference failed
-  bool changed = true;               // false: HEAD showed the last pull is current
-  uint64_t bytes_fetched = 0;        // bytes received in this run for this image's blobs
-  double seconds = 0;
+  // Called on the loop thread as soon as an image is complete in the store (its
+  // blobs and manifests committed; `entries` and `images` set), while the other
+  // images still transfer, with its index among the targets and the blobs of it this
+  // run fetched (hashed as they streamed). index.json is written once, at the end of
+  // the pull. It must not block: hand the work to another thread.
+  std::function<void(size_t index, const PulledImage& image, const std::vector<digest::Digest>& fetched)>
+      on_image_ready;
 };
 
 struct PullReport {

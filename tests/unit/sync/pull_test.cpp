@@ -88,7 +88,8 @@ class Registry {
       const std::string prefix = "/v2/" + img.repo + "/";
       if (!path.starts_with(prefix)) continue;
       if (path == prefix + "manifests/latest" || path == prefix + "manifests/" + img.manifest_digest.str()) {
-        return respond(200, img.manifest, {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}});
+        return respond(200, img.manifest, {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"},
+                                           {"Docker-Content-Digest", img.manifest_digest.str()}});
       }
       std::vector<std::string> blobs = img.layers;
       blobs.push_back(img.config);
@@ -219,6 +220,57 @@ TEST_F(PullTest, ADeadlineFailsTheUnfinishedImageAndKeepsTheFinishedOne) {
   EXPECT_EQ(again->committed.size(), again->blobs_fetched);
   EXPECT_TRUE(lists(again->committed, slow));
   for (const auto& d : report->committed) EXPECT_FALSE(lists(again->committed, d)) << d.str();
+}
+
+TEST_F(PullTest, AnImageIsReadyAsSoonAsItsOwnBlobsAreIn) {
+  // The slow layer's answer is held 1.5 s: the quick image must be handed over
+  // (manifests in the store, the blobs this run fetched listed) before it arrives.
+  registry_.set_fault([&](const FakeRequest&, const std::string& d, FakeResponse& r) {
+    if (d == slow_layer()) r.delay_ms = 1500;
+  });
+  struct Ready {
+    size_t index;
+    std::vector<manifest::Descriptor> entries;
+    std::vector<digest::Digest> fetched;
+    bool manifest_in_store, slow_layer_in_store;
+    size_t index_json_entries;
+  };
+  std::vector<Ready> ready;
+  PullOptions o = options();
+  o.skip_unchanged = true;
+  o.on_image_ready = [&](size_t i, const PulledImage& img, const std::vector<digest::Digest>& fetched) {
+    EXPECT_FALSE(img.error);
+    ready.push_back({i, img.entries, fetched,
+                     !img.entries.empty() && store_->has_blob(img.entries.front().digest),
+                     store_->has_blob(*digest::Digest::parse(slow_layer())), store_->read_index()->size()});
+  };
+  auto report = pull(*store_, targets({"quick/img", "slow/img", "missing/img"}), o, engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->images[2].error);  // 404: never ready
+  ASSERT_EQ(ready.size(), 2u);
+  EXPECT_EQ(ready[0].index, 0u);
+  EXPECT_EQ(ready[1].index, 1u);
+  for (const auto& r : ready) {
+    ASSERT_EQ(r.entries.size(), 1u);
+    EXPECT_EQ(r.entries.front().digest, report->images[r.index].entries.front().digest);
+    EXPECT_TRUE(r.manifest_in_store) << "ready before its manifest was stored";
+    EXPECT_EQ(r.index_json_entries, 0u) << "index.json is written when the pull ends";
+    EXPECT_EQ(r.fetched.size(), 2u);  // config and one layer
+  }
+  EXPECT_FALSE(ready[0].slow_layer_in_store) << "the quick image waited for the slow one";
+  EXPECT_TRUE(ready[1].slow_layer_in_store);
+  const auto slow = *digest::Digest::parse(slow_layer());
+  EXPECT_NE(std::find(ready[1].fetched.begin(), ready[1].fetched.end(), slow), ready[1].fetched.end());
+  EXPECT_EQ(store_->read_index()->size(), 2u);
+
+  // A re-sync finds both tags unchanged: nothing is handed over again.
+  ready.clear();
+  registry_.set_fault(nullptr);
+  http::Engine engine2;
+  auto again = pull(*store_, targets({"quick/img", "slow/img"}), o, engine2);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_FALSE(again->images[0].changed);
+  EXPECT_TRUE(ready.empty());
 }
 
 TEST_F(PullTest, ADeadlineDuringResolveFailsEveryImageAndFetchesNothing) {
