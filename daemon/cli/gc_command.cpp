@@ -40,6 +40,9 @@ void print_report(const store::Store& store, const store::GcReport& r) {
   for (const auto& p : r.removed_partials) {
     fmt::print("{}remove  {} ({} bytes, partial download)\n", verb, p.path.string(), p.size);
   }
+  for (const auto& p : r.removed_records) {
+    fmt::print("{}remove  {} (segment record without its partial download)\n", verb, p.string());
+  }
   fmt::print("gc{}: {}: kept {} reference entries ({} blobs); {} {} references, {} blobs ({}, {} bytes), "
              "{} partial downloads ({} bytes)\n",
              r.dry_run ? " (dry run, nothing deleted)" : "", store.root().string(), r.kept_entries, r.marked_blobs,

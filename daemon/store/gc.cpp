@@ -100,7 +100,10 @@ core::Status remove_all(const Store& store, const GcReport& r) {
     fs::path record = p.path;
     ::unlink(record.replace_extension(".segments").c_str());  // a segmented partial's record, if any
   }
-  if (!r.removed_partials.empty()) return fsync_dir(store.root() / "ingest");
+  for (const auto& p : r.removed_records) {
+    if (auto st = remove_file(p); !st) return st;
+  }
+  if (!r.removed_partials.empty() || !r.removed_records.empty()) return fsync_dir(store.root() / "ingest");
   return {};
 }
 
@@ -123,6 +126,9 @@ core::Result<std::vector<IndexEntry>> plan(const Store& store, const std::set<st
   if (!unmarked) return core::fail(unmarked.error());
   auto partials = list_partials(store);
   if (!partials) return core::fail(partials.error());
+  auto orphans = orphan_segment_records(store);
+  if (!orphans) return core::fail(orphans.error());
+  r.removed_records = std::move(*orphans);
   r.kept_entries = kept.size();
   r.marked_blobs = marked->size();
   r.removed_blobs = std::move(*unmarked);

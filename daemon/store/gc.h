@@ -44,6 +44,7 @@ struct GcReport {
   uint64_t bytes_freed = 0;               // blobs only
   std::vector<PartialFile> removed_partials;
   uint64_t partial_bytes_freed = 0;
+  std::vector<std::filesystem::path> removed_records;  // segment records whose partial is gone
   bool dry_run = false;                   // nothing was changed: the lists say what would go
 };
 

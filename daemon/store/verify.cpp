@@ -44,6 +44,12 @@ bool is_temp_name(std::string_view name) {
   return dot != std::string_view::npos && digits(rest.substr(0, dot)) && digits(rest.substr(dot + 1));
 }
 
+// Whether the .partial a .segments record describes exists.
+bool has_partial(fs::path record) {
+  struct stat sb {};
+  return ::lstat(record.replace_extension(kPartialSuffix).c_str(), &sb) == 0;
+}
+
 std::chrono::system_clock::time_point mtime_of(const struct stat& sb) {
   return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
       std::chrono::seconds(sb.st_mtim.tv_sec) + std::chrono::nanoseconds(sb.st_mtim.tv_nsec)));
@@ -142,8 +148,13 @@ void check_stray_files(const Store& store, VerifyReport& r) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(store.root() / "ingest", ec)) {
     const std::string name = e.path().filename().string();
-    if (name.ends_with(kPartialSuffix) || name.ends_with(kSegmentsSuffix)) continue;
-    add_problem(r, Kind::StrayFile, fmt::format("ingest/{}: not a partial download", name));
+    if (name.ends_with(kPartialSuffix)) continue;
+    if (!name.ends_with(kSegmentsSuffix)) {
+      add_problem(r, Kind::StrayFile, fmt::format("ingest/{}: not a partial download", name));
+    } else if (!has_partial(e.path())) {
+      add_problem(r, Kind::StrayFile,
+                  fmt::format("ingest/{}: segment record without its partial download (gc removes it)", name));
+    }
   }
 }
 
@@ -208,6 +219,19 @@ core::Result<std::vector<PartialFile>> list_partials(const Store& store) {
     out.push_back({e.path(), static_cast<uint64_t>(sb.st_size), mtime_of(sb)});
   }
   std::sort(out.begin(), out.end(), [](const PartialFile& a, const PartialFile& b) { return a.path < b.path; });
+  return out;
+}
+
+core::Result<std::vector<fs::path>> orphan_segment_records(const Store& store) {
+  const fs::path dir = store.root() / "ingest";
+  std::vector<fs::path> out;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
+  for (const auto& e : it) {
+    if (e.path().filename().string().ends_with(kSegmentsSuffix) && !has_partial(e.path())) out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
   return out;
 }
 

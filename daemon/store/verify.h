@@ -74,6 +74,10 @@ struct PartialFile {
 // Every ingest/*.partial file, with its size and modification time.
 [[nodiscard]] core::Result<std::vector<PartialFile>> list_partials(const Store& store);
 
+// Every ingest/*.segments record whose .partial is gone (a kill between a commit's
+// rename and the record's removal): nothing will ever read it.
+[[nodiscard]] core::Result<std::vector<std::filesystem::path>> orphan_segment_records(const Store& store);
+
 struct VerifyReport {
   std::vector<VerifyProblem> problems;
   std::vector<PartialFile> partials;  // resumable downloads, not problems

@@ -216,6 +216,30 @@ TEST(Gc, RemovesOldPartialsButKeepsFreshOnes) {
   EXPECT_TRUE(fs::exists(fresh_partial));
 }
 
+TEST(Gc, RemovesSegmentRecordsWhosePartialIsGoneAtAnyAge) {
+  Fixture f;
+  const fs::path ingest = f.t.path() / "ingest";
+  const std::string kept(sha256_of("still resuming").hex()), orphan(sha256_of("committed").hex());
+  std::ofstream(ingest / (kept + ".partial")) << "abc";
+  std::ofstream(ingest / (kept + ".segments")) << "0 3\nend\n";
+  std::ofstream(ingest / (orphan + ".segments")) << "0 3\nend\n";
+  GcOptions dry;
+  dry.dry_run = true;
+  auto r = ferry::store::gc(f.s, {kRefA, kRefB}, dry);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->removed_records.size(), 1u);
+  EXPECT_TRUE(fs::exists(ingest / (orphan + ".segments")));
+
+  r = ferry::store::gc(f.s, {kRefA, kRefB});
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->removed_records.size(), 1u);
+  EXPECT_EQ(r->removed_records[0], ingest / (orphan + ".segments"));
+  EXPECT_FALSE(fs::exists(ingest / (orphan + ".segments")));
+  EXPECT_TRUE(fs::exists(ingest / (kept + ".segments")));
+  EXPECT_TRUE(fs::exists(ingest / (kept + ".partial")));
+  EXPECT_TRUE(r->removed_partials.empty());
+}
+
 TEST(Gc, DropsLastPullRecordsOfRemovedReferences) {
   Fixture f;
   const fs::path last = f.t.path() / "state" / "last-pulls.json";

@@ -258,3 +258,19 @@ TEST(Verify, StrayTempFilesAreProblemsPartialsAreNot) {
   EXPECT_TRUE(mentions(stray, "index.json.tmp.123.0"));
   EXPECT_EQ(r.problems.size(), 2u) << all_problems(r);
 }
+
+TEST(Verify, ASegmentRecordIsAProblemOnlyWithoutItsPartial) {
+  Fixture f;
+  const std::string hex(sha256_of("segmented").hex());
+  const fs::path ingest = f.t.path() / "ingest";
+  std::ofstream(ingest / (hex + ".partial")) << "seg";
+  std::ofstream(ingest / (hex + ".segments")) << "0 3\nend\n";
+  auto r = check(f.s);
+  EXPECT_TRUE(r.ok()) << all_problems(r);
+
+  fs::remove(ingest / (hex + ".partial"));  // as after a kill between commit's rename and the record's removal
+  r = check(f.s);
+  auto stray = problems(r, VerifyProblem::Kind::StrayFile);
+  ASSERT_EQ(stray.size(), 1u) << all_problems(r);
+  EXPECT_TRUE(mentions(stray, hex + ".segments: segment record without its partial download"));
+}
