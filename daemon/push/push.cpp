@@ -205,22 +205,17 @@ class Pusher {
   }
 
   void pump() {
-    for (auto it = queue_.begin(); in_flight_ < opts_.concurrency && it != queue_.end();) {
-      const int cap = clients_.cap(it->client);
-      if (cap > 0 && registry_in_flight_[it->client] >= cap) {
-        ++it;
-        continue;
-      }
+    auto client_of = [](const Task& t) { return t.client; };
+    // From the front each time: the task may have re-entered pump() and changed the queue.
+    for (auto it = clients_.first_admissible(queue_.begin(), queue_.end(), client_of); it != queue_.end();
+         it = clients_.first_admissible(queue_.begin(), queue_.end(), client_of)) {
       Task task = std::move(*it);
       queue_.erase(it);
-      ++in_flight_;
-      ++registry_in_flight_[task.client];
+      clients_.acquire(task.client);
       task.run([this, client = task.client] {
-        --in_flight_;
-        --registry_in_flight_[client];
+        clients_.release(client);
         pump();
       });
-      it = queue_.begin();  // the task may have re-entered pump() and changed the queue
     }
   }
 
@@ -471,12 +466,10 @@ class Pusher {
   const PushOptions& opts_;
   http::Engine& engine_;
   auth::TokenCache tokens_;
-  registry::ClientPool clients_{engine_, tokens_, opts_.registry_options};
+  registry::ClientPool clients_{engine_, tokens_, opts_.registry_options, opts_.concurrency};
   std::vector<std::unique_ptr<ImageState>> images_;
   std::vector<BlobJob> jobs_;
   std::deque<Task> queue_;
-  std::map<registry::Client*, int> registry_in_flight_;
-  int in_flight_ = 0;
 };
 
 }  // namespace

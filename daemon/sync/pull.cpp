@@ -152,7 +152,7 @@ class Puller {
     core::Error e{core::ErrorKind::Cancelled, fmt::format("deadline of {} exceeded", opts_.deadline_text), 0, {},
                   std::nullopt};
     spdlog::warn("deadline reached, stopping transfers deadline={} in_flight={} queued={}", opts_.deadline_text,
-                 in_flight_, queue_.size());
+                 clients_.in_flight(), queue_.size());
     if (!planned_) {
       for (size_t i = 0; i < images_.size(); ++i) {
         if (images_[i]->out.changed) fail_image(i, e);
@@ -324,17 +324,13 @@ class Puller {
   // Start queued jobs while the global limit allows, skipping (not dropping) jobs
   // whose registry is at its own limit so other registries keep going.
   void pump() {
-    for (auto it = queue_.begin(); in_flight_ < opts_.concurrency && it != queue_.end();) {
-      auto& job = jobs_[*it];
-      const int cap = clients_.cap(job.client);
-      if (cap > 0 && registry_in_flight_[job.client] >= cap) {
-        ++it;
-        continue;
-      }
+    auto client_of = [this](size_t j) { return jobs_[j].client; };
+    // From the front each time: start_job may have re-entered pump() and changed the queue.
+    for (auto it = clients_.first_admissible(queue_.begin(), queue_.end(), client_of); it != queue_.end();
+         it = clients_.first_admissible(queue_.begin(), queue_.end(), client_of)) {
       size_t j = *it;
-      it = queue_.erase(it);
+      queue_.erase(it);
       start_job(j);
-      it = queue_.begin();  // start_job may have re-entered pump() and changed the queue
     }
   }
 
@@ -363,14 +359,14 @@ class Puller {
     p.bytes_done += bytes_done_;
     p.blobs_total = jobs_.size();
     p.blobs_done = blobs_fetched_;
-    p.in_flight = static_cast<size_t>(in_flight_);
+    p.in_flight = static_cast<size_t>(clients_.in_flight());
     opts_.progress(p);
   }
 
   void schedule_progress() {
     if (!opts_.progress) return;
     engine_.schedule(opts_.progress_interval, [this] {
-      if (in_flight_ == 0 && queue_.empty()) return;  // transfers over: let run() end
+      if (clients_.in_flight() == 0 && queue_.empty()) return;  // transfers over: let run() end
       report_progress();
       schedule_progress();
     });
@@ -378,13 +374,6 @@ class Puller {
 
   bool job_still_needed(const BlobJob& job) const {
     return std::any_of(job.images.begin(), job.images.end(), [this](size_t i) { return !images_[i]->failed(); });
-  }
-
-  // Transfer slots free for more requests to `client` right now.
-  int free_slots(registry::Client* client) {
-    int n = opts_.concurrency - in_flight_;
-    if (const int cap = clients_.cap(client); cap > 0) n = std::min(n, cap - registry_in_flight_[client]);
-    return n;
   }
 
   void start_job(size_t j) {
@@ -397,19 +386,17 @@ class Puller {
     const bool may_segment = opts_.segments > 1 && !job.single_stream && !no_ranges_.count(job.client) &&
                              job.desc.size >= static_cast<int64_t>(opts_.segment_min_size);
     // Spare slots: those the queued blobs will not take.
-    const int spare = free_slots(job.client) - static_cast<int>(queue_.size());
+    const int spare = clients_.free_slots(job.client) - static_cast<int>(queue_.size());
     if (may_segment && (in.segmented() || spare >= 2)) return start_segmented(j, holder, std::max(1, std::min(opts_.segments, spare)));
     if (in.segmented()) {
       if (auto st = in.drop_segments(); !st) return job_failed(j, st.error());
     }
-    ++in_flight_;
-    ++registry_in_flight_[job.client];
+    clients_.acquire(job.client);
     const uint64_t resumed_from = in.size();
     active_[j] = &in;
     ingest_start_[j] = resumed_from;
     job.client->get_blob(job.repository, job.desc.digest, in, [this, j, holder, resumed_from](core::Status st) {
-      --in_flight_;
-      --registry_in_flight_[jobs_[j].client];
+      clients_.release(jobs_[j].client);
       active_.erase(j);
       const uint64_t got = (*holder)->size() - std::min((*holder)->size(), resumed_from);
       finish_job(j, holder, got, std::move(st));
@@ -452,8 +439,7 @@ class Puller {
     ingest_start_[j] = in.size();
     sj->left = static_cast<int>(sj->segments.size());
     for (auto& seg : sj->segments) {
-      ++in_flight_;
-      ++registry_in_flight_[job.client];
+      clients_.acquire(job.client);
       job.client->get_blob_range(job.repository, job.desc.digest, seg->range().from, seg->range().to, *seg,
                                  [this, j, holder, sj, s = seg.get()](core::Status st) {
                                    on_segment_done(j, holder, sj, *s, std::move(st));
@@ -464,8 +450,7 @@ class Puller {
   void on_segment_done(size_t j, const std::shared_ptr<std::unique_ptr<store::Ingest>>& holder,
                        const std::shared_ptr<SegmentedJob>& sj, store::Segment& seg, core::Status st) {
     auto& job = jobs_[j];
-    --in_flight_;
-    --registry_in_flight_[job.client];
+    clients_.release(job.client);
     if (st) st = seg.flush();
     if (!st && st.error().kind == core::ErrorKind::RangeIgnored) {
       sj->range_ignored = true;
@@ -618,13 +603,11 @@ class Puller {
   const PullOptions& opts_;
   http::Engine& engine_;
   auth::TokenCache tokens_;
-  registry::ClientPool clients_{engine_, tokens_, opts_.registry_options};
+  registry::ClientPool clients_{engine_, tokens_, opts_.registry_options, opts_.concurrency};
   std::vector<std::unique_ptr<ImageState>> images_;
   std::vector<BlobJob> jobs_;
   std::map<std::string, LastPull> last_;
   std::deque<size_t> queue_;
-  int in_flight_ = 0;
-  std::map<registry::Client*, int> registry_in_flight_;
   std::set<registry::Client*> no_ranges_;     // answered a Range with 200 once
   std::map<size_t, store::Ingest*> active_;   // job -> its ingest while in flight
   std::map<size_t, uint64_t> ingest_start_;   // job -> bytes already there when it started

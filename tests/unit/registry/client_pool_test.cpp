@@ -34,6 +34,39 @@ class ClientPoolTest : public ::testing::Test {
                    }};
 };
 
+TEST(ClientPoolSlots, TheRunLimitAndEachRegistrysCapBoundAdmission) {
+  http::Engine engine;
+  auth::TokenCache tokens;
+  ClientPool pool{engine, tokens,
+                  [](const std::string& domain) {
+                    RegistryOptions ro;
+                    if (domain == "capped.example") ro.max_concurrency = 1;
+                    return ro;
+                  },
+                  3};
+  Client* capped = pool.get(parse_ref("capped.example/a:1"));
+  Client* open = pool.get(parse_ref("open.example/b:1"));
+  EXPECT_EQ(pool.free_slots(capped), 1);
+  EXPECT_EQ(pool.free_slots(open), 3);
+  std::vector<Client*> queue{capped, capped, open, open, open};
+  auto self = [](Client* c) { return c; };
+
+  auto it = pool.first_admissible(queue.begin(), queue.end(), self);
+  ASSERT_EQ(it, queue.begin());
+  pool.acquire(capped);
+  // The capped registry is full: the next admissible item is the first open one.
+  it = pool.first_admissible(queue.begin(), queue.end(), self);
+  EXPECT_EQ(it - queue.begin(), 2);
+  pool.acquire(open);
+  pool.acquire(open);
+  EXPECT_EQ(pool.in_flight(), 3);
+  EXPECT_EQ(pool.free_slots(open), 0);  // the run's limit
+  EXPECT_EQ(pool.first_admissible(queue.begin(), queue.end(), self), queue.end());
+  pool.release(capped);
+  EXPECT_EQ(pool.first_admissible(queue.begin(), queue.end(), self), queue.begin());
+  EXPECT_EQ(pool.in_flight(), 2);
+}
+
 TEST_F(ClientPoolTest, SameHostSameClient) {
   Client* a = pool_.get(parse_ref("127.0.0.1:5000/lab/app:1"));
   Client* b = pool_.get(parse_ref("127.0.0.1:5000/other/thing@sha256:" + std::string(64, 'a')));
