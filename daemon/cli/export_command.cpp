@@ -12,8 +12,8 @@
 // receipt of the other side lists (manifests and configs stay). Exit codes: 0 written,
 // 1 an image could not be exported (nothing switched), 2 usage, watchlist error or
 // a REF that is neither in the watchlist nor in the store.
+#include <algorithm>
 #include <filesystem>
-#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -216,15 +216,10 @@ int run_export(const ExportArgs& a) {
   }
   auto index = store->read_index();
   if (!index) return failed(index.error().message);
-  std::map<std::string, std::vector<manifest::Descriptor>> by_ref;
-  std::vector<std::string> order;
-  for (const auto& e : *index) {
-    if (by_ref[e.ref_name].empty()) order.push_back(e.ref_name);
-    by_ref[e.ref_name].push_back(e.descriptor);
-  }
+  const auto by_ref = store::group_by_reference(*index);
   if (a.config.empty()) {
-    for (const auto& name : order) {
-      auto r = reference::parse(name);
+    for (const auto& g : by_ref) {
+      auto r = reference::parse(g.ref_name);
       if (r) wanted.push_back(*r);
     }
   }
@@ -240,11 +235,11 @@ int run_export(const ExportArgs& a) {
   for (const auto& r : wanted) {
     bool listed = only.empty() || std::any_of(only.begin(), only.end(), [&](const auto& o) { return o == r; });
     if (!listed) continue;
-    auto it = by_ref.find(r.str());
+    auto it = std::find_if(by_ref.begin(), by_ref.end(), [&](const auto& g) { return g.ref_name == r.str(); });
     if (it == by_ref.end()) {
       return failed(fmt::format("{} is not in the store {}; run ferry sync first", r.str(), store_dir));
     }
-    selected.push_back({r, it->second});
+    selected.push_back({r, it->descriptors});
   }
   if (selected.empty()) return usage("nothing to export: the store holds no images");
 

@@ -1,6 +1,5 @@
 // push helpers: destinations, the store's items, indexes made for platform sets.
 #include <algorithm>
-#include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -58,12 +57,7 @@ core::Result<std::vector<PushItem>> store_items(const store::Store& store) {
   auto index = store.read_index();
   if (!index) return core::fail(index.error());
   std::vector<PushItem> out;
-  std::map<std::string, size_t> at;
-  for (const auto& e : *index) {
-    auto [it, added] = at.emplace(e.ref_name, out.size());
-    if (added) out.push_back(PushItem{e.ref_name, {}, {}});
-    out[it->second].manifests.push_back(e.descriptor);
-  }
+  for (auto& g : store::group_by_reference(*index)) out.push_back(PushItem{g.ref_name, std::move(g.descriptors), {}});
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -166,6 +167,17 @@ core::Status Store::replace_index(const std::vector<IndexEntry>& entries) {
                        {"mediaType", "application/vnd.oci.image.index.v1+json"},
                        {"manifests", manifests}};
   return write_file_atomic(root_ / "index.json", index.dump(2) + "\n");
+}
+
+std::vector<ReferenceEntries> group_by_reference(const std::vector<IndexEntry>& entries) {
+  std::vector<ReferenceEntries> out;
+  std::map<std::string, size_t> at;
+  for (const auto& e : entries) {
+    auto [it, added] = at.emplace(e.ref_name, out.size());
+    if (added) out.push_back({e.ref_name, {}});
+    out[it->second].descriptors.push_back(e.descriptor);
+  }
+  return out;
 }
 
 }  // namespace ferry::store

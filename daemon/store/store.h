@@ -139,6 +139,15 @@ struct IndexEntry {
   std::string ref_name;             // full reference, e.g. docker.io/library/ubuntu:24.04
 };
 
+// The index.json entries of one reference (several when platforms were chosen).
+struct ReferenceEntries {
+  std::string ref_name;
+  std::vector<manifest::Descriptor> descriptors;
+};
+
+// `entries` grouped per ref_name, in the order of first appearance.
+[[nodiscard]] std::vector<ReferenceEntries> group_by_reference(const std::vector<IndexEntry>& entries);
+
 class Store {
  public:
   // Opens (creating when `create`) the layout at `root`. Fails on a directory that

@@ -247,6 +247,22 @@ TEST(Store, UpsertIndexReplacesByRefName) {
   EXPECT_EQ(s2->read_index()->size(), 2u);
 }
 
+TEST(Store, IndexEntriesGroupPerReferenceInFirstAppearanceOrder) {
+  auto desc = [](const char* body) {
+    return ferry::manifest::Descriptor{"application/vnd.oci.image.manifest.v1+json", sha256_of(body), 1, {}, {}, {}};
+  };
+  auto groups = ferry::store::group_by_reference(
+      {{desc("amd64"), "r.io/x:1"}, {desc("y"), "r.io/y:1"}, {desc("arm64"), "r.io/x:1"}});
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0].ref_name, "r.io/x:1");
+  ASSERT_EQ(groups[0].descriptors.size(), 2u);
+  EXPECT_EQ(groups[0].descriptors[0].digest, sha256_of("amd64"));
+  EXPECT_EQ(groups[0].descriptors[1].digest, sha256_of("arm64"));
+  EXPECT_EQ(groups[1].ref_name, "r.io/y:1");
+  ASSERT_EQ(groups[1].descriptors.size(), 1u);
+  EXPECT_TRUE(ferry::store::group_by_reference({}).empty());
+}
+
 #include <sys/wait.h>
 #include <unistd.h>
 
