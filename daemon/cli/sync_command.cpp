@@ -259,6 +259,11 @@ core::Result<Loaded> load(const SyncArgs& a) {
   Loaded l{std::move(*w), {}, {}};
   l.store = !a.store.empty() ? a.store : !l.w.store.empty() ? l.w.store : default_store_dir();
   l.export_dir = !a.export_dir.empty() ? a.export_dir : l.w.export_dir;
+  if (!a.deadline.empty()) {  // the command line wins, also over a watchlist reloaded on SIGHUP
+    auto d = config::parse_duration(a.deadline);
+    if (!d) return core::fail(std::move(d.error().context("--deadline")));
+    l.w.retry.deadline = *d;  // --check shows it too
+  }
   return l;
 }
 
@@ -282,9 +287,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   push_opts.registry_options = *ro;
   opts.segments = a.segments;
   opts.registry_options = std::move(*ro);
-  if (auto st = apply_deadline(a.deadline, l.w.retry.deadline, opts); !st) {
-    return usage_error("sync", st.error().message);
-  }
+  if (auto st = apply_deadline({}, l.w.retry.deadline, opts); !st) return usage_error("sync", st.error().message);
   opts.skip_unchanged = true;
   std::optional<exporter::ExportSetBuilder> set;
   bool export_failed = false;  // the mirror is fine, but the export set was not switched
@@ -414,11 +417,6 @@ int run_daemon(Loaded l, const SyncArgs& a, http::Engine& engine) {
 int run_sync(const SyncArgs& a, http::Engine& engine) {
   auto l = load(a);
   if (!l) return usage_error("sync", l.error().message);
-  if (!a.deadline.empty()) {
-    auto d = config::parse_duration(a.deadline);
-    if (!d) return usage_error("sync", "--deadline: " + d.error().message);
-    l->w.retry.deadline = *d;  // --check shows it too
-  }
   if (a.check) {
     if (auto ro = registry_options(l->w, a.max_attempts); !ro) return usage_error("sync", ro.error().message);
     print_plan(l->w, l->store, l->export_dir);
