@@ -77,14 +77,25 @@ long long unit_seconds(char unit) {
   return 0;
 }
 
-// "6h", "90s", "1h30m": numbers each followed by a unit, summed; "" and the reason
-// when the text is not of that form or the sum is outside [kMinInterval, kMaxInterval].
-std::optional<long long> sum_units(std::string_view spec, std::string& why) {
+// Why sum_units refused its text.
+enum class UnitsFault {
+  Form,   // not numbers with units at all
+  Unit,   // a unit missing or unknown
+  Range,  // well formed, but outside [kMinInterval, kMaxInterval]
+};
+
+// "6h", "90s", "1h30m": numbers each followed by a unit, summed; nullopt, the reason
+// and its kind when the text is not of that form or the sum is out of range.
+std::optional<long long> sum_units(std::string_view spec, std::string& why, UnitsFault& fault) {
   constexpr size_t kMaxDigits = 9;  // keeps the sum far from overflow
   long long total = 0;
   while (!spec.empty()) {
     long long n = take_number(spec, kMaxDigits);
-    if (n < 0) return why = "want numbers each followed by a unit s, m, h or d (e.g. \"90s\", \"1h30m\")", std::nullopt;
+    if (n < 0) {
+      fault = UnitsFault::Form;
+      return why = "want numbers each followed by a unit s, m, h or d (e.g. \"90s\", \"1h30m\")", std::nullopt;
+    }
+    fault = UnitsFault::Unit;
     if (spec.empty()) return why = "missing unit after the number (s, m, h or d)", std::nullopt;
     long long unit = unit_seconds(spec.front());
     if (unit == 0) {
@@ -96,6 +107,7 @@ std::optional<long long> sum_units(std::string_view spec, std::string& why) {
     if (total > kMaxInterval.count()) break;
   }
   if (total < kMinInterval.count() || total > kMaxInterval.count()) {
+    fault = UnitsFault::Range;
     why = fmt::format("must be between {}s and {}d", kMinInterval.count(), kMaxInterval.count() / unit_seconds('d'));
     return std::nullopt;
   }
@@ -105,10 +117,15 @@ std::optional<long long> sum_units(std::string_view spec, std::string& why) {
 core::Result<Schedule> parse_interval(std::string_view text, std::string_view spec) {
   if (spec.empty()) return bad_schedule(text, "missing interval after \"every\"");
   std::string why;
-  auto total = sum_units(spec, why);
+  UnitsFault fault{};
+  auto total = sum_units(spec, why, fault);
   if (!total) {
-    if (why.starts_with("want ")) return bad_schedule(text, kForms);
-    return bad_schedule(text, why.starts_with("must ") ? "interval " + why : why);
+    switch (fault) {
+      case UnitsFault::Form: return bad_schedule(text, kForms);
+      case UnitsFault::Range: return bad_schedule(text, "interval " + why);
+      case UnitsFault::Unit: break;
+    }
+    return bad_schedule(text, why);
   }
   Schedule s;
   s.kind = Schedule::Kind::Interval;
@@ -133,7 +150,8 @@ std::string Schedule::str() const {
 
 core::Result<std::chrono::seconds> parse_duration(std::string_view text) {
   std::string why = "missing duration";
-  auto total = text.empty() ? std::nullopt : sum_units(text, why);
+  UnitsFault fault{};
+  auto total = text.empty() ? std::nullopt : sum_units(text, why, fault);
   if (!total) {
     return core::fail(core::ErrorKind::InvalidInput, fmt::format("invalid duration \"{}\": {}", detail::echo(text), why));
   }
