@@ -55,11 +55,9 @@ core::Result<std::vector<std::string>> import_source(const fs::path& src, store:
     auto problems = exporter::check_sums(src);
     for (const auto& p : problems) print_error("import", fmt::format("{}: {}", src.string(), p));
     if (!problems.empty()) return core::fail(import_error(fmt::format("{}: SHA256SUMS does not hold; nothing imported", src.string())));
-    for (fs::directory_iterator it(src, ec), end; !ec && it != end; it.increment(ec)) {
-      if (it->path().extension() == ".tar" && it->is_regular_file()) tars.push_back(it->path());
-    }
-    if (ec) return core::fail(core::errno_error("list", src.string(), ec.value()));
-    std::sort(tars.begin(), tars.end());
+    auto listed = exporter::list_tarballs(src);
+    if (!listed) return core::fail(std::move(listed.error()));
+    tars = std::move(*listed);
   } else {
     tars.push_back(src);
   }
@@ -71,10 +69,7 @@ core::Result<std::vector<std::string>> import_source(const fs::path& src, store:
     if (!scan) return core::fail(scan.error());
     auto report = exporter::check_archive(*scan);
     if (!report.ok()) {
-      for (const auto& p : report.problems) print_error("import", fmt::format("{}: {}", t.string(), p));
-      for (const auto& img : report.images) {
-        for (const auto& p : img.problems) print_error("import", fmt::format("{}: {}: {}", t.string(), img.name, p));
-      }
+      for (const auto& p : report.problem_lines()) print_error("import", fmt::format("{}: {}", t.string(), p));
       return core::fail(import_error(fmt::format("{} does not verify; nothing imported", t.string())));
     }
     checked.push_back({std::move(*scan), std::move(report)});

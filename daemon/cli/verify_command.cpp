@@ -78,17 +78,15 @@ size_t verify_tarball(const fs::path& tar, const std::string& label, std::set<di
     return 1;
   }
   auto r = exporter::check_archive(*scan);
-  size_t problems = r.problems.size();
-  for (const auto& p : r.problems) fmt::print("FAIL {}: {}\n", label, p);
   for (const auto& img : r.images) {
     if (img.problems.empty()) {
       fmt::print("OK   {}: {} ({}, {} layers)\n", label, img.name, r.format, img.layer_entries.size());
     }
-    for (const auto& p : img.problems) fmt::print("FAIL {}: {}: {}\n", label, img.name, p);
-    problems += img.problems.size();
   }
+  const auto problems = r.problem_lines();
+  for (const auto& p : problems) fmt::print("FAIL {}: {}\n", label, p);
   good.insert(r.good_blobs.begin(), r.good_blobs.end());
-  return problems;
+  return problems.size();
 }
 
 int finish(const VerifyArgs& a, const std::string& what, size_t files, size_t problems,
@@ -114,13 +112,9 @@ int verify_path(const VerifyArgs& a) {
       fmt::print("FAIL {}\n", p);
       ++problems;
     }
-    std::vector<fs::path> tars;
-    for (fs::directory_iterator it(target, ec), end; !ec && it != end; it.increment(ec)) {
-      if (it->path().extension() == ".tar" && it->is_regular_file()) tars.push_back(it->path());
-    }
-    if (ec) return run_failed("verify", fmt::format("{}: cannot list: {}", target.string(), ec.message()));
-    std::sort(tars.begin(), tars.end());
-    for (const auto& t : tars) {
+    auto tars = exporter::list_tarballs(target);
+    if (!tars) return run_failed("verify", tars.error().message);
+    for (const auto& t : *tars) {
       problems += verify_tarball(t, t.filename().string(), good);
       ++files;
     }

@@ -13,6 +13,7 @@
 #include "export/export.h"
 #include "export/gunzip.h"
 #include "export/image_set.h"
+#include "store/fs_util.h"
 
 namespace ferry::exporter {
 
@@ -121,12 +122,16 @@ core::Result<std::string> ArchiveScan::read(const ScannedEntry& e, uint64_t limi
                       fmt::format("{} is {} bytes, more than the {} allowed", e.entry.name, e.entry.size, limit));
   }
   std::string out(e.entry.size, '\0');
-  size_t got = 0;
-  while (got < out.size()) {
-    ssize_t n = ::pread(fd_, out.data() + got, out.size() - got, static_cast<off_t>(e.entry.offset + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return core::fail(core::errno_error("read", path_.string(), n < 0 ? errno : EIO));
-    got += static_cast<size_t>(n);
+  auto got = store::pread_full(fd_, out.data(), out.size(), e.entry.offset, path_);
+  if (!got) return core::fail(std::move(got.error()));
+  if (*got < out.size()) return core::fail(core::errno_error("read", path_.string(), EIO));
+  return out;
+}
+
+std::vector<std::string> ArchiveReport::problem_lines() const {
+  std::vector<std::string> out = problems;
+  for (const auto& img : images) {
+    for (const auto& p : img.problems) out.push_back(fmt::format("{}: {}", img.name, p));
   }
   return out;
 }
@@ -146,7 +151,7 @@ using Omitted = std::map<digest::Digest, int64_t>;
 
 const ScannedEntry* check_blob(const ArchiveScan& scan, const manifest::Descriptor& d, std::string_view what,
                                std::vector<std::string>& problems, const Omitted& omitted = {}) {
-  std::string name = fmt::format("blobs/sha256/{}", d.digest.hex());
+  std::string name = blob_entry(d.digest);
   const ScannedEntry* e = scan.find(name);
   if (!e && omitted.contains(d.digest)) return nullptr;  // a delta bundle left it out
   if (!e) {
@@ -185,7 +190,7 @@ void walk_oci(const ArchiveScan& scan, const manifest::Descriptor& d, size_t dep
       if (!manifest::is_image_manifest_type(child.media_type) && !manifest::is_index_type(child.media_type)) continue;
       ArchiveImage img = base;
       if (child.platform) img.name = base.name + " " + child.platform->str();
-      if (!scan.find(fmt::format("blobs/sha256/{}", child.digest.hex())) && !manifest::is_image_entry(child)) continue;
+      if (!scan.find(blob_entry(child.digest)) && !manifest::is_image_entry(child)) continue;
       walk_oci(scan, child, depth + 1, std::move(img), out, omitted);
     }
     return;
@@ -193,10 +198,10 @@ void walk_oci(const ArchiveScan& scan, const manifest::Descriptor& d, size_t dep
   auto& m = std::get<manifest::ImageManifest>(*parsed);
   base.manifest = d;
   base.config_digest = m.config.digest;
-  base.config_entry = fmt::format("blobs/sha256/{}", m.config.digest.hex());
+  base.config_entry = blob_entry(m.config.digest);
   check_blob(scan, m.config, "config", base.problems);
   for (const auto& layer : m.layers) {
-    std::string name = fmt::format("blobs/sha256/{}", layer.digest.hex());
+    std::string name = blob_entry(layer.digest);
     if (manifest::is_foreign_layer(layer) && !scan.find(name)) {
       base.layer_entries.push_back("");
     } else {

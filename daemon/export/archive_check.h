@@ -91,6 +91,8 @@ struct ArchiveReport {
   std::vector<std::pair<std::string, manifest::Descriptor>> bundle_images;
   std::map<digest::Digest, int64_t> omitted;
   bool ok() const;
+  // Every problem as one line: archive-wide ones as they are, then "<image>: <problem>".
+  std::vector<std::string> problem_lines() const;
 };
 
 // The checks of `ferry verify TAR`: every blobs/sha256/<hex> entry hashes to its

@@ -10,6 +10,7 @@
 
 #include "export/image_set.h"
 #include "reference/reference.h"
+#include "store/fs_util.h"
 
 namespace ferry::exporter {
 
@@ -28,11 +29,11 @@ core::Status ingest_entry(store::Store& store, const ArchiveScan& scan, const Sc
   uint64_t done = 0;
   while (done < e.entry.size) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, e.entry.size - done));
-    ssize_t n = ::pread(scan.fd(), buffer.get(), want, static_cast<off_t>(e.entry.offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return core::fail(core::errno_error("read", scan.path().string(), n < 0 ? errno : EIO));
-    if (auto st = (*ingest)->write(buffer.get(), static_cast<size_t>(n)); !st) return st;
-    done += static_cast<uint64_t>(n);
+    auto n = store::pread_full(scan.fd(), buffer.get(), want, e.entry.offset + done, scan.path());
+    if (!n) return core::fail(std::move(n.error()));
+    if (*n < want) return core::fail(core::errno_error("read", scan.path().string(), EIO));
+    if (auto st = (*ingest)->write(buffer.get(), want); !st) return st;
+    done += want;
   }
   return store.commit(std::move(*ingest));
 }

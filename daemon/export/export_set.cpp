@@ -143,6 +143,17 @@ std::string sums_text(const std::map<std::string, std::string>& hex_by_name) {
   return out;
 }
 
+core::Result<std::vector<fs::path>> list_tarballs(const fs::path& dir) {
+  std::vector<fs::path> tars;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".tar" && it->is_regular_file()) tars.push_back(it->path());
+  }
+  if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
+  std::sort(tars.begin(), tars.end());
+  return tars;
+}
+
 std::vector<std::string> check_sums(const fs::path& dir) {
   std::vector<std::string> problems;
   auto text = store::read_file(dir / kSumsFile, kMaxContentsSize);

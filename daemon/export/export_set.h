@@ -68,6 +68,10 @@ std::string sums_text(const std::map<std::string, std::string>& hex_by_name);
 // naming a path ("../x", "a/b") is a problem, never opened.
 std::vector<std::string> check_sums(const fs::path& dir);
 
+// The *.tar regular files directly in `dir` (an export set's archives), sorted by
+// name. A directory that cannot be listed is an error, not an empty set.
+[[nodiscard]] core::Result<std::vector<fs::path>> list_tarballs(const fs::path& dir);
+
 // Hex sha256 and size of a file, streamed.
 [[nodiscard]] core::Result<std::pair<std::string, uint64_t>> hash_file(const fs::path& path);
 

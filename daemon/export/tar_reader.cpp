@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "export/tar_writer.h"
+#include "store/fs_util.h"
 
 namespace ferry::exporter {
 
@@ -179,14 +180,9 @@ core::Status TarReader::init() {
 }
 
 core::Status TarReader::read_exact(char* dst, size_t size, uint64_t at) {
-  size_t got = 0;
-  while (got < size) {
-    ssize_t n = ::pread(fd_, dst + got, size - got, static_cast<off_t>(at + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return core::fail(core::errno_error("read", path_, errno));
-    if (n == 0) return bad(fmt::format("truncated at byte {}", at + got));
-    got += static_cast<size_t>(n);
-  }
+  auto got = store::pread_full(fd_, dst, size, at, path_);
+  if (!got) return core::fail(std::move(got.error()));
+  if (*got < size) return bad(fmt::format("truncated at byte {}", at + *got));
   return {};
 }
 

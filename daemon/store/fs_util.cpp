@@ -39,6 +39,18 @@ core::Status write_all(int fd, const char* data, size_t size, const fs::path& pa
   return {};
 }
 
+core::Result<size_t> pread_full(int fd, char* dst, size_t size, uint64_t offset, const fs::path& path) {
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::pread(fd, dst + got, size - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return core::fail(core::errno_error("read", path.string(), errno));
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
 core::Status write_file_atomic(const fs::path& path, std::string_view content) {
   static std::atomic<unsigned> counter{0};
   fs::path tmp = path;

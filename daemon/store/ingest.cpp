@@ -170,11 +170,10 @@ core::Status Ingest::hash_prefix_to(uint64_t end) {
                   '\0');
   while (hasher_.bytes() < end) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - hasher_.bytes()));
-    ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(hasher_.bytes()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return core::fail(core::errno_error("read", partial_.string(), errno));
-    if (n == 0) return core::fail(core::ErrorKind::Io, fmt::format("{}: shorter than recorded", partial_.string()));
-    hasher_.update(buf.data(), static_cast<size_t>(n));
+    auto n = pread_full(fd_, buf.data(), want, hasher_.bytes(), partial_);
+    if (!n) return core::fail(std::move(n.error()));
+    if (*n < want) return core::fail(core::ErrorKind::Io, fmt::format("{}: shorter than recorded", partial_.string()));
+    hasher_.update(buf.data(), want);
   }
   return {};
 }

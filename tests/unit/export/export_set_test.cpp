@@ -269,3 +269,19 @@ TEST(ExportSetSums, PathNamesInSumsAreProblemsNeverOpened) {
   EXPECT_NE(problems[1].find("line 2"), std::string::npos);
   EXPECT_FALSE(ferry::exporter::check_sums(tmp.path() / "nowhere").empty());
 }
+
+TEST(ExportSetSums, TarballsAreTheTarFilesOfTheDirectorySorted) {
+  TempDir tmp;
+  write_file(tmp.path() / "b.tar", "b");
+  write_file(tmp.path() / "a.tar", "a");
+  write_file(tmp.path() / "SHA256SUMS", "");
+  fs::create_directory(tmp.path() / "dir.tar");
+  auto tars = ferry::exporter::list_tarballs(tmp.path());
+  ASSERT_TRUE(tars) << tars.error().message;
+  ASSERT_EQ(tars->size(), 2u);
+  EXPECT_EQ((*tars)[0].filename(), "a.tar");
+  EXPECT_EQ((*tars)[1].filename(), "b.tar");
+  auto none = ferry::exporter::list_tarballs(tmp.path() / "nowhere");
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("nowhere"), std::string::npos) << none.error().message;
+}
