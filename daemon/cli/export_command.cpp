@@ -160,10 +160,8 @@ int write_bundle(const ExportArgs& a, const store::Store& store, const std::vect
   if (!a.since.empty()) {
     auto receipt = store::read_receipt(a.since);
     if (!receipt) return usage(receipt.error().message);
-    auto bytes = store::read_file(a.since, store::kMaxReceiptSize);
-    if (!bytes) return usage(bytes.error().message);
     opts.omit_layers = std::move(receipt->blobs);
-    opts.since = digest::sha256_of(*bytes).str();
+    opts.since = receipt->file_sha256->str();  // names the receipt the bundle is a delta against
   }
   std::vector<exporter::ExportImage> images;
   for (const auto& s : selected) {

@@ -94,7 +94,7 @@ int finish(const VerifyArgs& a, const std::string& what, size_t files, size_t pr
   fmt::print("verify: {}: {} tarball{}: {}\n", what, files, files == 1 ? "" : "s",
              problems == 0 ? "consistent" : fmt::format("{} problem{}", problems, problems == 1 ? "" : "s"));
   if (!a.receipt.empty()) {
-    store::Receipt receipt{"", what, good};
+    store::Receipt receipt{"", what, good, std::nullopt};
     if (auto st = store::write_receipt(a.receipt, receipt); !st) {
       return run_failed("verify", "receipt: " + st.error().message);
     }

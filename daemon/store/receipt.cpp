@@ -50,6 +50,7 @@ core::Result<Receipt> read_receipt(const std::filesystem::path& path) {
     return core::fail(bad(path, fmt::format("version {} is not supported (this ferry reads {})",
                                             version->dump(), kReceiptVersion)));
   Receipt r;
+  r.file_sha256 = digest::sha256_of(*text);
   if (auto c = j.find("created"); c != j.end() && c->is_string()) r.created = c->get<std::string>();
   if (auto s = j.find("source"); s != j.end() && s->is_string()) r.source = s->get<std::string>();
   auto blobs = j.find("blobs");

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -28,6 +29,7 @@ struct Receipt {
   std::string created;  // RFC 3339 UTC; filled by write_receipt when empty
   std::string source;   // what holds the blobs, for people: a store path, a registry/repo
   std::set<digest::Digest> blobs;
+  std::optional<digest::Digest> file_sha256;  // read_receipt: the file's own digest, as read
 };
 
 // Replace `path` atomically with `receipt` as JSON.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "store/store.h"
 #include "store/fs_util.h"
@@ -26,6 +27,12 @@ TEST(Receipt, WriteThenReadGivesTheSameBlobs) {
   EXPECT_EQ(back->blobs, r.blobs);
   EXPECT_EQ(back->source, r.source);
   EXPECT_EQ(back->created.size(), 20u) << back->created;  // 2026-11-26T23:00:00Z
+  // The file's own digest, for a delta bundle to name the receipt it was made against.
+  std::ifstream in(tmp.path() / "r.json", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(back->file_sha256);
+  EXPECT_EQ(*back->file_sha256, sha(bytes));
+  EXPECT_FALSE(r.file_sha256);
 }
 
 TEST(Receipt, EqualHoldingsGiveEqualFiles) {
