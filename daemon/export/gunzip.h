@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -29,11 +30,14 @@ struct Inflated {
                                                   const std::filesystem::path& dst);
 
 // The sha256 and size of what a gzip stream decompresses to, fed in chunks (a
-// layer read from a tar entry). Same member rules as gunzip_to_fd; a failed
-// update() makes finish() fail too.
+// layer read from a tar entry), with the decompressed bytes handed to `sink` when
+// one is given (gunzip_to_fd writes them to its file). Same member rules as
+// gunzip_to_fd; a failed update() (corrupt input: InvalidInput; a failing sink: its
+// error) makes every later call fail too.
 class GunzipHasher {
  public:
-  GunzipHasher();
+  using Sink = std::function<core::Status(const unsigned char* data, size_t size)>;
+  explicit GunzipHasher(Sink sink = {});
   ~GunzipHasher();
   GunzipHasher(const GunzipHasher&) = delete;
   GunzipHasher& operator=(const GunzipHasher&) = delete;

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -162,7 +164,8 @@ TEST(Gunzip, MultiMemberAndCorruptInput) {
   EXPECT_EQ(r->digest, sha256_of(a + b));
   EXPECT_TRUE(read_file(tmp.path() / "out") == a + b);
 
-  for (const std::string& bad : {gzip(b).substr(0, 40), gzip(a) + "trailing junk", std::string("not gzip at all")}) {
+  for (const std::string& bad :
+       {gzip(b).substr(0, 40), gzip(a) + "trailing junk", std::string("not gzip at all"), std::string()}) {
     write_file(tmp.path() / "bad.gz", bad);
     in = ::open((tmp.path() / "bad.gz").c_str(), O_RDONLY | O_CLOEXEC);
     out = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -173,6 +176,37 @@ TEST(Gunzip, MultiMemberAndCorruptInput) {
     EXPECT_EQ(e.error().kind, ErrorKind::InvalidInput);
     EXPECT_NE(e.error().message.find("bad.gz"), std::string::npos);
   }
+}
+
+TEST(Gunzip, ChunkedHashingAgreesWithTheFileAndStopsAtAFailingSink) {
+  std::string a = "first member ", b(300000, 'q');
+  const std::string gz = gzip(a) + gzip(b);
+  for (size_t chunk : {size_t{1}, size_t{7}, size_t{4096}, gz.size()}) {
+    std::string out;
+    ferry::exporter::GunzipHasher g([&out](const unsigned char* p, size_t n) {
+      out.append(reinterpret_cast<const char*>(p), n);
+      return ferry::core::Status{};
+    });
+    for (size_t at = 0; at < gz.size(); at += chunk) {
+      ASSERT_TRUE(g.update(gz.data() + at, std::min(chunk, gz.size() - at))) << chunk;
+    }
+    auto r = g.finish();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->digest, sha256_of(a + b)) << chunk;
+    EXPECT_TRUE(out == a + b) << chunk;
+  }
+  int calls = 0;
+  ferry::exporter::GunzipHasher failing([&calls](const unsigned char*, size_t) {
+    ++calls;
+    return ferry::core::Status(ferry::core::fail(ErrorKind::Io, "disk full"));
+  });
+  auto st = failing.update(gz.data(), gz.size());
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().kind, ErrorKind::Io);
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(failing.update(gz.data(), 1));
+  EXPECT_EQ(calls, 1);
+  ASSERT_FALSE(failing.finish());
 }
 
 TEST(FsOutput, UncommittedOutputsVanish) {
