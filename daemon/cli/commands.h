@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "auth/auth.h"
+#include "config/config.h"
 #include "core/error.h"
 #include "http/engine.h"
 #include "sync/pull.h"
@@ -46,7 +47,7 @@ struct PullArgs {
   bool password_stdin = false;
   int max_attempts = 0;   // 0: registry::RetryPolicy's default
   std::string deadline;   // "" = none; config::parse_duration syntax
-  int segments = 4;       // parallel Range segments for a big blob; 1 = never
+  int segments = config::kDefaultSegments;  // parallel Range segments for a big blob; 1 = never
 };
 
 struct SyncArgs {
@@ -58,7 +59,7 @@ struct SyncArgs {
   std::string metrics;
   int max_attempts = 0;   // 0: the watchlist's (retry.max_attempts, per registry)
   std::string deadline;   // "" = the watchlist's retry.deadline
-  int segments = 4;       // parallel Range segments for a big blob; 1 = never
+  int segments = 0;       // 0: the watchlist's `segments`
 };
 
 void add_sync_options(CLI::App& cmd, SyncArgs& args);

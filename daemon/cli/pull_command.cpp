@@ -50,9 +50,9 @@ void add_pull_options(CLI::App& cmd, PullArgs& a) {
 
 void add_retry_options(CLI::App& cmd, int& max_attempts, std::string& deadline, int& segments) {
   cmd.add_option("--segments", segments,
-                 "fetch a blob of 64 MiB or more as up to N parallel Range requests when slots are free (1: never)")
-      ->check(CLI::Range(1, 16))
-      ->capture_default_str();
+                 "fetch a blob of 64 MiB or more as up to N parallel Range requests when slots are free "
+                 "(1: never; default 4, for sync the watchlist's `segments`)")
+      ->check(CLI::Range(1, config::kMaxSegments));
   cmd.add_option("--max-attempts", max_attempts, "attempts per request, the first included (default 5)")
       ->check(CLI::Range(1, config::kMaxMaxAttempts));
   cmd.add_option("--deadline", deadline,

@@ -49,7 +49,7 @@ std::atomic<bool> g_stop{false};
 void print_plan(const config::Watchlist& w, const std::string& store, const std::string& export_dir) {
   fmt::print("watchlist {}\n", w.source.string());
   fmt::print("store     {}\nexport    {}\n", store, export_dir.empty() ? "(none)" : export_dir);
-  fmt::print("schedule  {}\nconcurrency {}\n", w.schedule.str(), w.concurrency);
+  fmt::print("schedule  {}\nconcurrency {}\nsegments  {}\n", w.schedule.str(), w.concurrency, w.segments);
   fmt::print("retry     max_attempts={} deadline={}\n", w.retry.max_attempts,
              w.retry.deadline ? config::format_duration(*w.retry.deadline) : "none");
   for (const auto& [host, r] : w.registries) {
@@ -264,6 +264,7 @@ core::Result<Loaded> load(const SyncArgs& a) {
     if (!d) return core::fail(std::move(d.error().context("--deadline")));
     l.w.retry.deadline = *d;  // --check shows it too
   }
+  if (a.segments > 0) l.w.segments = a.segments;
   return l;
 }
 
@@ -285,7 +286,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   push::PushOptions push_opts;
   push_opts.concurrency = l.w.concurrency;
   push_opts.registry_options = *ro;
-  opts.segments = a.segments;
+  opts.segments = l.w.segments;
   opts.registry_options = std::move(*ro);
   if (auto st = apply_deadline({}, l.w.retry.deadline, opts); !st) return usage_error("sync", st.error().message);
   opts.skip_unchanged = true;

@@ -30,6 +30,8 @@ namespace ferry::config {
 
 inline constexpr int kDefaultConcurrency = 8;
 inline constexpr int kMaxConcurrency = 256;        // for `concurrency`, top level and per registry
+inline constexpr int kDefaultSegments = 4;         // Range segments for one big blob
+inline constexpr int kMaxSegments = 16;
 inline constexpr std::chrono::seconds kMinInterval{1};
 inline constexpr std::chrono::seconds kMaxInterval{365 * 24 * 3600};
 inline constexpr int kDefaultMaxAttempts = 5;      // per request, first try included (registry::RetryPolicy)
@@ -114,6 +116,7 @@ struct Watchlist {
   std::string export_dir;        // absolute; "" when not given
   Schedule schedule;             // Kind::None when not given
   int concurrency = kDefaultConcurrency;  // transfers in flight across all registries
+  int segments = kDefaultSegments;        // parallel Range segments for a big blob; 1 = never
   std::vector<manifest::Platform> platforms{{"linux", "amd64", "", ""}};
   RetrySettings retry;
   std::map<std::string, RegistrySettings> registries;  // by normalised host

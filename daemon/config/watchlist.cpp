@@ -47,6 +47,11 @@ core::Status read_settings(const Source& source, const detail::Fields& fields, W
     if (!v) return core::fail(v.error());
     out.concurrency = *v;
   }
+  if (const Field* f = fields.find("segments")) {
+    auto v = detail::read_int(source, *f, 1, kMaxSegments);
+    if (!v) return core::fail(v.error());
+    out.segments = *v;
+  }
   if (const Field* f = fields.find("platforms")) {
     auto v = detail::read_platforms(source, *f);
     if (!v) return core::fail(v.error());
@@ -71,7 +76,8 @@ core::Result<Watchlist> read_document(const Source& source, const YAML::Node& ro
   }
   auto fields = detail::read_fields(
       source, root, "the watchlist",
-      {"store", "export", "schedule", "concurrency", "platforms", "retry", "registries", "images", "mirror_to"});
+      {"store", "export", "schedule", "concurrency", "segments", "platforms", "retry", "registries", "images",
+       "mirror_to"});
   if (!fields) return core::fail(fields.error());
   Watchlist out;
   out.source = source.origin;

@@ -201,5 +201,10 @@ grep -q -x -E 'image +127\.0\.0\.1:5000/lab/app:1\.1 +\[linux/amd64,linux/arm64\
 grep -q -x -E 'image +docker\.io/library/ubuntu:24\.04 +\[linux/amd64\]' <(
   timeout 30 "$FERRY_BIN" sync --check -c "$REPO_ROOT/config/dockerhub.yaml" 2>/dev/null) ||
   fail "dockerhub.yaml plan lacks docker.io/library/ubuntu:24.04"
+# `segments` from the watchlist, and --segments over it.
+grep -q -x 'segments  4' <(timeout 30 "$FERRY_BIN" sync --check -c "$REPO_ROOT/config/dockerhub.yaml" 2>/dev/null) ||
+  fail "dockerhub.yaml plan does not show segments 4"
+grep -q -x 'segments  1' <(timeout 30 "$FERRY_BIN" sync --check --segments 1 -c "$REPO_ROOT/config/dockerhub.yaml" 2>/dev/null) ||
+  fail "--segments 1 does not override the watchlist's segments"
 
 log "PASS"

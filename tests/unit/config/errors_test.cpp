@@ -41,8 +41,8 @@ std::vector<BadCase> yaml_and_shape_cases() {
       {"two documents", "images: []\n---\nimages: []\n", "w.yaml:3:1: ", "more than one YAML document"},
       {"missing images", "store: /s\n", "w.yaml:1:1: ", "missing required key \"images\""},
       {"unknown top key", "images: []\nstorage: /s\n", "w.yaml:2:1: ",
-       "unknown key \"storage\" in the watchlist (expected store, export, schedule, concurrency, platforms, "
-       "retry, registries, images, mirror_to)"},
+       "unknown key \"storage\" in the watchlist (expected store, export, schedule, concurrency, segments, "
+       "platforms, retry, registries, images, mirror_to)"},
       {"duplicate top key", "images: []\nstore: /a\nstore: /b\n", "w.yaml:3:1: ",
        "duplicate key \"store\" in the watchlist (first on line 2)"},
       {"non-string key", "[a]: 1\nimages: []\n", "w.yaml:1:1: ", "keys must be strings"},
@@ -74,6 +74,9 @@ std::vector<BadCase> value_cases() {
       {"concurrency negative", "concurrency: -1\nimages: []\n", "w.yaml:1:14: ", "got \"-1\""},
       {"concurrency float", "concurrency: 8.0\nimages: []\n", "w.yaml:1:14: ", "got \"8.0\""},
       {"concurrency hex", "concurrency: 0x10\nimages: []\n", "w.yaml:1:14: ", "got \"0x10\""},
+      {"segments zero", "segments: 0\nimages: []\n", "w.yaml:1:11: ",
+       "segments: must be an integer between 1 and 16, got \"0\""},
+      {"segments too many", "segments: 17\nimages: []\n", "w.yaml:1:11: ", "got \"17\""},
       {"concurrency huge", "concurrency: 99999999999999999999\nimages: []\n", "w.yaml:1:14: ", "between 1 and 256"},
       {"concurrency list", "concurrency: [8]\nimages: []\n", "w.yaml:1:14: ", "got a list"},
       {"schedule bad", "schedule: daily\nimages: []\n", "w.yaml:1:11: ", "schedule: invalid schedule \"daily\""},

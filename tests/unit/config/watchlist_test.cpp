@@ -23,6 +23,7 @@ store: /var/lib/ferry/store
 export: export/out
 schedule: "02:00"
 concurrency: 16
+segments: 6
 platforms: [linux/amd64, linux/arm/v7]
 registries:
   index.docker.io:
@@ -75,6 +76,7 @@ TEST(Watchlist, EveryFeature) {
   EXPECT_EQ(w->schedule.hour, 2);
   EXPECT_EQ(w->schedule.minute, 0);
   EXPECT_EQ(w->concurrency, 16);
+  EXPECT_EQ(w->segments, 6);
   EXPECT_EQ(w->platforms, (std::vector<Platform>{{"linux", "amd64", "", ""}, {"linux", "arm", "v7", ""}}));
 
   ASSERT_EQ(w->registries.size(), 4u);
@@ -91,10 +93,10 @@ TEST(Watchlist, EveryFeature) {
 
   ASSERT_EQ(w->images.size(), 7u);
   const std::vector<std::pair<std::string, int>> expected = {
-      {"docker.io/library/ubuntu:24.04", 18},        {"docker.io/library/nginx:1.27", 20},
-      {"docker.io/library/nginx:latest", 20},        {"docker.io/library/busybox:latest", 22},
-      {"ghcr.io/example/app@" + kDigest, 24},        {"127.0.0.1:5000/lab/tool:latest", 25},
-      {"quay.io/org/img:v1", 26},
+      {"docker.io/library/ubuntu:24.04", 19},        {"docker.io/library/nginx:1.27", 21},
+      {"docker.io/library/nginx:latest", 21},        {"docker.io/library/busybox:latest", 23},
+      {"ghcr.io/example/app@" + kDigest, 25},        {"127.0.0.1:5000/lab/tool:latest", 26},
+      {"quay.io/org/img:v1", 27},
   };
   for (size_t i = 0; i < expected.size(); ++i) {
     SCOPED_TRACE(i);
@@ -118,6 +120,7 @@ TEST(Watchlist, DefaultsWhenKeysAreAbsent) {
   EXPECT_EQ(w->export_dir, "");
   EXPECT_EQ(w->schedule.kind, Schedule::Kind::None);
   EXPECT_EQ(w->concurrency, kDefaultConcurrency);
+  EXPECT_EQ(w->segments, kDefaultSegments);
   EXPECT_EQ(w->platforms, (std::vector<Platform>{{"linux", "amd64", "", ""}}));
   EXPECT_TRUE(w->registries.empty());
   ASSERT_EQ(w->images.size(), 1u);
