@@ -126,8 +126,9 @@ class PipelinedExport {
  public:
   PipelinedExport(const store::Store& store, exporter::ExportSetBuilder& set, size_t images)
       : store_(store), set_(set), outcomes_(images), done_(images, 0) {
-    // One thread while the pull runs: it needs the other core (measured: a second
-    // writer then made the whole run slower, 10.6 s against 9.7 s).
+    // One thread while the pull runs, which needs the other core for hashing and
+    // the network (two or four writers then were no faster on the bench fleet:
+    // 9.6-9.8 s either way).
     workers_.emplace_back([this] { work(); });
   }
   ~PipelinedExport() { finish(); }
@@ -145,7 +146,7 @@ class PipelinedExport {
   }
 
   // Waits until every image handed over is exported. The pull is over: what is
-  // left in the queue gets a thread per core.
+  // left in the queue gets core::archive_threads() writers.
   void finish() {
     {
       std::lock_guard lock(mu_);

@@ -78,6 +78,7 @@ struct ImageState {
   std::vector<digest::Digest> wanted;  // children asked for, in the order asked
   size_t blobs_left = 0;                // its blobs not yet committed in this run
   std::vector<digest::Digest> fetched;  // its blobs committed in this run
+  bool completing = false;              // its manifests are being put into the store
   bool complete = false;                // blobs and manifests in the store
   bool failed() const { return out.error.has_value(); }
 };
@@ -537,27 +538,47 @@ class Puller {
   }
 
   // ---- commit ---------------------------------------------------------------------
-  // Every blob of image i is in the store: put its manifests there too and tell the
-  // caller (an export can start now). index.json waits for the end of the pull.
+  // Every blob of image i is in the store: put its manifests there too, on the
+  // engine's worker (each put fsyncs; the transfers must not wait for that), then
+  // tell the caller: an export can start now. index.json waits for the end of the pull.
+  struct Completion {
+    std::vector<ImageState::Child> children;  // in the index's order
+    std::optional<std::pair<manifest::Descriptor, std::string>> index;
+    std::optional<core::Error> error;
+  };
+
   void complete_image(size_t i) {
     auto& img = *images_[i];
-    if (img.complete || img.failed() || !img.out.changed) return;
-    img.out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - img.started).count();
+    if (img.completing || img.complete || img.failed() || !img.out.changed) return;
+    img.completing = true;
     // Children arrive in network order; keep the index's order so exports are stable.
     std::stable_sort(img.children.begin(), img.children.end(), [&](const auto& a, const auto& b) {
       return child_rank(img, a.desc.digest) < child_rank(img, b.desc.digest);
     });
-    for (auto& child : img.children) {
-      if (!child.desc.platform) child.desc.platform = platform_from_config(child.manifest);
-      if (auto st = store_.put_blob(child.desc.digest, child.body); !st) return fail_image(i, st.error());
-      img.out.images.push_back(child.desc);
-    }
-    if (img.index && img.target.all_platforms) {
-      if (auto st = store_.put_blob(img.index->digest, img.index_body); !st) return fail_image(i, st.error());
-      img.out.entries.push_back(*img.index);
-    } else {
-      img.out.entries = img.out.images;
-    }
+    auto c = std::make_shared<Completion>();
+    c->children = img.children;  // copies: the worker touches nothing the loop uses
+    if (img.index && img.target.all_platforms) c->index.emplace(*img.index, img.index_body);
+    engine_.offload(
+        [this, c] {
+          for (auto& child : c->children) {
+            if (!child.desc.platform) child.desc.platform = platform_from_config(child.manifest);
+            if (auto st = store_.put_blob(child.desc.digest, child.body); !st) return void(c->error = st.error());
+          }
+          if (c->index) {
+            if (auto st = store_.put_blob(c->index->first.digest, c->index->second); !st) c->error = st.error();
+          }
+        },
+        [this, i, c] { image_stored(i, *c); });
+  }
+
+  void image_stored(size_t i, const Completion& c) {
+    auto& img = *images_[i];
+    img.completing = false;
+    img.out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - img.started).count();
+    if (c.error) return fail_image(i, *c.error);
+    if (img.failed()) return;
+    for (const auto& child : c.children) img.out.images.push_back(child.desc);
+    img.out.entries = c.index ? std::vector<manifest::Descriptor>{c.index->first} : img.out.images;
     img.complete = true;
     last_[img.out.ref.str()] = {img.index ? img.index->digest : img.out.images.front().digest, selection(img.target)};
     spdlog::info("image pulled ref={} digest={} platforms={} bytes={}", img.out.ref.str(),
