@@ -145,16 +145,19 @@ class PipelinedExport {
     cv_.notify_one();
   }
 
-  // Waits until every image handed over is exported. The pull is over: what is
-  // left in the queue gets core::archive_threads() writers.
-  void finish() {
+  // The pull is over. With `write_queued`, waits until every image handed over is
+  // exported, what is left in the queue getting core::archive_threads() writers;
+  // without (a cancelled run: SIGTERM must stop it within seconds), drops the queue
+  // and waits only for the exports already running.
+  void finish(bool write_queued = true) {
     {
       std::lock_guard lock(mu_);
       if (closing_) return;
       closing_ = true;
+      if (!write_queued) queue_.clear();
     }
     cv_.notify_all();
-    while (workers_.size() < core::archive_threads()) workers_.emplace_back([this] { work(); });
+    while (write_queued && workers_.size() < core::archive_threads()) workers_.emplace_back([this] { work(); });
     for (auto& w : workers_) w.join();
   }
 
@@ -310,7 +313,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   opts.progress = terminal_progress();
   auto report = sync::pull(*store, targets, opts, engine);
   finish_progress();
-  if (early) early->finish();
+  if (early) early->finish(report.has_value() && !engine.cancelled());
   if (!report) return run_failed("sync", report.error().message);
 
   RunSummary s;
