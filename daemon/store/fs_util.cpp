@@ -15,7 +15,9 @@ namespace ferry::store {
 
 namespace fs = std::filesystem;
 
-core::Status fsync_dir(const fs::path& dir) {
+core::Status fsync_dir(const fs::path& path) {
+  // A bare file name's parent_path() is empty: that is the working directory.
+  const fs::path dir = path.empty() ? fs::path(".") : path;
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return core::fail(core::errno_error("open directory", dir.string(), errno));
   int rc = ::fsync(fd);
@@ -55,7 +57,9 @@ core::Status write_file_atomic(const fs::path& path, std::string_view content) {
   static std::atomic<unsigned> counter{0};
   fs::path tmp = path;
   tmp += fmt::format(".tmp.{}.{}", ::getpid(), counter++);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // O_EXCL | O_NOFOLLOW: a file or link planted under the temporary name is never
+  // written through.
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return core::fail(core::errno_error("create", tmp.string(), errno));
   auto st = write_all(fd, content.data(), content.size(), tmp);
   if (st && ::fsync(fd) != 0) st = core::fail(core::errno_error("fsync", tmp.string(), errno));

@@ -35,6 +35,22 @@ TEST(Receipt, WriteThenReadGivesTheSameBlobs) {
   EXPECT_FALSE(r.file_sha256);
 }
 
+// `--receipt receipt.json`, as the README writes it: a bare name in the working
+// directory, whose parent_path() is empty, is written and synced without error.
+TEST(Receipt, ABareFileNameIsWrittenInTheWorkingDirectory) {
+  TempDir tmp;
+  const auto before = std::filesystem::current_path();
+  std::filesystem::current_path(tmp.path());
+  Receipt r;
+  r.blobs = {sha("a")};
+  auto st = write_receipt("receipt.json", r);
+  std::filesystem::current_path(before);
+  ASSERT_TRUE(st) << st.error().message;
+  auto back = read_receipt(tmp.path() / "receipt.json");
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->blobs, r.blobs);
+}
+
 TEST(Receipt, EqualHoldingsGiveEqualFiles) {
   TempDir tmp;
   Receipt a, b;
