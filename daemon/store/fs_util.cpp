@@ -74,13 +74,54 @@ core::Status write_file_atomic(const fs::path& path, std::string_view content) {
   return fsync_dir(path.parent_path());
 }
 
-core::Result<std::string> read_file(const fs::path& path, uint64_t max_size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+core::Result<int> open_regular(const fs::path& path, int flags, unsigned mode) {
+  int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
   if (fd < 0) {
-    core::Error e = core::errno_error("open", path.string(), errno);
-    if (errno == ENOENT) e.kind = core::ErrorKind::NotFound;
+    const int err = errno;
+    if (err == ELOOP) {
+      return core::fail(core::ErrorKind::InvalidInput,
+                        fmt::format("{}: is a symbolic link; ferry does not follow links here", path.string()));
+    }
+    core::Error e = core::errno_error("open", path.string(), err);
+    if (err == ENOENT) e.kind = core::ErrorKind::NotFound;
     return core::fail(std::move(e));
   }
+  struct stat sb {};
+  if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    ::close(fd);
+    return core::fail(core::ErrorKind::InvalidInput, fmt::format("{}: is not a regular file", path.string()));
+  }
+  // Back to blocking I/O: O_NONBLOCK only kept open(2) from waiting on a FIFO.
+  if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return core::fail(core::errno_error("fcntl", path.string(), err));
+  }
+  return fd;
+}
+
+core::Status ensure_real_dir(const fs::path& path) {
+  struct stat sb {};
+  if (::lstat(path.c_str(), &sb) == 0) {
+    if (S_ISLNK(sb.st_mode)) {
+      return core::fail(core::ErrorKind::InvalidInput,
+                        fmt::format("{}: is a symbolic link; ferry does not follow links here", path.string()));
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+      return core::fail(core::ErrorKind::InvalidInput, fmt::format("{}: is not a directory", path.string()));
+    }
+    return {};
+  }
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return core::fail(core::errno_error("create directory", path.string(), ec.value()));
+  return {};
+}
+
+core::Result<std::string> read_file(const fs::path& path, uint64_t max_size) {
+  auto opened = open_regular(path, O_RDONLY);
+  if (!opened) return core::fail(opened.error());
+  const int fd = *opened;
   struct stat sb {};
   if (::fstat(fd, &sb) != 0 || static_cast<uint64_t>(sb.st_size) > max_size) {
     ::close(fd);

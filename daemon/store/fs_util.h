@@ -28,7 +28,19 @@ namespace ferry::store {
 // rename, fsync the directory. On failure the old file is untouched, no temp remains.
 [[nodiscard]] core::Status write_file_atomic(const std::filesystem::path& path, std::string_view content);
 
-// Read a whole (small) file; refuses files larger than `max_size`.
+// Opens `path` for a file the store or an export tree owns, never following a
+// symbolic link in its last component (O_NOFOLLOW) and never blocking on a FIFO or
+// device (O_NONBLOCK until the fstat): anything but a regular file is InvalidInput
+// naming the path ("is a symbolic link; ferry does not follow links here",
+// "is not a regular file"). `flags` are open(2) flags (O_RDWR | O_CREAT, ...);
+// O_CLOEXEC is added. The caller owns the returned fd.
+[[nodiscard]] core::Result<int> open_regular(const std::filesystem::path& path, int flags, unsigned mode = 0644);
+
+// A directory the store uses (blobs/sha256, ingest, state): created when absent;
+// an existing entry that is a symbolic link or not a directory is InvalidInput.
+[[nodiscard]] core::Status ensure_real_dir(const std::filesystem::path& path);
+
+// Read a whole (small) file through open_regular; refuses files larger than `max_size`.
 [[nodiscard]] core::Result<std::string> read_file(const std::filesystem::path& path, uint64_t max_size);
 
 }  // namespace ferry::store

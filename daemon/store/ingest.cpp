@@ -228,8 +228,9 @@ std::vector<ByteRange> Ingest::missing() const {
 core::Status Ingest::save_segments() {
   unsaved_ = 0;
   if (segments_fd_ < 0) {
-    segments_fd_ = ::open(segments_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (segments_fd_ < 0) return core::fail(core::errno_error("open", segments_path_.string(), errno));
+    auto opened = open_regular(segments_path_, O_RDWR | O_CREAT);
+    if (!opened) return core::fail(opened.error());
+    segments_fd_ = *opened;
   }
   std::string text = fmt::format("{} {}\n", kSegmentsMagic, expected_size_);
   if (hasher_.bytes() > 0) text += fmt::format("0 {}\n", hasher_.bytes());
@@ -288,10 +289,13 @@ core::Status Ingest::load_segments() {
 
 core::Result<std::unique_ptr<Ingest>> Store::begin_ingest(const digest::Digest& d, int64_t size) {
   fs::path partial = root_ / "ingest" / (std::string(d.hex()) + ".partial");
-  int fd = ::open(partial.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return core::fail(core::errno_error("open", partial.string(), errno));
+  // A link planted as the partial is refused: its target is never resumed or renamed.
+  auto opened = open_regular(partial, O_RDWR | O_CREAT);
+  if (!opened) return core::fail(opened.error());
+  const int fd = *opened;
   std::unique_ptr<Ingest> ingest(new Ingest(d, size, partial, fd));
-  if (fs::exists(ingest->segments_path_)) {
+  std::error_code ec;
+  if (fs::symlink_status(ingest->segments_path_, ec).type() != fs::file_type::not_found) {
     if (auto st = ingest->load_segments(); !st) return core::fail(st.error());
     return ingest;
   }
@@ -330,11 +334,24 @@ core::Status Store::commit(std::unique_ptr<Ingest> ingest) {
   if (::fsync(ingest->fd_) != 0) {
     return core::fail(core::errno_error("fsync", partial.string(), errno));
   }
+  struct stat held {};
+  const bool have_id = ::fstat(ingest->fd_, &held) == 0;
   ::close(ingest->fd_);
   ingest->fd_ = -1;
   const fs::path final_path = blob_path(ingest->expected_);
   if (::rename(partial.c_str(), final_path.c_str()) != 0) {
     return core::fail(core::errno_error("rename to", final_path.string(), errno));
+  }
+  // What was renamed must be the file we verified: a partial swapped for something
+  // else between the check and the rename is taken out again.
+  struct stat landed {};
+  if (!have_id || ::lstat(final_path.c_str(), &landed) != 0 || !S_ISREG(landed.st_mode) ||
+      landed.st_ino != held.st_ino || landed.st_dev != held.st_dev) {
+    ::unlink(final_path.c_str());
+    ingest->remove_segments();
+    return core::fail(core::ErrorKind::InvalidInput,
+                      fmt::format("{}: was replaced while it was being committed; not taken into the store",
+                                  partial.string()));
   }
   ingest->remove_segments();
   return fsync_dir(final_path.parent_path());

@@ -1,6 +1,8 @@
 // StoreLock: flock on state/lock with the holder's pid inside.
 #include "store/lock.h"
 
+#include "store/fs_util.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -14,8 +16,9 @@ namespace ferry::store {
 
 core::Result<StoreLock> StoreLock::acquire(const std::filesystem::path& store_root) {
   const auto path = store_root / "state" / "lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return core::fail(core::errno_error("open", path.string(), errno));
+  auto opened = open_regular(path, O_RDWR | O_CREAT);  // a planted link is refused, never written through
+  if (!opened) return core::fail(opened.error());
+  const int fd = *opened;
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     char buf[32] = {0};

@@ -20,13 +20,6 @@ constexpr uint64_t kMaxIndexSize = 64 << 20;  // index.json of a very large mirr
 constexpr std::string_view kEmptyIndex =
     R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})";
 
-core::Status ensure_dir(const fs::path& p) {
-  std::error_code ec;
-  fs::create_directories(p, ec);
-  if (ec) return core::fail(core::errno_error("create directory", p.string(), ec.value()));
-  return {};
-}
-
 nlohmann::json descriptor_json(const manifest::Descriptor& d) {
   nlohmann::json j{{"mediaType", d.media_type}, {"digest", d.digest.str()}, {"size", d.size}};
   if (d.platform) {
@@ -88,7 +81,7 @@ core::Result<Store> Store::open(const fs::path& root_in, bool create) {
     }
   }
   for (const char* sub : {"blobs/sha256", "ingest", "state"}) {
-    if (auto st = ensure_dir(root / sub); !st) return core::fail(st.error());
+    if (auto st = ensure_real_dir(root / sub); !st) return core::fail(st.error());
   }
   if (!fs::exists(root / "index.json", ec)) {
     if (auto st = write_file_atomic(root / "index.json", kEmptyIndex); !st) return core::fail(st.error());
@@ -106,7 +99,8 @@ fs::path Store::blob_path(const digest::Digest& d) const {
 
 bool Store::has_blob(const digest::Digest& d, int64_t size) const {
   struct stat sb {};
-  if (::stat(blob_path(d).c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
+  // lstat: a link planted in blobs/ is not a blob (verify names it).
+  if (::lstat(blob_path(d).c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
   return size < 0 || sb.st_size == size;
 }
 
