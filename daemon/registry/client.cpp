@@ -217,7 +217,15 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     if (!url) return finish_token(key, core::fail(url.error()));
     http::Request r = request("GET", *url);
     r.max_body = 1 << 20;
-    if (auto h = basic_header(); !h.empty()) r.headers.push_back(h);
+    if (auto h = basic_header(); !h.empty()) {
+      if (!may_send_credentials_to(*url)) {
+        return finish_token(key, core::fail(core::ErrorKind::Denied,
+                                            fmt::format("token realm {} of {} is plain http: refusing to send the "
+                                                        "credentials there in clear text",
+                                                        core::redact_url(*url), host)));
+      }
+      r.headers.push_back(h);
+    }
     ++stats.token_requests;
     spdlog::debug("token request url={}", core::redact_url(*url));
     auto self = shared_from_this();
@@ -251,6 +259,15 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
 
   void invalidate_token(const std::string& scope) {
     if (bearer) tokens.invalidate(auth::TokenCache::key(bearer->param("realm"), bearer->param("service"), scope));
+  }
+
+  // Credentials go to a token realm on any host (as Docker does) but only over
+  // https, unless the realm is on loopback or is this registry marked insecure:
+  // an https registry's challenge must not downgrade the password to plain http.
+  bool may_send_credentials_to(const std::string& url) const {
+    if (url.compare(0, 8, "https://") == 0) return true;
+    const std::string realm_host = url_host(url);
+    return is_loopback_host(realm_host) || (opts.insecure && realm_host == url_host(base));
   }
 
   // ---- ops ----------------------------------------------------------------------

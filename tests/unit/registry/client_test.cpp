@@ -314,6 +314,25 @@ TEST_F(ClientTest, BearerWithCredentialsSendsBasicToTheTokenEndpointOnly) {
   EXPECT_EQ(manifests[0].header("authorization"), "Bearer secret-token-1");
 }
 
+// An https registry (here any registry) whose challenge names a plain-http realm on
+// another, non-loopback host never gets the password sent there: the token request
+// is not made at all (auth.invalid would not even resolve) and the error says why.
+TEST_F(ClientTest, CredentialsAreNeverSentToAPlainHttpRealmOnAnotherHost) {
+  registry_.set_handler([](const FakeRequest&) {
+    return respond(401, R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]})",
+                   {{"WWW-Authenticate", R"(Bearer realm="http://auth.invalid/token",service="fake")"}});
+  });
+  RegistryOptions opts = options();
+  opts.credentials = auth::Credentials{"alice", "s3cret", ""};
+  auto client = make_client(opts);
+  auto r = manifest(*client);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("plain http: refusing to send the credentials"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(r.error().message.find("s3cret"), std::string::npos);
+  EXPECT_EQ(token_requests(), 0u);
+}
+
 // ---- Basic ---------------------------------------------------------------------
 
 FakeHandler basic_registry() {
