@@ -89,7 +89,33 @@ core::Error error_from(const Source& source, const YAML::Exception& e) {
   return error_at(source, e.mark, echo(e.msg));
 }
 
+// YAML allows no C0 control character but tab, LF and CR, and no DEL, even inside
+// quoted strings (they must be written as escapes). yaml-cpp reads some of them
+// (a NUL ends a scalar early; "\0" then reads as an escape), so refuse them first,
+// at their line and column.
+core::Status refuse_control_bytes(const Source& source, std::string_view yaml) {
+  int line = 0, column = 0;
+  for (size_t i = 0; i < yaml.size(); ++i) {
+    const auto c = static_cast<unsigned char>(yaml[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      YAML::Mark at;
+      at.pos = static_cast<int>(i);
+      at.line = line;
+      at.column = column;
+      return fail_at(source, at, fmt::format("control byte 0x{:02x} in the watchlist (not allowed in YAML)", c));
+    }
+    if (c == '\n') {
+      ++line;
+      column = 0;
+    } else {
+      ++column;
+    }
+  }
+  return {};
+}
+
 core::Result<YAML::Node> load_document(const Source& source, std::string_view yaml) {
+  if (auto st = refuse_control_bytes(source, yaml); !st) return core::fail(st.error());
   try {
     DocumentScout scouted;
     if (auto s = scout(source, yaml, scouted); !s) return core::fail(s.error());

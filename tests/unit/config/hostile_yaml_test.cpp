@@ -42,6 +42,11 @@ std::vector<HostileCase> hostile_cases() {
       {"comma after byte order mark", "\xEF\xBB\xBF  ,\n", "w.yaml:1:3: ", "unexpected ','"},
       {"comma in a second document", "images: []\n---\n,\n", "w.yaml:3:1: ", "more than one YAML document"},
       {"comma after a valid watchlist", "images: [a]\n...\n,\n", "w.yaml:3:1: ", "unexpected ','"},
+      // Control bytes: refused where they stand, also inside quotes.
+      {"NUL in a plain scalar", std::string("images: [busy\0box]\n", 19), "w.yaml:1:14: ", "control byte 0x00"},
+      {"NUL in a quoted tag", std::string("images:\n  - \"a:\0\"\n", 19), "w.yaml:2:8: ", "control byte 0x00"},
+      {"escape byte", "store: /x\x1b[2J\nimages: [a]\n", "w.yaml:1:10: ", "control byte 0x1b"},
+      {"DEL", "images: [a\x7f]\n", "w.yaml:1:11: ", "control byte 0x7f"},
   };
 }
 
