@@ -89,17 +89,18 @@ core::Status export_file(const store::Store& store, exporter::ExportSetBuilder& 
 core::Result<ExportedFiles> export_reference(const store::Store& store, exporter::ExportSetBuilder& set,
                                              const reference::Reference& ref,
                                              const std::vector<manifest::Descriptor>& entries,
-                                             const ExportFormats& formats, bool rewrite) {
+                                             const ExportFormats& formats, bool rewrite,
+                                             const sync::ExportNames& names) {
   auto images = sync::platform_images(store, entries);
   if (!images) return core::fail(std::move(images.error()));
   if (images->empty()) return core::fail(core::ErrorKind::NotFound, fmt::format("{}: no image manifest", ref.str()));
   std::vector<std::pair<std::string, std::vector<manifest::Descriptor>>> files;
   if (images->size() == 1) {
-    files.push_back({sync::export_file_name(ref, nullptr), *images});
+    files.push_back({names.name(ref, nullptr), *images});
   } else {
     for (const auto& d : *images) {
       manifest::Platform p = d.platform.value_or(manifest::Platform{"unknown", "unknown", "", ""});
-      files.push_back({sync::export_file_name(ref, &p), {d}});
+      files.push_back({names.name(ref, &p), {d}});
     }
   }
   ExportedFiles out;
@@ -247,9 +248,10 @@ int run_export(const ExportArgs& a) {
   auto set = exporter::ExportSetBuilder::begin(out_dir);
   if (!set) return failed(set.error().message);
   std::set<std::string> exported;
+  const sync::ExportNames names(wanted);  // every reference of the set, exported now or carried
   std::vector<core::Result<ExportedFiles>> results(selected.size(), core::fail(core::ErrorKind::Internal, "not run"));
   core::parallel_for(selected.size(), core::archive_threads(), [&](size_t i) {
-    results[i] = export_reference(*store, *set, selected[i].ref, selected[i].entries, formats, true);
+    results[i] = export_reference(*store, *set, selected[i].ref, selected[i].entries, formats, true, names);
   });
   for (size_t i = 0; i < selected.size(); ++i) {
     const auto& s = selected[i];

@@ -11,6 +11,7 @@
 #include "manifest/manifest.h"
 #include "reference/reference.h"
 #include "store/store.h"
+#include "sync/export_names.h"
 
 namespace ferry::cli {
 
@@ -26,11 +27,13 @@ struct ExportedFiles {
 
 // Adds the files of `ref` (its index.json entries) to `set`. A file the current set
 // holds for exactly the same manifests is hard-linked instead of rewritten unless
-// `rewrite`.
+// `rewrite`. File names come from `names`, made once for every reference of the run
+// so that names that would collide are told apart before anything is written.
 [[nodiscard]] core::Result<ExportedFiles> export_reference(const store::Store& store, exporter::ExportSetBuilder& set,
                                                            const reference::Reference& ref,
                                                            const std::vector<manifest::Descriptor>& entries,
-                                                           const ExportFormats& formats, bool rewrite);
+                                                           const ExportFormats& formats, bool rewrite,
+                                                           const sync::ExportNames& names);
 
 // Keeps the current set's files of `reference` in the new set (an image that
 // failed to sync keeps its last good tarballs). Returns their names.

@@ -99,12 +99,12 @@ core::Result<std::function<registry::RegistryOptions(const std::string&)>> regis
 // The files of one reference in the new export set: written when the image
 // changed, hard-linked from the current set otherwise; an image that failed keeps
 // its last good files.
-void export_image(const store::Store& store, exporter::ExportSetBuilder& set, const sync::PulledImage& img,
-                  ImageOutcome& out) {
+void export_image(const store::Store& store, exporter::ExportSetBuilder& set, const sync::ExportNames& file_names,
+                  const sync::PulledImage& img, ImageOutcome& out) {
   core::Result<std::vector<std::string>> names = std::vector<std::string>{};
   if (img.error) {
     names = carry_reference(set, img.ref.str());
-  } else if (auto files = export_reference(store, set, img.ref, img.entries, {}, false); files) {
+  } else if (auto files = export_reference(store, set, img.ref, img.entries, {}, false, file_names); files) {
     names = std::move(files->names);
     out.exported = files->written;
   } else {
@@ -124,8 +124,9 @@ void export_image(const store::Store& store, exporter::ExportSetBuilder& set, co
 // are exported after the pull, as before.
 class PipelinedExport {
  public:
-  PipelinedExport(const store::Store& store, exporter::ExportSetBuilder& set, size_t images)
-      : store_(store), set_(set), outcomes_(images), done_(images, 0) {
+  PipelinedExport(const store::Store& store, exporter::ExportSetBuilder& set, const sync::ExportNames& names,
+                  size_t images)
+      : store_(store), set_(set), names_(names), outcomes_(images), done_(images, 0) {
     // One thread while the pull runs, which needs the other core for hashing and
     // the network (two or four writers then were no faster on the bench fleet:
     // 9.6-9.8 s either way).
@@ -181,13 +182,14 @@ class PipelinedExport {
       lock.unlock();
       auto& o = outcomes_[item.index];
       o.reference = item.image.ref.str();
-      export_image(store_, set_, item.image, o);
+      export_image(store_, set_, names_, item.image, o);
       done_[item.index] = true;
     }
   }
 
   const store::Store& store_;
   exporter::ExportSetBuilder& set_;
+  const sync::ExportNames& names_;
   std::vector<ImageOutcome> outcomes_;
   std::vector<char> done_;  // each written by one worker; read after finish()
   std::mutex mu_;
@@ -302,9 +304,12 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
     if (begun) set.emplace(std::move(*begun));
     export_failed = !begun;
   }
+  std::vector<reference::Reference> refs;
+  for (const auto& t : targets) refs.push_back(t.ref);
+  const sync::ExportNames names(refs);  // decided before anything is written
   std::optional<PipelinedExport> early;
   if (set) {
-    early.emplace(*store, *set, targets.size());
+    early.emplace(*store, *set, names, targets.size());
     opts.on_image_ready = [&early](size_t i, const sync::PulledImage& img, const std::vector<digest::Digest>& fetched) {
       early->ready(i, img, fetched);
     };
@@ -348,7 +353,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
       if (!e.error.empty()) o.error = (o.error.empty() ? "" : o.error + "; ") + e.error;
     }
     core::parallel_for(rest.size(), core::archive_threads(),
-                       [&](size_t k) { export_image(*store, *set, report->images[rest[k]], s.images[rest[k]]); });
+                       [&](size_t k) { export_image(*store, *set, names, report->images[rest[k]], s.images[rest[k]]); });
   }
   if (set) {
     if (auto st = set->commit(); !st) {

@@ -39,8 +39,9 @@ std::string short_name(const digest::Digest& d) { return "sha256:" + std::string
 core::Result<ArchiveScan> ArchiveScan::scan(const fs::path& tar) {
   ArchiveScan s;
   s.path_ = tar;
-  s.fd_ = ::open(tar.c_str(), O_RDONLY | O_CLOEXEC);
-  if (s.fd_ < 0) return core::fail(core::errno_error("open", tar.string(), errno));
+  auto opened = store::open_input_file(tar);  // a FIFO is refused, never waited on
+  if (!opened) return core::fail(std::move(opened.error()));
+  s.fd_ = *opened;
   TarReader reader(s.fd_, tar.string());
   auto buffer = std::make_unique<char[]>(kChunk);
   for (;;) {

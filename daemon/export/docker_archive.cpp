@@ -39,6 +39,7 @@
 #include "export/gunzip.h"
 #include "export/image_set.h"
 #include "export/tar_writer.h"
+#include "store/fs_util.h"
 
 namespace ferry::exporter {
 
@@ -132,8 +133,9 @@ core::Result<manifest::Descriptor> DockerArchiveWriter::add_inflated(const manif
   }
   if (auto st = scratch_->reset(); !st) return core::fail(std::move(st.error()));
   fs::path src = store_.blob_path(layer.digest);
-  int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return core::fail(core::errno_error("open", src.string(), errno));
+  auto opened = store::open_regular(src, O_RDONLY);
+  if (!opened) return core::fail(std::move(opened.error()));
+  const int fd = *opened;
   if (auto st = check_gzip(fd, src, layer); !st) {
     ::close(fd);
     return core::fail(std::move(st.error()));

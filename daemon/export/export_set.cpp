@@ -224,8 +224,9 @@ core::Result<ExportSetBuilder> ExportSetBuilder::begin(const fs::path& export_pa
   if (ec) return core::fail(core::errno_error("create directory", b.sets_.string(), ec.value()));
 
   fs::path lock = b.sets_ / kLockName;
-  b.lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (b.lock_fd_ < 0) return core::fail(core::errno_error("open", lock.string(), errno));
+  auto opened = store::open_regular(lock, O_RDWR | O_CREAT);  // never through a planted link
+  if (!opened) return core::fail(std::move(opened.error()));
+  b.lock_fd_ = *opened;
   if (::flock(b.lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     return core::fail(core::ErrorKind::Unavailable,
                       fmt::format("export directory {} is being written by another ferry ({} is locked)",

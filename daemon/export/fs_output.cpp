@@ -54,9 +54,10 @@ core::Status copy_hashing(int src_fd, const fs::path& src, int dst_fd, const fs:
 }
 
 core::Status copy_file(const fs::path& src, const fs::path& dst, const digest::Digest& expected) {
-  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return core::fail(core::errno_error("open", src.string(), errno));
-  int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  auto opened = store::open_regular(src, O_RDONLY);
+  if (!opened) return core::fail(std::move(opened.error()));
+  int in = *opened;
+  int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (out < 0) {
     int err = errno;
     ::close(in);

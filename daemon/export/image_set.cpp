@@ -2,6 +2,8 @@
 // tar, and the OCI JSON every layout shares.
 #include "export/image_set.h"
 
+#include "store/fs_util.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -144,8 +146,9 @@ core::Status add_store_blob(TarWriter& tar, const store::Store& store, const dig
                             VerifiedBlobs* verified) {
   const bool check = verified == nullptr || !verified->contains(d);
   fs::path path = store.blob_path(d);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return core::fail(core::errno_error("open", path.string(), errno));
+  auto opened = store::open_regular(path, O_RDONLY);  // a link planted in blobs/ is refused
+  if (!opened) return core::fail(std::move(opened.error()));
+  const int fd = *opened;
   struct stat sb {};
   if (::fstat(fd, &sb) != 0 || sb.st_size != size) {
     ::close(fd);

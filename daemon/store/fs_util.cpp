@@ -74,8 +74,9 @@ core::Status write_file_atomic(const fs::path& path, std::string_view content) {
   return fsync_dir(path.parent_path());
 }
 
-core::Result<int> open_regular(const fs::path& path, int flags, unsigned mode) {
-  int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
+namespace {
+core::Result<int> open_checked(const fs::path& path, int flags, unsigned mode) {
+  int fd = ::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC, mode);
   if (fd < 0) {
     const int err = errno;
     if (err == ELOOP) {
@@ -99,6 +100,13 @@ core::Result<int> open_regular(const fs::path& path, int flags, unsigned mode) {
   }
   return fd;
 }
+}  // namespace
+
+core::Result<int> open_regular(const fs::path& path, int flags, unsigned mode) {
+  return open_checked(path, flags | O_NOFOLLOW, mode);
+}
+
+core::Result<int> open_input_file(const fs::path& path) { return open_checked(path, O_RDONLY, 0); }
 
 core::Status ensure_real_dir(const fs::path& path) {
   struct stat sb {};

@@ -36,6 +36,11 @@ namespace ferry::store {
 // O_CLOEXEC is added. The caller owns the returned fd.
 [[nodiscard]] core::Result<int> open_regular(const std::filesystem::path& path, int flags, unsigned mode = 0644);
 
+// For a file the user named on the command line (an archive to verify or import):
+// a link the user gave is followed, but anything that is not a regular file (a
+// FIFO, a device, a directory) is InvalidInput at once, without blocking in open().
+[[nodiscard]] core::Result<int> open_input_file(const std::filesystem::path& path);
+
 // A directory the store uses (blobs/sha256, ingest, state): created when absent;
 // an existing entry that is a symbolic link or not a directory is InvalidInput.
 [[nodiscard]] core::Status ensure_real_dir(const std::filesystem::path& path);
