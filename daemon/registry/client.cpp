@@ -361,10 +361,11 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     const std::string what = fmt::format("{} {}", op->method, core::redact_url(op->url));
     if (!resp) {
       core::Error e = resp.error();  // the engine's message already names method and URL
-      // A cut connection that delivered bytes is progress, not a failed attempt: a
-      // CDN that drops every long download must not exhaust the retry budget.
-      // (A server that ignores Range and always cuts at the same point makes none.)
-      if (op->sink && op->sink->size() > op->high_water) {
+      // A cut connection that delivered enough new bytes is progress, not a failed
+      // attempt: a CDN that drops every long download must not exhaust the retry
+      // budget. (A server that ignores Range and always cuts at the same point makes
+      // none, and a trickle of a few bytes per connection does not count.)
+      if (op->sink && op->sink->size() >= op->high_water + opts.retry.min_progress_bytes) {
         op->high_water = op->sink->size();
         op->attempt = 1;
       }

@@ -30,6 +30,10 @@ struct RetryPolicy {
   std::chrono::milliseconds base_delay{500};        // doubled each attempt, with jitter
   std::chrono::milliseconds max_delay{30000};
   std::chrono::seconds max_retry_after{300};        // a longer Retry-After fails the request
+  // A cut connection gives the request its attempts back only when it delivered at
+  // least this many new bytes: real progress on a flaky link, not a registry that
+  // trickles 16 bytes a minute to keep one blob alive for weeks (#13).
+  uint64_t min_progress_bytes = 64 << 10;
 };
 
 struct RegistryOptions {

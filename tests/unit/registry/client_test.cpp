@@ -608,12 +608,31 @@ TEST_F(ClientTest, ResumesThatMakeProgressDoNotUseUpTheRetryBudget) {
     resp.cut_after = 300;  // every connection dies after 300 bytes
     return resp;
   }));
-  auto client = make_client();
+  RegistryOptions opts = options();
+  opts.retry.min_progress_bytes = 300;  // each cut delivers just enough to count
+  auto client = make_client(opts);
   CountingSink sink;
   auto st = blob(*client, sink);
   ASSERT_TRUE(st) << st.error().message;
   EXPECT_EQ(sink.data(), body);
   EXPECT_GT(with_path(registry_.requests(), kBlobPath).size(), 5u);
+}
+
+// A registry that honours Range but sends a few bytes per connection (a trickle)
+// makes no progress that counts: the request ends after its attempts.
+TEST_F(ClientTest, ATrickleOfBytesPerConnectionStillEndsAfterTheRetryBudget) {
+  const std::string body = blob_body();
+  registry_.set_handler(no_auth([body](const FakeRequest& req) {
+    FakeResponse resp = serve_range(req, body);
+    resp.cut_after = 16;
+    return resp;
+  }));
+  auto client = make_client();  // min_progress_bytes: the 64 KiB default
+  CountingSink sink;
+  auto st = blob(*client, sink);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(with_path(registry_.requests(), kBlobPath).size(), 5u);
+  EXPECT_EQ(sink.size(), 5 * 16u);  // each attempt resumed where the last stopped
 }
 
 TEST_F(ClientTest, CutsWithoutProgressStillEndAfterTheRetryBudget) {
