@@ -265,7 +265,9 @@ core::Result<Loaded> load(const SyncArgs& a) {
   Loaded l{std::move(*w), {}, {}};
   l.store = !a.store.empty() ? a.store : !l.w.store.empty() ? l.w.store : default_store_dir();
   l.export_dir = !a.export_dir.empty() ? a.export_dir : l.w.export_dir;
-  if (!a.deadline.empty()) {  // the command line wins, also over a watchlist reloaded on SIGHUP
+  if (a.deadline == "none") {
+    l.w.retry.deadline.reset();
+  } else if (!a.deadline.empty()) {  // the command line wins, also over a watchlist reloaded on SIGHUP
     auto d = config::parse_duration(a.deadline);
     if (!d) return core::fail(std::move(d.error().context("--deadline")));
     l.w.retry.deadline = *d;  // --check shows it too

@@ -35,6 +35,10 @@ inline constexpr int kMaxSegments = 16;
 inline constexpr std::chrono::seconds kMinInterval{1};
 inline constexpr std::chrono::seconds kMaxInterval{365 * 24 * 3600};
 inline constexpr int kDefaultMaxAttempts = 5;      // per request, first try included (registry::RetryPolicy)
+// A sync run with no `deadline:` still ends: a nightly job must not run into the
+// next night's, and a registry that stalls forever must not hold the store lock
+// forever (#13). `deadline: none` turns it off.
+inline constexpr std::chrono::seconds kDefaultSyncDeadline{23 * 3600};
 inline constexpr int kMaxMaxAttempts = 100;        // beyond this a dead registry holds a run for hours
 inline constexpr std::uintmax_t kMaxWatchlistBytes = 4 * 1024 * 1024;  // larger files are refused
 
@@ -85,7 +89,7 @@ std::string format_duration(std::chrono::seconds d);
 // The watchlist's `retry: {max_attempts: N, deadline: 2h}`.
 struct RetrySettings {
   int max_attempts = kDefaultMaxAttempts;      // per request; a registry's own value wins
-  std::optional<std::chrono::seconds> deadline;  // the whole sync run; none = no limit
+  std::optional<std::chrono::seconds> deadline = kDefaultSyncDeadline;  // the whole sync run; nullopt: `none`
 
   friend bool operator==(const RetrySettings&, const RetrySettings&) = default;
 };

@@ -174,6 +174,10 @@ core::Result<RetrySettings> read_retry(const Source& source, const Field& retry,
   if (const Field* f = fields->find("deadline")) {
     auto text = read_string(source, *f);
     if (!text) return core::fail(text.error());
+    if (*text == "none") {
+      out.deadline.reset();
+      return out;
+    }
     auto d = parse_duration(*text);
     if (!d) return fail_at(source, f->mark(), "deadline: " + d.error().message);
     out.deadline = *d;

@@ -63,7 +63,12 @@ TEST(Watchlist, RetryBudgetAndDeadline) {
   auto d = parse("images: [ubuntu]\n", "d.yaml");
   ASSERT_TRUE(d) << d.error().message;
   EXPECT_EQ(d->retry.max_attempts, kDefaultMaxAttempts);
-  EXPECT_FALSE(d->retry.deadline);
+  ASSERT_TRUE(d->retry.deadline);  // a run always ends, unless told `none`
+  EXPECT_EQ(*d->retry.deadline, kDefaultSyncDeadline);
+
+  auto none = parse("retry: {deadline: none}\nimages: [ubuntu]\n", "n.yaml");
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(none->retry.deadline);
 }
 
 TEST(Watchlist, EveryFeature) {
