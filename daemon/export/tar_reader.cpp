@@ -186,6 +186,24 @@ core::Status TarReader::read_exact(char* dst, size_t size, uint64_t at) {
   return {};
 }
 
+core::Status TarReader::check_trailer(uint64_t from) {
+  if (from >= file_size_) return {};
+  if (file_size_ - from > kMaxTrailer) {
+    return bad(fmt::format("{} bytes after the end-of-archive marker at byte {}", file_size_ - from, from - kTarBlock));
+  }
+  char block[kTarBlock];
+  for (uint64_t at = from; at < file_size_; at += kTarBlock) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kTarBlock, file_size_ - at));
+    std::memset(block, 0, sizeof block);
+    if (auto st = read_exact(block, n, at); !st) return st;
+    if (!all_zero(block)) {
+      return bad(fmt::format("data after the end-of-archive marker at byte {} (entries there would be ignored)",
+                             from - kTarBlock));
+    }
+  }
+  return {};
+}
+
 core::Result<std::string> TarReader::read_meta(uint64_t size, uint64_t limit, std::string_view what) {
   if (size > limit) {
     return core::fail(bad(fmt::format("{} of {} bytes at byte {} (limit {})", what, size, pos_, limit)).error());
@@ -214,7 +232,10 @@ core::Result<std::optional<TarEntry>> TarReader::next() {
     char h[kTarBlock];
     if (auto st = read_exact(h, kTarBlock, pos_); !st) return core::fail(std::move(st.error()));
     if (all_zero(h)) {
-      done_ = true;  // one zero block suffices (GNU tar accepts it, so do we)
+      // The end (two zero blocks, or one as GNU tar accepts). What follows must be
+      // zero padding: entries hidden after the marker are never silently ignored.
+      if (auto st = check_trailer(pos_ + kTarBlock); !st) return core::fail(std::move(st.error()));
+      done_ = true;
       return std::optional<TarEntry>{};
     }
     if (!checksum_ok(h)) return core::fail(bad(fmt::format("header checksum wrong at byte {}", pos_)).error());
@@ -239,6 +260,12 @@ core::Result<std::optional<TarEntry>> TarReader::next() {
     }
     TarEntry e;
     std::string raw = raw_name(h, pax, long_name);
+    const std::string& link_raw = pax.linkpath ? *pax.linkpath : long_link ? *long_link : raw;
+    if (raw.size() > kMaxNameSize || link_raw.size() > kMaxNameSize) {
+      return core::fail(bad(fmt::format("entry name or link target longer than {} bytes at byte {}", kMaxNameSize,
+                                        header_at))
+                            .error());
+    }
     if (type == '5' && raw.find_first_not_of("./") == std::string::npos && raw.find("..") == std::string::npos) {
       // The archive's root ("./", as GNU tar -C dir . writes it): nothing to report.
       pax = Pax{};

@@ -24,7 +24,8 @@
 namespace ferry::exporter {
 
 inline constexpr uint64_t kMaxPaxSize = 1 << 20;    // pax data: a few records in practice
-inline constexpr uint64_t kMaxNameSize = 64 << 10;  // GNU long names; PATH_MAX is 4 KiB
+inline constexpr uint64_t kMaxNameSize = 4096;      // any entry or link name: PATH_MAX (#13: memory)
+inline constexpr uint64_t kMaxTrailer = 1 << 20;     // zero padding after the end marker (tar pads to 10 KiB)
 
 struct TarEntry {
   std::string name;  // normalised: relative, no "./" prefix, no trailing '/'
@@ -51,6 +52,8 @@ class TarReader {
  private:
   core::Status init();
   core::Status read_exact(char* dst, size_t size, uint64_t at);
+  // Everything from `from` to the end of the file is zero padding (at most kMaxTrailer).
+  core::Status check_trailer(uint64_t from);
   core::Result<std::string> read_meta(uint64_t size, uint64_t limit, std::string_view what);
   core::Status bad(std::string_view why) const;
 

@@ -162,6 +162,16 @@ TEST(TarReader, HostileArchivesAreRefusedWithOneClearLine) {
        "leaves the archive"},
       {"pax garbage", raw_entry("PaxHeaders/x", "99999 path=x\n", 'x') + raw_entry("x", "y") + end_blocks(),
        "malformed pax"},
+      // #13: what follows the end marker was silently ignored.
+      {"entry after a lone zero block", good + std::string(kTarBlock, '\0') + raw_entry("hidden", "x") + end_blocks(),
+       "data after the end-of-archive marker"},
+      {"garbage after the end", good + end_blocks() + "trailing", "data after the end-of-archive marker"},
+      {"megabytes after the end", good + end_blocks() + std::string(2 << 20, '\0'), "bytes after the end-of-archive"},
+      // #13: memory grew with names (64 KiB GNU names, 1 MiB pax paths).
+      {"pax path past PATH_MAX",
+       raw_entry("PaxHeaders/x", ferry::exporter::pax_record("path", std::string(5000, 'p')), 'x') +
+           raw_entry("x", "y") + end_blocks(),
+       "longer than 4096 bytes"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.what);
@@ -171,6 +181,20 @@ TEST(TarReader, HostileArchivesAreRefusedWithOneClearLine) {
     EXPECT_NE(r.error.find(c.message), std::string::npos) << r.error;
     EXPECT_NE(r.error.find(p.string()), std::string::npos) << r.error;
     EXPECT_EQ(r.error.find('\n'), std::string::npos);
+  }
+}
+
+// A lone zero block (GNU tar accepts it) and record padding after the marker, as
+// tar and docker save write it, still read to the end without error.
+TEST(TarReader, ZeroPaddingAfterTheEndIsFine) {
+  TempDir tmp;
+  for (const std::string& tail : {std::string(kTarBlock, '\0'), end_blocks() + std::string(9 * kTarBlock, '\0')}) {
+    fs::path p = tmp.path() / "pad.tar";
+    write_file(p, raw_entry("ok", "hello") + tail);
+    Read r = read_all(p);
+    EXPECT_EQ(r.error, "");
+    ASSERT_EQ(r.entries.size(), 1u);
+    EXPECT_EQ(r.entries[0].second, "hello");
   }
 }
 
