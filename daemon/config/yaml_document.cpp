@@ -8,6 +8,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/parser.h>
 
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -19,6 +20,10 @@ namespace {
 // Enough to see a second document, and a third starting where the second did (a
 // token the parser cannot consume), without looping.
 constexpr size_t kMaxScoutDocuments = 3;
+// yaml-cpp's tree costs about 1 KB per node (520k tags took 501 MB): count the nodes
+// in the scouting pass, which builds nothing, and refuse a watchlist past this many
+// before the tree is built. 100k nodes is tens of thousands of references.
+constexpr size_t kMaxNodes = 100000;
 
 // Records where each document starts and where its root node is; builds nothing.
 class DocumentScout final : public YAML::EventHandler {
@@ -49,8 +54,17 @@ class DocumentScout final : public YAML::EventHandler {
 
  private:
   void node(const YAML::Mark& mark) {
+    if (++nodes_ == kMaxNodes + 1) too_many_at_ = mark;
     if (!documents_.empty() && documents_.back().root.is_null()) documents_.back().root = mark;
   }
+
+ public:
+  // Where the node past kMaxNodes is, when there is one.
+  const std::optional<YAML::Mark>& too_many_at() const { return too_many_at_; }
+
+ private:
+  size_t nodes_ = 0;
+  std::optional<YAML::Mark> too_many_at_;
 
   std::vector<Document> documents_;
 };
@@ -72,6 +86,9 @@ core::Status scout(const Source& source, std::string_view yaml, DocumentScout& o
   YAML::Parser parser(in);
   while (out.documents().size() < kMaxScoutDocuments && parser.HandleNextDocument(out)) {
     const auto& docs = out.documents();
+    if (out.too_many_at()) {
+      return fail_at(source, *out.too_many_at(), fmt::format("more than {} YAML nodes in the watchlist", kMaxNodes));
+    }
     if (docs.size() >= 2 && docs[docs.size() - 1].start.pos == docs[docs.size() - 2].start.pos) {
       const YAML::Mark& at = docs.back().start;
       return fail_at(source, at, fmt::format("unexpected {} where a value should start", text_at(yaml, at)));
