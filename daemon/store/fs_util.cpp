@@ -118,11 +118,22 @@ core::Status ensure_real_dir(const fs::path& path) {
     if (!S_ISDIR(sb.st_mode)) {
       return core::fail(core::ErrorKind::InvalidInput, fmt::format("{}: is not a directory", path.string()));
     }
+    if ((sb.st_mode & S_IWOTH) != 0) {
+      return core::fail(core::ErrorKind::Denied,
+                        fmt::format("{}: is writable by other users (mode {:04o}): anyone could plant files in "
+                                    "it; run chmod o-w on it",
+                                    path.string(), sb.st_mode & 07777));
+    }
     return {};
   }
   std::error_code ec;
-  fs::create_directories(path, ec);
-  if (ec) return core::fail(core::errno_error("create directory", path.string(), ec.value()));
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  if (ec) return core::fail(core::errno_error("create directory", path.parent_path().string(), ec.value()));
+  // 0755 whatever the umask: a umask of 0 must not make a store others can write.
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+    return core::fail(core::errno_error("create directory", path.string(), errno));
+  }
+  if (::chmod(path.c_str(), 0755) != 0) return core::fail(core::errno_error("chmod", path.string(), errno));
   return {};
 }
 

@@ -41,8 +41,10 @@ namespace ferry::store {
 // FIFO, a device, a directory) is InvalidInput at once, without blocking in open().
 [[nodiscard]] core::Result<int> open_input_file(const std::filesystem::path& path);
 
-// A directory the store uses (blobs/sha256, ingest, state): created when absent;
-// an existing entry that is a symbolic link or not a directory is InvalidInput.
+// A directory the store uses (its root, blobs/sha256, ingest, state): created mode
+// 0755 when absent; an existing entry that is a symbolic link or not a directory is
+// InvalidInput, one writable by other users (o+w, sticky or not) is Denied: the
+// store belongs to the user that runs ferry, and nobody else may add names to it.
 [[nodiscard]] core::Status ensure_real_dir(const std::filesystem::path& path);
 
 // Read a whole (small) file through open_regular; refuses files larger than `max_size`.

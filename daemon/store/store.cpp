@@ -80,8 +80,8 @@ core::Result<Store> Store::open(const fs::path& root_in, bool create) {
                                     root.string()));
     }
   }
-  for (const char* sub : {"blobs/sha256", "ingest", "state"}) {
-    if (auto st = ensure_real_dir(root / sub); !st) return core::fail(st.error());
+  for (const char* sub : {"", "blobs", "blobs/sha256", "ingest", "state"}) {
+    if (auto st = ensure_real_dir(*sub ? root / sub : root); !st) return core::fail(st.error());
   }
   if (!fs::exists(root / "index.json", ec)) {
     if (auto st = write_file_atomic(root / "index.json", kEmptyIndex); !st) return core::fail(st.error());

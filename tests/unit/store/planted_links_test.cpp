@@ -97,3 +97,37 @@ TEST_F(Planted, AnAtomicWriteReplacesALinkInsteadOfWritingThroughIt) {
 
 }  // namespace
 }  // namespace ferry::store
+
+namespace ferry::store {
+namespace {
+
+// The store belongs to the user running ferry: a directory of it that others may
+// write to (a /tmp-like 1777 ingest/) is refused, naming it and the remedy.
+TEST(StorePermissions, ADirectoryOthersMayWriteIsRefused) {
+  TempDir tmp;
+  const auto root = tmp.path() / "store";
+  ASSERT_TRUE(Store::open(root, true));
+  ASSERT_EQ(::chmod((root / "ingest").c_str(), 01777), 0);
+  auto s = Store::open(root, false);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("ingest: is writable by other users (mode 1777)"), std::string::npos)
+      << s.error().message;
+  EXPECT_NE(s.error().message.find("chmod o-w"), std::string::npos);
+}
+
+// Whatever the umask, a new store is not writable by others.
+TEST(StorePermissions, ANewStoreIsCreated0755EvenWithUmaskZero) {
+  TempDir tmp;
+  const mode_t old = ::umask(0);
+  auto s = Store::open(tmp.path() / "store", true);
+  ::umask(old);
+  ASSERT_TRUE(s) << s.error().message;
+  for (const char* sub : {"", "blobs", "blobs/sha256", "ingest", "state"}) {
+    struct stat sb {};
+    ASSERT_EQ(::lstat((tmp.path() / "store" / sub).c_str(), &sb), 0);
+    EXPECT_EQ(sb.st_mode & 07777, 0755u) << sub;
+  }
+}
+
+}  // namespace
+}  // namespace ferry::store
