@@ -610,6 +610,9 @@ start_dockerd() {
     --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
     -H "unix://$sock"
   DOCKERD_PID=$_SPAWNED_PID
+  # Container shims are re-parented away from dockerd's containerd: end every
+  # process naming its socket (realworld_lib.sh) so no container outlives us.
+  on_cleanup _kill_shims_of "$dir/exec/containerd/containerd.sock"
   export DOCKER_HOST="unix://$sock" DOCKERD_LOG=$logfile DOCKERD_PID
   # Our own client config dir: never the user's ~/.docker.
   export DOCKER_CONFIG="${DOCKER_CONFIG:-$dir/client-config}"

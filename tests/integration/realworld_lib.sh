@@ -134,8 +134,8 @@ start_registry_schema1() {
 # check_docker_load TAR: docker load into the private engine must succeed.
 check_docker_load() {
   [[ -n "${DOCKER_HOST:-}" ]] || fail "check_docker_load: call start_dockerd first"
-  docker_cli load -i "$1" >"$IT_TMP/docker-load.out" 2>&1 ||
-    { cat "$IT_TMP/docker-load.out" >&2; fail "docker load $1 failed"; }
+  local out
+  out=$(docker_cli load -i "$1" 2>&1) || fail "docker load $1 failed: $out"
 }
 
 # check_docker_load_run TAR IMAGE: docker load, then the image runs busybox.
