@@ -143,7 +143,8 @@ kind_attestation() {
     "$d/config" "application/vnd.in-toto+json:$d/statement" >"$d/att.json"
   reg_put_blob "$d/config" rw/case6
   reg_put_blob "$d/statement" rw/case6
-  local att="sha256:$(sha256sum "$d/att.json" | cut -d' ' -f1)"
+  local att
+  att="sha256:$(sha256sum "$d/att.json" | cut -d' ' -f1)"
   reg_put_manifest "$d/att.json" rw/case6 "$att"
   "${RWJSON[@]}" index "application/vnd.oci.image.manifest.v1+json:$img:$size:linux/amd64" \
     "application/vnd.oci.image.manifest.v1+json:$att:$(wc -c <"$d/att.json"):unknown/unknown:{\"vnd.docker.reference.digest\":\"$img\",\"vnd.docker.reference.type\":\"attestation-manifest\"}" \
@@ -163,7 +164,7 @@ kind_attestation() {
 kind_foreign_layer() {
   REG=$S1_REG REG_URL=$S1_REG_URL
   rw_push plain v2s2 rw/case7-src:1
-  local d="$IT_TMP/foreign" m cfg layer
+  local d="$IT_TMP/foreign" cfg layer
   mkdir -p "$d"
   reg_raw_manifest rw/case7-src:1 >"$d/src.json"
   cfg=$(imgtool json "$d/src.json" 'd["config"]["digest"]')
@@ -179,9 +180,8 @@ kind_foreign_layer() {
   expect_runs_or_refused foreign-layer 'foreign' "$REG/rw/case7:1"
 }
 
-# wrong-diff-id: (1) a registry image whose config names a wrong diff_id must
-# be refused; (2) ferry verify must fail on ferry's own good outputs once a
-# diff_id is tampered with (every digest in the archive kept consistent).
+# wrong-diff-id: a registry image whose config names a wrong diff_id for its
+# (good) layer must be refused before anything is written.
 kind_wrong_diff_id() {
   rw_push plain v2s2 rw/case8:src
   local d="$IT_TMP/baddiff" cfg layer
@@ -198,17 +198,23 @@ kind_wrong_diff_id() {
   reg_put_blob "$d/config" rw/case8
   reg_put_manifest "$d/manifest.json" rw/case8 1
   local rc=0
-  ferry pull "$REG/rw/case8:1" -o "$OUT/baddiff.tar" || rc=$?
-  expect_refused wrong-diff-id 'diff.?id' "$OUT/baddiff.tar" "$rc"
+  ferry pull "$REG/rw/case8:1" -o "$OUT/case8.tar" || rc=$?
+  expect_refused wrong-diff-id 'diff.?id' "$OUT/case8.tar" "$rc"
+}
 
-  pull_both "$REG/rw/case8:src" baddiff-good
-  local f
-  for f in baddiff-good.tar baddiff-good.oci.tar; do
+# tampered-diff-id: ferry verify must fail on ferry's own good outputs (docker
+# tarball and OCI archive) once a config's diff_id is changed, with every
+# digest in the archive kept consistent (rwjson.py tamper-tar), and name it.
+kind_tampered_diff_id() {
+  rw_push plain v2s2 rw/case9:1
+  pull_both "$RW_PUSHED_REF" case9
+  local f rc
+  for f in case9.tar case9.oci.tar; do
     "${RWJSON[@]}" tamper-tar "$OUT/$f" "$OUT/tampered-$f" >/dev/null
     rc=0
     ferry verify "$OUT/tampered-$f" || rc=$?
     [[ $rc == 1 ]] || { cat "$IT_TMP/ferry.out" "$IT_TMP/ferry.err" >&2; fail "verify of tampered $f exited $rc, want 1"; }
-    grep -Eiq 'diff.?id' "$IT_TMP/ferry.out" "$IT_TMP/ferry.err" ||
+    grep -Ei 'diff.?id' "$IT_TMP/ferry.out" "$IT_TMP/ferry.err" >/dev/null ||
       { cat "$IT_TMP/ferry.out" "$IT_TMP/ferry.err" >&2; fail "verify of tampered $f does not name the diff_id"; }
   done
 }
