@@ -120,6 +120,17 @@ _rw_build_all() {
   rw_podman manifest push -q --all localhost/rw/multi:1 "oci:$RW_DIR/oci:multi"
 }
 
+# _rw_prune_other_keys BASE KEY: remove caches of older builder versions that
+# nobody is using (their lock can be taken at once).
+_rw_prune_other_keys() {
+  local base=$1 key=$2 d k
+  for d in "$base"/*/; do
+    k=$(basename "$d")
+    [[ "$k" =~ ^[0-9a-f]{16}$ && "$k" != "$key" ]] || continue
+    (flock -n -x 8 && rm -rf "$base/$k" "$base/$k.build.log" "$base/$k.lock") 8>>"$base/$k.lock"
+  done
+}
+
 # rw_images_ensure: make sure the cache is complete; sets RW_DIR and RW_LOCK.
 rw_images_ensure() {
   local base=${FERRY_IT_SHARED:-/var/tmp/ferry-it-images} key
@@ -141,6 +152,7 @@ rw_images_ensure() {
     _rw_build_all >"$base/$key.build.log" 2>&1 ||
       { tail -n 20 "$base/$key.build.log" >&2; echo "realworld_images: build failed (log $base/$key.build.log)" >&2; exit 1; }
     echo "ok $(date -u +%FT%TZ)" >"$RW_DIR/complete"
+    _rw_prune_other_keys "$base" "$key"
   ) 9>"$RW_LOCK" || return 1
   echo "realworld_images: built $RW_DIR in $((SECONDS - t0)) s" >&2
 }
