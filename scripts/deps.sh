@@ -3,7 +3,9 @@
 # everything is already there. Usage: scripts/deps.sh build|test|bench
 #   build: compiler, CMake and the libraries ferry links
 #   test:  build + what the test suites start and read back (a real registry,
-#          skopeo, a private Docker engine, a token server's Python modules)
+#          skopeo, a private Docker engine, a token server's Python modules,
+#          podman/buildah/busybox-static to build real-tool test images, a
+#          private containerd)
 #   bench: build + what bench/run.sh starts and measures (registry, token server,
 #          skopeo, curl, GNU time for wall/CPU/peak RSS, cc for bench/blobgen.c)
 set -euo pipefail
@@ -12,7 +14,8 @@ BUILD_PKGS=(g++ cmake ninja-build pkg-config ca-certificates
   libcurl4-openssl-dev libsimdjson-dev libssl-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libcli11-dev libexpected-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev)
 TEST_PKGS=(docker-registry skopeo docker.io containerd runc apache2-utils curl procps iproute2
-  python3 python3-jwt python3-cryptography tar gzip clang libclang-rt-14-dev)
+  python3 python3-jwt python3-cryptography tar gzip clang libclang-rt-14-dev
+  podman buildah crun busybox-static util-linux)
 BENCH_PKGS=(docker-registry skopeo curl procps python3 python3-jwt python3-cryptography
   time gcc coreutils findutils)
 

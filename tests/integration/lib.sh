@@ -47,8 +47,13 @@
 #   ferry_ok ARGS...               ferry_rc 0
 #   log / fail / assert_eq         small test helpers
 #   cleanup                        installed as the EXIT trap
+#   rw_images, rw_push, start_containerd, check_docker_load_run, check_podman_load,
+#   check_ctr_import, check_skopeo_inspect, start_registry_schema1 ...
+#                                  real-tool images and consumers: realworld_lib.sh
 #
 # Environment knobs:
+#   REG_EXTRA_YAML         extra top-level YAML appended to the next start_registry's
+#                          config (e.g. compatibility.schema1; start_registry_schema1)
 #   FERRY_IT_KEEP=1        keep $IT_TMP after the run (processes are still killed)
 #   FERRY_IT_TMPBASE=/tmp  where the temp dir goes (kept short: docker's unix
 #                          socket path must stay under 108 bytes)
@@ -384,6 +389,7 @@ health:
   storagedriver:
     enabled: false
 $auth_yaml
+${REG_EXTRA_YAML:-}
 EOF
     local logfile="$dir/registry.log"
     : >"$logfile"
@@ -604,6 +610,9 @@ start_dockerd() {
     --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
     -H "unix://$sock"
   DOCKERD_PID=$_SPAWNED_PID
+  # Container shims are re-parented away from dockerd's containerd: end every
+  # process naming its socket (realworld_lib.sh) so no container outlives us.
+  on_cleanup _kill_shims_of "$dir/exec/containerd/containerd.sock"
   export DOCKER_HOST="unix://$sock" DOCKERD_LOG=$logfile DOCKERD_PID
   # Our own client config dir: never the user's ~/.docker.
   export DOCKER_CONFIG="${DOCKER_CONFIG:-$dir/client-config}"
@@ -714,3 +723,7 @@ ferry_rc() {
 
 # ferry_ok ARGS...: ferry must succeed.
 ferry_ok() { ferry_rc 0 "$@"; }
+
+# Real-tool images (podman/buildah, shared cache) and consumer checks
+# (docker load/run, podman load, containerd, skopeo inspect): see the file.
+source "$IT_LIB_DIR/realworld_lib.sh"

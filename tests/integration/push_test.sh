@@ -21,6 +21,9 @@
 #   4. a watchlist with `mirror_to: {registry: B, prefix: synced}`: `ferry sync
 #      --once` mirrors A to B with the same digests; a second run costs one HEAD
 #      per image at B and nothing else
+#   5. a podman-built manifest list (shared real-tool images, realworld_lib.sh)
+#      pushed to A with `podman manifest push --all` goes through ferry to B with
+#      its digest; skopeo picks its arm64 image there
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -177,5 +180,17 @@ assert_eq "requests other than HEAD on an unchanged mirror run" 0 "$writes"
 assert_eq "HEADs on an unchanged mirror run" 2 "$(count_requests HEAD /v2/synced/ "$mark")"
 grep -q '"pushed_to"' "$IT_TMP/store2/state/last-run.json" || fail "last-run.json lacks pushed_to"
 log "mirror_to: A -> B with equal digests; unchanged run = one HEAD per image"
+
+# ---- 5. a real-tool image: podman manifest push --all to A, ferry to B ------------
+rw_images
+REG=$A REG_URL=http://$A rw_push multi all rt/multi:1
+ferry_ok pull "$A/rt/multi:1" --all-platforms --store "$IT_TMP/store3" --username "$IT_USER" \
+  --password-stdin <<<"$IT_PASS"
+ferry_ok push --store "$IT_TMP/store3" --all --to "$B/rt" --username "$IT_USER" --password-stdin <<<"$IT_PASS"
+assert_eq "podman manifest list digest on B" "$RW_PUSHED_DIGEST" "$(b_digest "rt/rt/multi:1")"
+arch=$(it_skopeo --override-arch arm64 inspect --tls-verify=false --creds "$IT_USER:$IT_PASS" \
+  "docker://$B/rt/rt/multi:1" | imgtool json - 'd["Architecture"]')
+assert_eq "arm64 image of the podman list on B" arm64 "$arch"
+log "real-tool list: podman manifest push --all -> A -> ferry -> B, digest kept"
 
 log "push_test: all scenarios passed"
