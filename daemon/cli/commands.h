@@ -58,7 +58,7 @@ struct SyncArgs {
   std::string export_dir;
   std::string metrics;
   int max_attempts = 0;   // 0: the watchlist's (retry.max_attempts, per registry)
-  std::string deadline;   // "" = the watchlist's retry.deadline
+  std::string deadline;   // "" = the watchlist's retry.deadline; "none" = no limit
   int segments = 0;       // 0: the watchlist's `segments`
 };
 
