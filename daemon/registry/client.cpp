@@ -94,6 +94,7 @@ struct Op {
   int redirects = 0;
   bool refreshed = false;
   std::optional<http::Body> body;  // uploads: sent again on each attempt
+  bool anonymous = false;          // never Authorization, even on the registry's host (foreign layers)
   // False for requests whose repetition the caller must decide (a PATCH the registry
   // may have half applied): a retryable failure is returned instead of retried.
   bool retry_safe = true;
@@ -293,7 +294,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       auto self = shared_from_this();
       return engine.schedule(wait, [self, op] { self->authorize_and_send(op); });
     }
-    if (!on_registry(op->url)) return send(op, {});  // redirected away: no credentials
+    if (op->anonymous || !on_registry(op->url)) return send(op, {});  // redirected away: no credentials
     auto self = shared_from_this();
     authorization(op->scope, [self, op](core::Result<std::string> h) {
       if (!h) return op->done(core::fail(h.error()));
@@ -383,7 +384,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       op->url = resolve_location(op->url, resp->header("location"));
       return authorize_and_send(op);
     }
-    if (status == 401 && bearer && !op->refreshed && on_registry(op->url)) {
+    if (status == 401 && bearer && !op->refreshed && !op->anonymous && on_registry(op->url)) {
       op->refreshed = true;  // one refresh outside the retry budget
       invalidate_token(op->scope);
       return authorize_and_send(op);
@@ -458,6 +459,28 @@ void Client::get_blob_range(const std::string& repository, const digest::Digest&
     done({});
   };
   impl_->start(op);
+}
+
+void Client::get_foreign(const std::string& url, bool allow_http, core::ByteSink& sink,
+                         std::function<void(core::Status)> done) {
+  const bool https = url.rfind("https://", 0) == 0;
+  if (!https && !(allow_http && url.rfind("http://", 0) == 0)) {
+    return done(core::fail(core::ErrorKind::Denied,
+                           fmt::format("foreign layer URL {}: only https (or http to a loopback or insecure host)",
+                                       core::redact_url(url))));
+  }
+  auto op = std::make_shared<Op>();
+  op->method = "GET";
+  op->registry_url = url;
+  op->url = url;
+  op->anonymous = true;
+  op->sink = &sink;
+  ++impl_->stats.blob_gets;
+  op->done = [done = std::move(done)](core::Result<http::Response> r) {
+    if (!r) return done(core::fail(r.error()));
+    done({});
+  };
+  impl_->authorize_and_send(op);  // no ping: the URL is not the registry's API
 }
 
 // ---- uploads -------------------------------------------------------------------------

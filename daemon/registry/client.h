@@ -124,6 +124,14 @@ class Client {
   void put_manifest(const std::string& repository, const std::string& ref, std::string body,
                     const std::string& media_type, std::function<void(core::Result<digest::Digest>)> done);
 
+  // GET a foreign (non-distributable) layer from one of its descriptor's `urls`
+  // into `sink`, resuming like get_blob. Never with Authorization, on any host, and
+  // over https only: plain http only when `allow_http` (the URL's host is loopback or
+  // marked insecure; the caller decides). Redirects are followed without credentials.
+  // The caller verifies digest and size (store commit).
+  void get_foreign(const std::string& url, bool allow_http, core::ByteSink& sink,
+                   std::function<void(core::Status)> done);
+
   // GET bytes [from, to) of the blob into `sink` (one segment of a segmented
   // download): asks Range: bytes=(from + sink.size())-(to - 1), resuming cut
   // connections the same way. A 200 answer reaches sink.restart(), which for a

@@ -333,6 +333,46 @@ TEST_F(ClientTest, CredentialsAreNeverSentToAPlainHttpRealmOnAnotherHost) {
   EXPECT_EQ(token_requests(), 0u);
 }
 
+// ---- foreign layers ----------------------------------------------------------------
+
+// A foreign layer's URL gets no Authorization, even on the registry's own host with
+// credentials configured, and a cut download resumes with Range like any blob.
+TEST_F(ClientTest, AForeignLayerIsFetchedFromItsUrlWithoutCredentials) {
+  const std::string body = blob_body();
+  int calls = 0;
+  registry_.set_handler([&](const FakeRequest& req) {
+    if (req.path_only() != "/files/layer.tar.gz") return respond(404);
+    FakeResponse resp = serve_range(req, body);
+    if (calls++ == 0) resp.cut_after = 1000;
+    return resp;
+  });
+  RegistryOptions opts = options();
+  opts.credentials = auth::Credentials{"alice", "s3cret", ""};
+  auto client = make_client(opts);
+  CountingSink sink;
+  std::optional<core::Status> out;
+  client->get_foreign(registry_.url("/files/layer.tar.gz"), true, sink, [&](core::Status st) { out = std::move(st); });
+  ASSERT_TRUE(engine_.run([&] { return out.has_value(); }));
+  ASSERT_TRUE(*out) << out->error().message;
+  EXPECT_EQ(sink.data(), body);
+  auto got = with_path(registry_.requests(), "/files/layer.tar.gz");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].header("range"), "bytes=1000-");
+  for (const auto& r : registry_.requests()) EXPECT_FALSE(r.has_header("authorization")) << r.path;
+  EXPECT_TRUE(with_path(registry_.requests(), "/v2/").empty());  // not the registry API: no ping
+}
+
+TEST_F(ClientTest, AForeignLayerOverPlainHttpIsRefusedUnlessAllowed) {
+  auto client = make_client();
+  CountingSink sink;
+  std::optional<core::Status> out;
+  client->get_foreign("http://files.invalid/layer.tar.gz", false, sink, [&](core::Status st) { out = std::move(st); });
+  ASSERT_TRUE(out.has_value());  // refused before any request
+  ASSERT_FALSE(*out);
+  EXPECT_NE(out->error().message.find("only https"), std::string::npos) << out->error().message;
+  EXPECT_TRUE(registry_.requests().empty());
+}
+
 // ---- Basic ---------------------------------------------------------------------
 
 FakeHandler basic_registry() {
