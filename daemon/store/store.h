@@ -35,6 +35,11 @@ namespace ferry::store {
 namespace fs = std::filesystem;
 
 inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
+// On the index.json entry of an image pulled as Docker schema1 and stored converted
+// to schema2 (sync/schema1_convert.h): the schema1 digest. blobs/ holds the schema1
+// payload under that digest (the bytes it is the sha256 of: the manifest without its
+// JWS signatures, itself an unsigned schema1 manifest), so it stays reachable.
+inline constexpr std::string_view kSchema1DigestAnnotation = "io.github.ferry.schema1.digest";
 // A blob fetched without a known size (a schema1 layer: its manifest has no sizes)
 // is verified by digest alone and refused past this many bytes. Far above any real
 // layer (registries cap single layers around 10 GB) yet keeps a hostile endless body
