@@ -78,8 +78,8 @@ std::vector<digest::Digest> schema1_layers(const Schema1& m);
 
 // The Docker image config for `m` with `diff_ids` (one per schema1_layers entry): the
 // top history entry's v1Compatibility without its v1-only fields (id, parent,
-// parent_id, layer_id, throwaway, Size), os defaulted to linux and architecture to
-// the manifest's, plus rootfs {type: layers, diff_ids} and a history entry per
+// parent_id, layer_id, throwaway, Size), os/architecture/variant from m.platform
+// (os defaulted to linux, architecture to the manifest's), plus rootfs {type: layers, diff_ids} and a history entry per
 // v1Compatibility, bottom first (created, author, created_by, comment, empty_layer
 // for throwaway ones). Keys sorted, compact: the same input gives the same bytes.
 [[nodiscard]] core::Result<std::string> schema1_config(const Schema1& m, const std::vector<digest::Digest>& diff_ids);

@@ -92,13 +92,14 @@ core::Result<std::string> schema1_config(const Schema1& m, const std::vector<dig
     const std::string_view key = field.key;
     if (std::find(kV1OnlyFields.begin(), kV1OnlyFields.end(), key) != kV1OnlyFields.end()) continue;
     if (key == "rootfs" || key == "history") continue;  // rebuilt below
+    // Written from m.platform below: the values parse_schema1 validated and the
+    // index.json descriptor carries (a null or empty one here was defaulted there).
+    if (key == "os" || key == "architecture" || key == "variant") continue;
     fields.emplace_back(std::string(key), simdjson::to_string(field.value));
   }
-  auto has = [&](std::string_view key) {
-    return std::any_of(fields.begin(), fields.end(), [&](const auto& f) { return f.first == key; });
-  };
-  if (!has("os")) fields.emplace_back("os", quote(m.platform.os));
-  if (!has("architecture")) fields.emplace_back("architecture", quote(m.platform.architecture));
+  fields.emplace_back("os", quote(m.platform.os));
+  fields.emplace_back("architecture", quote(m.platform.architecture));
+  if (!m.platform.variant.empty()) fields.emplace_back("variant", quote(m.platform.variant));
   fields.emplace_back("rootfs", rootfs_json(diff_ids));
   fields.emplace_back("history", history_json(m));
   std::sort(fields.begin(), fields.end());

@@ -248,6 +248,18 @@ TEST(Schema1Convert, DefaultsOsAndArchitectureAndEscapes) {
   ASSERT_TRUE(reparsed) << reparsed.error().message << "\n" << *config;
 }
 
+TEST(Schema1Convert, NullOrEmptyPlatformFieldsAreReplacedByTheDefaults) {
+  auto entries = small_image();
+  entries[0].v1 = R"({"throwaway":true,"os":null,"architecture":""})";
+  Schema1 m = parse_ok(schema1_unsigned("ns/app", "v1", "ppc64le", entries));
+  EXPECT_EQ(m.platform.str(), "linux/ppc64le");
+  auto config = schema1_config(m, {digest::sha256_of("1"), digest::sha256_of("2")});
+  ASSERT_TRUE(config) << config.error().message;
+  auto parsed = parse_config(*config);
+  ASSERT_TRUE(parsed) << parsed.error().message << "\n" << *config;
+  EXPECT_EQ(parsed->platform.str(), "linux/ppc64le");
+}
+
 TEST(Schema1Convert, WrongDiffIdCountIsABug) {
   Schema1 m = parse_ok(schema1_unsigned("ns/app", "v1", "amd64", small_image()));
   auto config = schema1_config(m, {digest::sha256_of("1")});
