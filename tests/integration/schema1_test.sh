@@ -7,7 +7,7 @@
 # schema1 compatibility on, which then serves it signed
 # (application/vnd.docker.distribution.manifest.v1+prettyjws, digest over the
 # JWS payload). ferry must pull it to a docker tarball that the private dockerd
-# loads, keep a store that `ferry verify --store` accepts, treat a second sync
+# loads and runs, keep a store that `ferry verify --store` accepts, treat a second sync
 # as unchanged (HEAD only), and write an OCI archive skopeo can read.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -81,6 +81,9 @@ docker_cli image inspect "$REG/s1/app:v1" >"$IT_TMP/dinspect.json" || fail "dock
 imgtool json "$IT_TMP/dinspect.json" '"FERRY_TEST=schema1" in d[0]["Config"]["Env"]' | grep -qx true ||
   fail "loaded image lost its ENV: $(cat "$IT_TMP/dinspect.json")"
 assert_eq "loaded image label" schema1 "$(imgtool json "$IT_TMP/dinspect.json" 'd[0]["Config"]["Labels"]["org.example.ferry"]')"
+# Runs (dockerd 20.10 + runc with --network none work on this machine).
+RUN_OUT=$(docker_cli run --rm --network none "$REG/s1/app:v1" 2>&1) || fail "docker run failed: $RUN_OUT"
+assert_eq "docker run output (CMD cat /etc/motd)" "ferry schema1 test" "$RUN_OUT"
 assert_eq "loaded image layers" 1 "$(imgtool json "$IT_TMP/dinspect.json" 'len(d[0]["RootFS"]["Layers"])')"
 # docker's own diff_id (it decompressed the layer itself) is the one ferry computed.
 CONFIG_DIGEST=$(imgtool json "$STORE/blobs/sha256/$(imgtool json "$STORE/index.json" 'd["manifests"][0]["digest"][7:]')" \
