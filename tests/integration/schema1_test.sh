@@ -124,7 +124,18 @@ assert_eq "OCI archive label" schema1 "$(imgtool json "$IT_TMP/oci-inspect.json"
 ferry_ok verify --store "$STORE"
 
 ###############################################################################
-log "=== 4. a platform the schema1 image is not for fails in one line"
+log "=== 4. ferry push sends the converted schema2 image, digests kept"
+ferry_ok push --store "$STORE" "$REG/s1/app:v1" --to "$REG/mirror"
+PUSHED=$(curl -sS --max-time 10 -D "$IT_TMP/p.headers" -o "$IT_TMP/p.json" \
+  -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "$REG_URL/v2/mirror/s1/app/manifests/v1" &&
+  tr -d '\r' <"$IT_TMP/p.headers" | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
+assert_eq "pushed manifest digest" "$FIRST" "$PUSHED"
+it_skopeo inspect --tls-verify=false "docker://$REG/mirror/s1/app:v1" >"$IT_TMP/push-inspect.json" ||
+  fail "skopeo cannot inspect the pushed image"
+assert_eq "pushed image label" schema1 "$(imgtool json "$IT_TMP/push-inspect.json" 'd["Labels"]["org.example.ferry"]')"
+
+###############################################################################
+log "=== 5. a platform the schema1 image is not for fails in one line"
 ferry_rc 1 pull --store "$STORE" --platform linux/arm64 "$REG/s1/app:v1" -o "$IT_TMP/arm.tar"
 grep -q 'schema1 image: the manifest is for linux/amd64 only' "$IT_TMP/ferry.err" ||
   fail "unexpected error: $(cat "$IT_TMP/ferry.err")"
