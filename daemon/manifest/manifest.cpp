@@ -13,6 +13,7 @@
 #include <array>
 
 #include "manifest/json_read.h"
+#include "manifest/schema1.h"
 
 namespace ferry::manifest {
 
@@ -28,10 +29,6 @@ using detail::read_string;
 
 constexpr std::string_view kDoc = "manifest";
 constexpr std::array<std::string_view, 2> kGenericContentTypes = {"application/json", "application/octet-stream"};
-
-bool is_schema1_type(std::string_view type) {
-  return type == media::kDockerSchema1 || type == media::kDockerSchema1Signed;
-}
 
 bool is_known_type(std::string_view type) { return is_index_type(type) || is_image_manifest_type(type); }
 
@@ -53,8 +50,8 @@ std::string normalize_content_type(std::string_view content_type) {
 
 tl::unexpected<core::Error> schema1_unsupported(std::string_view why) {
   return core::fail(core::ErrorKind::Unsupported,
-                    fmt::format("Docker schema1 manifests are not supported ({}); "
-                                "re-push the image with a current client",
+                    fmt::format("Docker schema1 manifests are not supported here ({}); ferry pull "
+                                "converts one that a tag or digest names, never one inside an index",
                                 why));
 }
 
@@ -222,8 +219,10 @@ core::Result<Parsed> read_document(const object& root, std::string_view content_
 }  // namespace
 
 std::string accept_header() {
-  return fmt::format("{}, {}, {}, {}", media::kOciIndex, media::kOciManifest, media::kDockerList,
-                     media::kDockerManifest);
+  // Schema1 last: ferry converts it (see schema1.h), and a registry holding only a
+  // schema1 manifest serves it whatever the Accept says.
+  return fmt::format("{}, {}, {}, {}, {}, {}", media::kOciIndex, media::kOciManifest, media::kDockerList,
+                     media::kDockerManifest, media::kDockerSchema1Signed, media::kDockerSchema1);
 }
 
 bool is_index_type(std::string_view media_type) {

@@ -40,7 +40,8 @@ inline constexpr std::string_view kOciLayerGzip = "application/vnd.oci.image.lay
 inline constexpr std::string_view kOciLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
 }  // namespace media
 
-// The Accept header value for manifest requests: all four types we can handle.
+// The Accept header value for manifest requests: the four types parse() handles,
+// then the two schema1 types (converted by pull, see schema1.h).
 std::string accept_header();
 
 struct Platform {
@@ -100,7 +101,7 @@ bool is_image_manifest_type(std::string_view media_type);
 // other (one says index, the other image manifest: InvalidInput). With neither, or
 // a generic `application/json`, the shape decides: `manifests` -> OCI index,
 // `config` + `layers` -> OCI manifest. Schema1 yields ErrorKind::Unsupported with a
-// message that says schema1; other unknown media types are Unsupported too.
+// message that says schema1 (schema1.h reads it); other unknown media types are Unsupported too.
 // Errors are one line naming the field: `manifest: layers[2].digest: invalid ...`.
 [[nodiscard]] core::Result<Parsed> parse(std::string_view body, std::string_view content_type);
 

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/redact.h"
+#include "manifest/schema1.h"
 #include "registry/errors.h"
 
 namespace ferry::registry {
@@ -426,12 +427,17 @@ void Client::get_manifest(const std::string& repository, const std::string& ref,
     }
     m.body = std::move(r->body);
     m.size = static_cast<int64_t>(m.body.size());
-    m.digest = digest::sha256_of(m.body);
+    // Schema1 is digested over its JWS payload, not the bytes served (schema1.h).
+    const bool schema1 = manifest::is_schema1(m.body, m.media_type);
+    auto digest = manifest::manifest_digest(m.body, m.media_type);
+    if (!digest) return done(core::fail(digest.error().context(what)));
+    m.digest = std::move(*digest);
     if (!served.empty()) {
       auto d = digest::Digest::parse(served);
       if (d && *d != m.digest) {
         return done(core::fail(core::ErrorKind::DigestMismatch,
-                               fmt::format("{}: body hashes to {}, registry says {}", what, m.digest.str(), served)));
+                               fmt::format("{}: {} hashes to {}, registry says {}", what,
+                                           schema1 ? "schema1 signed payload" : "body", m.digest.str(), served)));
       }
     }
     done(std::move(m));

@@ -52,7 +52,9 @@ bool is_loopback_host(std::string_view host_port);
 struct ManifestReply {
   std::string body;          // exact bytes (empty for HEAD)
   std::string media_type;    // Content-Type without parameters
-  digest::Digest digest;     // computed over body for GET; Docker-Content-Digest for HEAD
+  // GET: computed over body (over the JWS payload for a signed schema1 manifest, see
+  // manifest/schema1.h); HEAD: Docker-Content-Digest.
+  digest::Digest digest;
   int64_t size = 0;
 };
 
@@ -94,7 +96,9 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // GET (or HEAD) /v2/<repo>/manifests/<ref>. For GET the digest is computed over the
-  // bytes and checked against Docker-Content-Digest when the registry sends one.
+  // bytes (manifest::manifest_digest: schema1 over its payload) and checked against
+  // Docker-Content-Digest when the registry sends one; a schema1 body whose JWS is
+  // malformed fails with InvalidInput.
   void get_manifest(const std::string& repository, const std::string& ref, bool head_only,
                     std::function<void(core::Result<ManifestReply>)> done);
 

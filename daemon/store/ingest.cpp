@@ -107,8 +107,9 @@ core::Status Segment::write_out() {
 
 // ---- Ingest -----------------------------------------------------------------------
 
-Ingest::Ingest(digest::Digest expected, int64_t size, fs::path partial, int fd)
-    : expected_(std::move(expected)), expected_size_(size), partial_(std::move(partial)), fd_(fd) {
+Ingest::Ingest(digest::Digest expected, int64_t size, uint64_t max_unsized, fs::path partial, int fd)
+    : expected_(std::move(expected)), expected_size_(size), max_unsized_(max_unsized), partial_(std::move(partial)),
+      fd_(fd) {
   buffer_.reserve(kIngestBuffer);
   segments_path_ = partial_;
   segments_path_.replace_extension(".segments");
@@ -128,6 +129,11 @@ core::Status Ingest::write(const char* data, size_t size) {
     return core::fail(core::ErrorKind::SizeMismatch,
                       fmt::format("blob {} is longer than its descriptor's {} bytes", expected_.str(),
                                   expected_size_));
+  }
+  if (expected_size_ < 0 && hasher_.bytes() + size > max_unsized_) {
+    return core::fail(core::ErrorKind::SizeMismatch,
+                      fmt::format("blob {} of unknown size is longer than the {} byte limit", expected_.str(),
+                                  max_unsized_));
   }
   // Flush before hashing: the buffer's offset is the hashed size minus its length.
   if (buffer_.size() + size > kIngestBuffer) {
@@ -287,13 +293,14 @@ core::Status Ingest::load_segments() {
   return {};
 }
 
-core::Result<std::unique_ptr<Ingest>> Store::begin_ingest(const digest::Digest& d, int64_t size) {
+core::Result<std::unique_ptr<Ingest>> Store::begin_ingest(const digest::Digest& d, int64_t size,
+                                                          uint64_t max_unsized) {
   fs::path partial = root_ / "ingest" / (std::string(d.hex()) + ".partial");
   // A link planted as the partial is refused: its target is never resumed or renamed.
   auto opened = open_regular(partial, O_RDWR | O_CREAT);
   if (!opened) return core::fail(opened.error());
   const int fd = *opened;
-  std::unique_ptr<Ingest> ingest(new Ingest(d, size, partial, fd));
+  std::unique_ptr<Ingest> ingest(new Ingest(d, size, max_unsized, partial, fd));
   std::error_code ec;
   if (fs::symlink_status(ingest->segments_path_, ec).type() != fs::file_type::not_found) {
     if (auto st = ingest->load_segments(); !st) return core::fail(st.error());
@@ -303,7 +310,7 @@ core::Result<std::unique_ptr<Ingest>> Store::begin_ingest(const digest::Digest& 
   struct stat sb {};
   if (::fstat(fd, &sb) != 0) return core::fail(core::errno_error("stat", partial.string(), errno));
   if (auto st = ingest->hash_prefix_to(static_cast<uint64_t>(sb.st_size)); !st) return core::fail(st.error());
-  if (size >= 0 && ingest->size() > static_cast<uint64_t>(size)) {
+  if (ingest->size() > (size >= 0 ? static_cast<uint64_t>(size) : max_unsized)) {
     if (auto st = ingest->restart(); !st) return core::fail(st.error());
   }
   return ingest;

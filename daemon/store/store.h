@@ -35,6 +35,16 @@ namespace ferry::store {
 namespace fs = std::filesystem;
 
 inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
+// On the index.json entry of an image pulled as Docker schema1 and stored converted
+// to schema2 (sync/schema1_convert.h): the schema1 digest. blobs/ holds the schema1
+// payload under that digest (the bytes it is the sha256 of: the manifest without its
+// JWS signatures, itself an unsigned schema1 manifest), so it stays reachable.
+inline constexpr std::string_view kSchema1DigestAnnotation = "io.github.ferry.schema1.digest";
+// A blob fetched without a known size (a schema1 layer: its manifest has no sizes)
+// is verified by digest alone and refused past this many bytes. Far above any real
+// layer (registries cap single layers around 10 GB) yet keeps a hostile endless body
+// from filling the disk.
+inline constexpr uint64_t kMaxUnsizedBlob = 32ULL << 30;
 
 // A byte range [from, to) of a blob.
 struct ByteRange {
@@ -113,7 +123,7 @@ class Ingest final : public core::ByteSink {
  private:
   friend class Store;
   friend class Segment;
-  Ingest(digest::Digest expected, int64_t size, fs::path partial, int fd);
+  Ingest(digest::Digest expected, int64_t size, uint64_t max_unsized, fs::path partial, int fd);
   core::Status flush_buffer();
   core::Status load_segments();
   core::Status segment_written(uint64_t from, uint64_t to);
@@ -123,6 +133,7 @@ class Ingest final : public core::ByteSink {
 
   digest::Digest expected_;
   int64_t expected_size_;
+  uint64_t max_unsized_;  // the bound when expected_size_ < 0
   fs::path partial_;
   int fd_ = -1;
   digest::Sha256 hasher_;
@@ -164,8 +175,11 @@ class Store {
   // Verify `bytes` against `d` and commit them (manifests, configs fetched in memory).
   [[nodiscard]] core::Status put_blob(const digest::Digest& d, std::string_view bytes);
 
-  // Start or resume receiving `d` of `size` bytes into ingest/<hex>.partial.
-  [[nodiscard]] core::Result<std::unique_ptr<Ingest>> begin_ingest(const digest::Digest& d, int64_t size);
+  // Start or resume receiving `d` of `size` bytes into ingest/<hex>.partial. A
+  // negative `size` means unknown: any length up to `max_unsized` bytes is accepted
+  // (more fails with SizeMismatch) and the commit checks the digest only.
+  [[nodiscard]] core::Result<std::unique_ptr<Ingest>> begin_ingest(const digest::Digest& d, int64_t size,
+                                                                   uint64_t max_unsized = kMaxUnsizedBlob);
   // Verify size and digest of everything received, then move it into blobs/. On a
   // mismatch the partial is deleted and DigestMismatch/SizeMismatch returned.
   [[nodiscard]] core::Status commit(std::unique_ptr<Ingest> ingest);

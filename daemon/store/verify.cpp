@@ -193,7 +193,17 @@ Reach reach(const Store& store, const IndexEntry& entry) {
   Reach out;
   std::set<digest::Digest> walked;
   std::string via = entry.ref_name.empty() ? "index.json entry " + entry.descriptor.digest.str() : entry.ref_name;
-  walk(store, {entry.descriptor, ReachedBlob::Role::Manifest, std::move(via), true}, 0, walked, out);
+  walk(store, {entry.descriptor, ReachedBlob::Role::Manifest, via, true}, 0, walked, out);
+  // A converted schema1 image keeps its original payload: reached, never parsed.
+  if (auto it = entry.descriptor.annotations.find(std::string(kSchema1DigestAnnotation));
+      it != entry.descriptor.annotations.end()) {
+    if (auto d = digest::Digest::parse(it->second)) {
+      manifest::Descriptor original{std::string(manifest::media::kDockerSchema1), *d, -1, std::nullopt, {}, {}};
+      out.blobs.push_back({std::move(original), ReachedBlob::Role::Manifest, std::move(via), true});
+    } else {
+      out.problems.push_back(fmt::format("{}: annotation {}: {}", via, kSchema1DigestAnnotation, d.error().message));
+    }
+  }
   return out;
 }
 

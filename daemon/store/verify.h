@@ -42,7 +42,9 @@ struct Reach {
 };
 
 // Everything reachable from `entry`. A manifest that is absent is listed (its
-// children cannot be); one that cannot be read or parsed is a problem.
+// children cannot be); one that cannot be read or parsed is a problem. An entry
+// annotated with kSchema1DigestAnnotation also reaches that schema1 payload (size
+// unknown, not parsed), so gc keeps it and verify requires it.
 Reach reach(const Store& store, const IndexEntry& entry);
 
 

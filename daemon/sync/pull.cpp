@@ -16,6 +16,7 @@
 
 #include "registry/client_pool.h"
 #include "store/fs_util.h"
+#include "sync/schema1_convert.h"
 
 namespace ferry::sync {
 
@@ -75,6 +76,7 @@ struct ImageState {
     manifest::ImageManifest manifest;
   };
   std::vector<Child> children;
+  std::optional<Schema1Source> schema1;  // a schema1 top manifest, converted at completion
   std::vector<digest::Digest> wanted;  // children asked for, in the order asked
   size_t blobs_left = 0;                // its blobs not yet committed in this run
   std::vector<digest::Digest> fetched;  // its blobs committed in this run
@@ -222,6 +224,7 @@ class Puller {
                                        0, {}, std::nullopt});
     }
     img.out.digest = r->digest;
+    if (manifest::is_schema1(r->body, r->media_type)) return on_schema1_manifest(i, *r);
     auto parsed = manifest::parse(r->body, r->media_type);
     if (!parsed) return fail_image(i, parsed.error());
     manifest::Descriptor top{"", r->digest, r->size, std::nullopt, {}, {}};
@@ -277,9 +280,34 @@ class Puller {
   }
 
   // ---- plan -----------------------------------------------------------------------
+  static constexpr size_t kPresent = SIZE_MAX;  // marker in plan()'s map: blob already in the store
+
+  // Blob `b` is needed by image i: join the job fetching it, or count it present, or
+  // make a job. A size of -1 (unknown: schema1) is verified by digest alone.
+  void plan_blob(size_t i, const manifest::Descriptor& b, std::unordered_map<digest::Digest, size_t>& by_digest) {
+    auto& img = *images_[i];
+    if (auto it = by_digest.find(b.digest); it != by_digest.end()) {
+      if (it->second == kPresent) return;
+      auto& job = jobs_[it->second];
+      if (job.desc.size < 0 && b.size >= 0) job.desc.size = b.size;  // another image knows its size
+      if (std::find(job.images.begin(), job.images.end(), i) == job.images.end()) {
+        job.images.push_back(i);
+        ++img.blobs_left;
+      }
+      return;
+    }
+    if (store_.has_blob(b.digest, b.size)) {
+      by_digest.emplace(b.digest, kPresent);
+      ++blobs_present_;
+      return;
+    }
+    by_digest.emplace(b.digest, jobs_.size());
+    jobs_.push_back(BlobJob{b, img.client, img.out.ref.repository, {i}, 0, false});
+    ++img.blobs_left;
+  }
+
   void plan() {
     planned_ = true;
-    constexpr size_t kPresent = SIZE_MAX;  // marker: blob already in the store
     std::unordered_map<digest::Digest, size_t> by_digest;
     for (size_t i = 0; i < images_.size(); ++i) {
       auto& img = *images_[i];
@@ -289,25 +317,10 @@ class Puller {
         for (const auto& l : child.manifest.layers) {
           if (!manifest::is_foreign_layer(l)) blobs.push_back(l);
         }
-        for (const auto& b : blobs) {
-          if (auto it = by_digest.find(b.digest); it != by_digest.end()) {
-            if (it->second == kPresent) continue;
-            auto& imgs = jobs_[it->second].images;
-            if (std::find(imgs.begin(), imgs.end(), i) == imgs.end()) {
-              imgs.push_back(i);
-              ++img.blobs_left;
-            }
-            continue;
-          }
-          if (store_.has_blob(b.digest, b.size)) {
-            by_digest.emplace(b.digest, kPresent);
-            ++blobs_present_;
-            continue;
-          }
-          by_digest.emplace(b.digest, jobs_.size());
-          jobs_.push_back(BlobJob{b, img.client, img.out.ref.repository, {i}, 0, false});
-          ++img.blobs_left;
-        }
+        for (const auto& b : blobs) plan_blob(i, b, by_digest);
+      }
+      if (img.schema1) {
+        for (const auto& b : schema1_blobs(img.schema1->manifest)) plan_blob(i, b, by_digest);
       }
     }
     for (size_t j = 0; j < jobs_.size(); ++j) {
@@ -551,6 +564,7 @@ class Puller {
     auto& img = *images_[i];
     if (img.completing || img.complete || img.failed() || !img.out.changed) return;
     img.completing = true;
+    if (img.schema1) return complete_schema1(i);
     // Children arrive in network order; keep the index's order so exports are stable.
     std::stable_sort(img.children.begin(), img.children.end(), [&](const auto& a, const auto& b) {
       return child_rank(img, a.desc.digest) < child_rank(img, b.desc.digest);
@@ -580,10 +594,48 @@ class Puller {
     for (const auto& child : c.children) img.out.images.push_back(child.desc);
     img.out.entries = c.index ? std::vector<manifest::Descriptor>{c.index->first} : img.out.images;
     img.complete = true;
-    last_[img.out.ref.str()] = {img.index ? img.index->digest : img.out.images.front().digest, selection(img.target)};
+    // What the tag resolved to: the index, the schema1 digest (what HEAD will say), or the manifest.
+    const digest::Digest resolved =
+        img.index ? img.index->digest : img.schema1 ? img.schema1->digest : img.out.images.front().digest;
+    last_[img.out.ref.str()] = {resolved, selection(img.target)};
     spdlog::info("image pulled ref={} digest={} platforms={} bytes={}", img.out.ref.str(),
                  img.out.entries.front().digest.short_hex(), img.out.images.size(), img.out.bytes_fetched);
     if (opts_.on_image_ready) opts_.on_image_ready(i, img.out, img.fetched);
+  }
+
+  // ---- schema1 (see schema1_convert.h) ----------------------------------------------
+  // The top manifest is schema1: keep its payload and parsed form; plan() fetches its
+  // layers and complete_schema1() converts it once they are in the store.
+  void on_schema1_manifest(size_t i, const registry::ManifestReply& r) {
+    auto& img = *images_[i];
+    auto src = read_schema1(r.body, r.digest);
+    if (!src) return fail_image(i, src.error());
+    if (auto st = check_schema1_platform(src->manifest, img.target.platforms, img.target.all_platforms); !st) {
+      return fail_image(i, st.error());
+    }
+    spdlog::debug("schema1 manifest ref={} digest={} layers={}", img.out.ref.str(), r.digest.short_hex(),
+                  src->manifest.fs_layers.size());
+    img.schema1 = std::move(*src);
+  }
+
+  // Every layer is in the store: convert on the worker (it inflates each layer and
+  // fsyncs three blobs), then finish as any image does, with the schema2 manifest.
+  void complete_schema1(size_t i) {
+    auto src = std::make_shared<Schema1Source>(*images_[i]->schema1);  // the worker's own copy
+    auto result = std::make_shared<core::Result<manifest::Descriptor>>();
+    engine_.offload([this, src, result] { *result = convert_schema1(store_, *src); },
+                    [this, i, result] {
+                      Completion c;
+                      if (!*result) {
+                        c.error = result->error();
+                      } else {
+                        c.children.push_back({**result, {}, {}});
+                        spdlog::info("schema1 image converted ref={} schema1={} manifest={}",
+                                     images_[i]->out.ref.str(), images_[i]->schema1->digest.short_hex(),
+                                     (*result)->digest.short_hex());
+                      }
+                      image_stored(i, c);
+                    });
   }
 
   // The pull is over: record every complete image in index.json at once.

@@ -5,8 +5,10 @@
 // once; a blob already in the store is not fetched at all), and transfers run
 // together up to `concurrency`. An image's manifests are committed when its last
 // blob is, and index.json when the pull ends, so the store never names content it
-// does not hold. One failing image
-// does not stop the others; the report says which failed and why.
+// does not hold. One failing image does not stop the others; the report says which
+// failed and why. A Docker schema1 image is stored converted to schema2
+// (schema1_convert.h): its entries name the schema2 manifest, PulledImage::digest is
+// the schema1 digest.
 #pragma once
 
 #include <chrono>

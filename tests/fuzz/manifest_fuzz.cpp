@@ -1,5 +1,7 @@
-// libFuzzer target: ferry::manifest::parse and parse_config.
-// The first byte picks the content type (or the config parser); the rest is the body.
+// libFuzzer target: ferry::manifest::parse, parse_config and the schema1 path.
+// The first byte picks the content type (or the config parser, or schema1); the rest
+// is the body. Schema1: whatever parses converts to a config that parse_config reads
+// back with the same diff_ids and platform.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -8,6 +10,7 @@
 
 #include "fuzz_check.h"
 #include "manifest/manifest.h"
+#include "manifest/schema1.h"
 
 namespace {
 
@@ -57,6 +60,23 @@ void fuzz_config(std::string_view body) {
   for (const auto& d : r->diff_ids) FUZZ_CHECK(digest::Digest::parse(d.str()).has_value());
 }
 
+void fuzz_schema1(std::string_view body) {
+  auto payload = manifest::schema1_payload(body);
+  if (!payload) return fuzz::check_error(payload.error());
+  auto m = manifest::parse_schema1(*payload);
+  if (!m) return fuzz::check_error(m.error());
+  FUZZ_CHECK(m->fs_layers.size() == m->history.size() && m->history.size() == m->compat.size());
+  FUZZ_CHECK(!m->fs_layers.empty());
+  std::vector<digest::Digest> diff_ids;
+  for (const auto& l : manifest::schema1_layers(*m)) diff_ids.push_back(digest::sha256_of(l.str()));
+  auto config = manifest::schema1_config(*m, diff_ids);
+  if (!config) return fuzz::check_error(config.error());
+  auto back = manifest::parse_config(*config);
+  FUZZ_CHECK(back.has_value());
+  FUZZ_CHECK(back->diff_ids == diff_ids);
+  FUZZ_CHECK(back->platform.os == m->platform.os && back->platform.architecture == m->platform.architecture);
+}
+
 constexpr std::array<std::string_view, 7> kContentTypes = {
     "",
     "application/json",
@@ -72,8 +92,10 @@ constexpr std::array<std::string_view, 7> kContentTypes = {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string_view body = fuzz::as_view(data + 1, size - 1);
-  const size_t pick = data[0] % (kContentTypes.size() + 1);
-  if (pick == kContentTypes.size())
+  const size_t pick = data[0] % (kContentTypes.size() + 2);
+  if (pick == kContentTypes.size() + 1)
+    fuzz_schema1(body);
+  else if (pick == kContentTypes.size())
     fuzz_config(body);
   else
     fuzz_manifest(body, kContentTypes[pick]);

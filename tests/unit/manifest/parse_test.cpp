@@ -60,11 +60,13 @@ bool starts_with(const core::Error& e, std::string_view prefix) { return e.messa
 
 // --- Media type resolution ----------------------------------------------------------
 
-TEST(ParseMediaType, AcceptHeaderNamesTheFourTypes) {
+TEST(ParseMediaType, AcceptHeaderNamesTheFourTypesThenSchema1) {
   EXPECT_EQ(accept_header(),
             "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
             "application/vnd.docker.distribution.manifest.list.v2+json, "
-            "application/vnd.docker.distribution.manifest.v2+json");
+            "application/vnd.docker.distribution.manifest.v2+json, "
+            "application/vnd.docker.distribution.manifest.v1+prettyjws, "
+            "application/vnd.docker.distribution.manifest.v1+json");
   EXPECT_TRUE(is_index_type(media::kDockerList));
   EXPECT_TRUE(is_image_manifest_type(media::kDockerManifest));
   EXPECT_FALSE(is_image_manifest_type(media::kDockerSchema1Signed));

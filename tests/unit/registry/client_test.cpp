@@ -9,6 +9,9 @@
 
 #include <mutex>
 
+#include <fstream>
+#include <sstream>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -739,6 +742,79 @@ TEST_F(ClientTest, HeadReadsTheDigestFromDockerContentDigest) {
   ASSERT_EQ(manifests.size(), 1u);
   EXPECT_EQ(manifests[0].method, "HEAD");
   EXPECT_EQ(client->stats().manifest_heads, 1u);
+}
+
+// ---- schema1 -------------------------------------------------------------------
+// A signed schema1 manifest is digested over its JWS payload: the registry's
+// Docker-Content-Digest names that, not the sha256 of the (re-signed) bytes.
+
+constexpr std::string_view kSchema1Type = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+constexpr std::string_view kSchema1Digest = "sha256:5a26403ca5f91c7f04300e397efc83960afbfe2d2b34314383a53e267a604455";
+
+std::string schema1_fixture() {
+  std::ifstream in(std::string(FERRY_FIXTURES_DIR) + "/manifests/redhat-rhosp12-schema1-signed-prettyjws.json",
+                   std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+FakeHandler serve_schema1(std::string body) {
+  return [body](const FakeRequest& req) {
+    if (req.path == "/v2/") return respond(200, "{}");
+    return respond(200, body, {{"Content-Type", std::string(kSchema1Type)},
+                               {"Docker-Content-Digest", std::string(kSchema1Digest)}});
+  };
+}
+
+TEST_F(ClientTest, ASignedSchema1ManifestIsDigestedOverItsPayload) {
+  const std::string body = schema1_fixture();
+  ASSERT_GT(body.size(), 7000u);
+  registry_.set_handler(serve_schema1(body));
+  auto client = make_client();
+  auto m = manifest(*client);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(m->digest.str(), kSchema1Digest);
+  EXPECT_EQ(m->body, body);  // the bytes as served: the caller extracts the payload again
+  EXPECT_EQ(m->media_type, kSchema1Type);
+}
+
+TEST_F(ClientTest, ARegistryThatResignsKeepsTheSchema1Digest) {
+  // Another signature block over the same payload (what a re-signing GET returns).
+  std::string body = schema1_fixture();
+  const std::string old_sig = "jBBsnocfxw77LzmM_VeN6Nb031BtqPgx-DbppYOEnhZfGLRcyYwGUPW--3JrkeEX6AlEGzPI57R0tlu5bZvrnQ";
+  ASSERT_NE(body.find(old_sig), std::string::npos);
+  body.replace(body.find(old_sig), old_sig.size(), "c2lnbmVkIGFnYWlu");
+  registry_.set_handler(serve_schema1(body));
+  auto client = make_client();
+  auto m = manifest(*client);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(m->digest.str(), kSchema1Digest);
+}
+
+TEST_F(ClientTest, AChangedSchema1PayloadIsDigestMismatchSayingSchema1) {
+  std::string body = schema1_fixture();
+  body.replace(body.find("\"latest\""), 8, "\"lateST\"");
+  registry_.set_handler(serve_schema1(body));
+  auto client = make_client();
+  auto m = manifest(*client);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().kind, core::ErrorKind::DigestMismatch);
+  EXPECT_NE(m.error().message.find("schema1 signed payload hashes to sha256:"), std::string::npos) << m.error().message;
+  EXPECT_NE(m.error().message.find(std::string(kSchema1Digest)), std::string::npos) << m.error().message;
+}
+
+TEST_F(ClientTest, AMalformedSchema1SignatureIsInvalidInput) {
+  std::string body = schema1_fixture();
+  const std::string prot = "eyJmb3JtYXRMZW5ndGgiOjY4MTMsImZvcm1hdFRhaWwiOiJDbjAiLCJ0aW1lIjoiMjAxOC0wMS0zMFQxOToyNToxMloifQ";
+  body.replace(body.find(prot), prot.size(), "!!notbase64!!");
+  registry_.set_handler(serve_schema1(body));
+  auto client = make_client();
+  auto m = manifest(*client);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().kind, core::ErrorKind::InvalidInput);
+  EXPECT_EQ(m.error().message,
+            "manifest test/img:latest: schema1 manifest: signatures[0].protected: not base64url");
 }
 
 // ---- secrets -------------------------------------------------------------------

@@ -253,3 +253,31 @@ TEST(Gc, DropsLastPullRecordsOfRemovedReferences) {
   EXPECT_EQ(text.find(kRefB), std::string::npos) << text;
   EXPECT_NE(text.find(f.a.manifest.digest.str()), std::string::npos) << text;
 }
+
+// A converted schema1 image (sync/schema1_convert.h): its entry's annotation names the
+// schema1 payload, which gc keeps and verify requires.
+TEST(Gc, KeepsTheSchema1PayloadThatAnEntryAnnotates) {
+  TempDir t;
+  auto s = Store::open(t.path(), true);
+  ASSERT_TRUE(s);
+  Image img = make_image(*s, "s1", {"layer"});
+  Descriptor payload = put(*s, R"({"schemaVersion":1,"fsLayers":[],"history":[]})", media::kDockerSchema1);
+  Descriptor entry = img.manifest;
+  entry.annotations[std::string(ferry::store::kSchema1DigestAnnotation)] = payload.digest.str();
+  ASSERT_TRUE(s->upsert_index({{entry, kRefA}}));
+  auto r = ferry::store::gc(*s, {kRefA});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->removed_blobs.empty());
+  EXPECT_TRUE(s->has_blob(payload.digest));
+  auto v = ferry::store::verify(*s);
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(v->ok());
+  EXPECT_EQ(v->unreferenced, 0u);
+  // Without it the store names content it lacks.
+  fs::remove(s->blob_path(payload.digest));
+  v = ferry::store::verify(*s);
+  ASSERT_TRUE(v);
+  ASSERT_EQ(v->problems.size(), 1u);
+  EXPECT_EQ(v->problems[0].kind, ferry::store::VerifyProblem::Kind::Missing);
+  EXPECT_NE(v->problems[0].message.find(payload.digest.str()), std::string::npos) << v->problems[0].message;
+}

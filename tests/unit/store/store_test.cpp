@@ -222,6 +222,41 @@ TEST(Store, ShortBodyIsASizeMismatchAndNeverCommitted) {
   EXPECT_FALSE(s->has_blob(sha256_of(data)));
 }
 
+// Schema1 layers come without sizes: size -1 commits on the digest alone, within a bound.
+TEST(Store, UnknownSizeCommitsByDigestAndIsBounded) {
+  TempDir t;
+  auto s = Store::open(t.path, true);
+  ASSERT_TRUE(s);
+  const std::string data = blob(5000, 4);
+  auto in = s->begin_ingest(sha256_of(data), -1, 5000);
+  ASSERT_TRUE(in);
+  ASSERT_TRUE((*in)->write(data.data(), 3000));
+  in->reset();  // interrupted: the next run resumes the partial
+  in = s->begin_ingest(sha256_of(data), -1, 5000);
+  ASSERT_TRUE(in);
+  EXPECT_EQ((*in)->size(), 3000u);
+  ASSERT_TRUE((*in)->write(data.data() + 3000, 2000));
+  ASSERT_TRUE(s->commit(std::move(*in)));
+  EXPECT_TRUE(s->has_blob(sha256_of(data), 5000));
+
+  const std::string big = blob(5001, 5);
+  auto over = s->begin_ingest(sha256_of(big), -1, 5000);
+  ASSERT_TRUE(over);
+  auto st = (*over)->write(big.data(), big.size());
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().kind, ErrorKind::SizeMismatch);
+  EXPECT_NE(st.error().message.find("unknown size"), std::string::npos) << st.error().message;
+
+  std::string flipped = data;
+  flipped[10] ^= 1;
+  auto bad = s->begin_ingest(sha256_of(blob(5000, 6)), -1, 5000);
+  ASSERT_TRUE(bad);
+  ASSERT_TRUE((*bad)->write(flipped.data(), flipped.size()));
+  auto commit = s->commit(std::move(*bad));
+  ASSERT_FALSE(commit);
+  EXPECT_EQ(commit.error().kind, ErrorKind::DigestMismatch);
+}
+
 TEST(Store, UpsertIndexReplacesByRefName) {
   TempDir t;
   auto s = Store::open(t.path, true);
