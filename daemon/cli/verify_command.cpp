@@ -1,6 +1,11 @@
 // `ferry verify [DIR|TAR] [--store DIR] [--receipt FILE]`: check an export
 // directory, one tarball, or a store, and print one line per problem.
 //
+// Every layer is decompressed (gzip or zstd) in the read that hashes it and its
+// uncompressed sha256 compared with its config's diff_id; the OK and summary lines
+// say so. --quick hashes only (no decompression) and says "diff_ids not checked
+// (--quick)"; plain layers are still checked, their digest being their diff_id.
+//
 // An export directory: SHA256SUMS first (a missing, changed or unlisted file is
 // named), then every *.tar in it as a tarball. A tarball: its own consistency
 // (export/archive_check.h), one line per image (OK or what is wrong). With
