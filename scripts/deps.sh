@@ -12,7 +12,7 @@ set -euo pipefail
 
 BUILD_PKGS=(g++ cmake ninja-build pkg-config ca-certificates
   libcurl4-openssl-dev libsimdjson-dev libssl-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
-  libcli11-dev libexpected-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev)
+  libcli11-dev libexpected-dev nlohmann-json3-dev zlib1g-dev libzstd-dev libgtest-dev libgmock-dev)
 TEST_PKGS=(docker-registry skopeo docker.io containerd runc apache2-utils curl procps iproute2
   python3 python3-jwt python3-cryptography tar gzip clang libclang-rt-14-dev
   podman buildah crun busybox-static util-linux)

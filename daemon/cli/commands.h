@@ -38,6 +38,7 @@ struct PullArgs {
   std::string output;
   std::string format = "docker";
   bool uncompressed = false;
+  bool keep_zstd = false;  // docker format: zstd layers as fetched (else written as plain tars)
   std::string store;
   std::string platform = "linux/amd64";
   bool all_platforms = false;
@@ -81,6 +82,7 @@ struct VerifyArgs {
   std::string store;    // the store to check (default: default_store_dir())
   std::string target;   // an export directory or a tarball instead
   std::string receipt;  // write the blobs verified good here
+  bool quick = false;   // hashes and sizes only: compressed layers are not decoded (diff_ids unchecked)
 };
 
 void add_verify_options(CLI::App& cmd, VerifyArgs& args);
@@ -118,6 +120,7 @@ struct ExportArgs {
   std::string format = "docker";
   std::string bundle;  // one docker-load tarball of every image instead of a directory
   std::string since;   // a receipt: leave out the layers it lists (delta bundle)
+  bool keep_zstd = false;  // docker tarballs: zstd layers as fetched (else written as plain tars)
   std::vector<std::string> refs;
 };
 

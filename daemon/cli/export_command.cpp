@@ -49,7 +49,7 @@ std::string with_extension(std::string docker_name, std::string_view ext) {
 // Writes or reuses one file of the set.
 core::Status export_file(const store::Store& store, exporter::ExportSetBuilder& set, const reference::Reference& ref,
                          const std::vector<manifest::Descriptor>& images, const std::string& name,
-                         std::string_view format, bool rewrite, bool& written) {
+                         std::string_view format, bool keep_zstd, bool rewrite, bool& written) {
   exporter::ExportFileInfo info;
   info.file = name;
   info.reference = ref.str();
@@ -75,6 +75,7 @@ core::Status export_file(const store::Store& store, exporter::ExportSetBuilder& 
     st = exporter::write_oci_archive(store, list, set.path_for(name), o);
   } else {
     exporter::DockerArchiveOptions o;
+    o.keep_zstd = keep_zstd;
     o.verified = &set.verified();
     o.written = &file;
     st = exporter::write_docker_archive(store, list, set.path_for(name), o);
@@ -106,14 +107,14 @@ core::Result<ExportedFiles> export_reference(const store::Store& store, exporter
   ExportedFiles out;
   for (const auto& [name, list] : files) {
     if (formats.docker) {
-      if (auto st = export_file(store, set, ref, list, name, "docker-archive", rewrite, out.written); !st) {
+      if (auto st = export_file(store, set, ref, list, name, "docker-archive", formats.keep_zstd, rewrite, out.written); !st) {
         return core::fail(std::move(st.error()));
       }
       out.names.push_back(name);
     }
     if (formats.oci_archive) {
       std::string oci = with_extension(name, ".oci.tar");
-      if (auto st = export_file(store, set, ref, list, oci, "oci-archive", rewrite, out.written); !st) {
+      if (auto st = export_file(store, set, ref, list, oci, "oci-archive", false, rewrite, out.written); !st) {
         return core::fail(std::move(st.error()));
       }
       out.names.push_back(oci);
@@ -140,6 +141,8 @@ void add_export_options(CLI::App& cmd, ExportArgs& a) {
       ->capture_default_str();
   cmd.add_option("--bundle", a.bundle, "write every image into this one docker-load tarball instead");
   cmd.add_option("--since", a.since, "with --bundle: leave out the layers this receipt lists (a delta bundle)");
+  cmd.add_flag("--keep-zstd", a.keep_zstd,
+               "docker tarballs: write zstd layers as fetched (default: as plain tars, which Docker before 23 needs)");
   cmd.add_option("refs", a.refs, "only these references (default: all)");
 }
 
@@ -170,7 +173,9 @@ int write_bundle(const ExportArgs& a, const store::Store& store, const std::vect
     if (!list) return failed(fmt::format("{}: {}", s.ref.str(), list.error().message));
     for (const auto& d : *list) images.push_back({s.ref, d});
   }
-  if (auto st = exporter::write_docker_archive(store, images, a.bundle, {}, opts); !st) {
+  exporter::DockerArchiveOptions docker;
+  docker.keep_zstd = a.keep_zstd;
+  if (auto st = exporter::write_docker_archive(store, images, a.bundle, docker, opts); !st) {
     return failed(st.error().message);
   }
   std::error_code ec;
@@ -244,7 +249,7 @@ int run_export(const ExportArgs& a) {
 
   if (!a.bundle.empty()) return write_bundle(a, *store, selected);
 
-  ExportFormats formats{a.format != "oci-archive", a.format != "docker"};
+  ExportFormats formats{a.format != "oci-archive", a.format != "docker", a.keep_zstd};
   auto set = exporter::ExportSetBuilder::begin(out_dir);
   if (!set) return failed(set.error().message);
   std::set<std::string> exported;

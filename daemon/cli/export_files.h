@@ -18,6 +18,7 @@ namespace ferry::cli {
 struct ExportFormats {
   bool docker = true;
   bool oci_archive = false;
+  bool keep_zstd = false;  // docker tarballs: zstd layers as fetched (DockerArchiveOptions::keep_zstd)
 };
 
 struct ExportedFiles {

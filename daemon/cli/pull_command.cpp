@@ -37,6 +37,8 @@ void add_pull_options(CLI::App& cmd, PullArgs& a) {
   cmd.add_option("--format", a.format, "docker (docker-load tarball), oci (layout directory), oci-archive")
       ->check(CLI::IsMember({"docker", "oci", "oci-archive"}));
   cmd.add_flag("--uncompressed", a.uncompressed, "docker format: write plain tar layers");
+  cmd.add_flag("--keep-zstd", a.keep_zstd,
+               "docker format: write zstd layers as fetched (default: as plain tars, which Docker before 23 needs)");
   cmd.add_option("--store", a.store, "content store directory (default ~/.local/share/ferry/store)");
   cmd.add_option("--platform", a.platform, "os/arch[/variant] to pick from multi-arch images");
   cmd.add_flag("--all-platforms", a.all_platforms, "pull every platform of multi-arch images");
@@ -105,6 +107,7 @@ core::Status export_images(const PullArgs& a, const store::Store& store, const s
   if (a.format == "oci-archive") return exporter::write_oci_archive(store, images, out);
   exporter::DockerArchiveOptions opts;
   opts.uncompressed = a.uncompressed;
+  opts.keep_zstd = a.keep_zstd;
   return exporter::write_docker_archive(store, images, out, opts);
 }
 
@@ -114,6 +117,8 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
   auto login = login_from_flags(a.username, a.password_stdin, std::cin);
   if (!login) return usage(login.error().message);
   if (a.uncompressed && a.format != "docker") return usage("--uncompressed applies to --format docker only");
+  if (a.keep_zstd && a.format != "docker") return usage("--keep-zstd applies to --format docker only");
+  if (a.keep_zstd && a.uncompressed) return usage("--keep-zstd and --uncompressed contradict each other");
   auto platform = manifest::parse_platform(a.platform);
   if (!platform) return usage(platform.error().message);
   std::vector<sync::PullTarget> targets;

@@ -1,6 +1,11 @@
 // `ferry verify [DIR|TAR] [--store DIR] [--receipt FILE]`: check an export
 // directory, one tarball, or a store, and print one line per problem.
 //
+// Every layer is decompressed (gzip or zstd) in the read that hashes it and its
+// uncompressed sha256 compared with its config's diff_id; the OK and summary lines
+// say so. --quick hashes only (no decompression) and says "diff_ids not checked
+// (--quick)"; plain layers are still checked, their digest being their diff_id.
+//
 // An export directory: SHA256SUMS first (a missing, changed or unlisted file is
 // named), then every *.tar in it as a tarball. A tarball: its own consistency
 // (export/archive_check.h), one line per image (OK or what is wrong). With
@@ -56,32 +61,46 @@ std::string age(std::chrono::system_clock::time_point modified) {
   return fmt::format("{}d", secs / 86400);
 }
 
-void print_report(const store::Store& store, const store::VerifyReport& r) {
+void print_report(const store::Store& store, const store::VerifyReport& r, bool quick) {
   for (const auto& p : r.problems) fmt::print("{}\n", p.message);
   for (const auto& p : r.partials) {
     fmt::print("partial download {} ({} bytes, {} old; resumed by the next pull, not a problem)\n",
                p.path.string(), p.size, age(p.modified));
   }
+  std::string layers = quick ? fmt::format("{} layers: diff_ids not checked (--quick)", r.layers)
+                             : fmt::format("{} layers: digest, size and diff_id checked", r.diff_ids_checked);
   fmt::print("verify: {}: {} blobs ({} bytes), {} index.json entries, {} blobs referenced, {} unreferenced "
-             "({} bytes; ferry gc removes them), {} partial downloads: {}\n",
+             "({} bytes; ferry gc removes them), {}, {} partial downloads: {}\n",
              store.root().string(), r.blobs, r.blob_bytes, r.index_entries, r.reachable, r.unreferenced,
-             r.unreferenced_bytes, r.partials.size(),
+             r.unreferenced_bytes, layers, r.partials.size(),
              r.ok() ? "consistent" : fmt::format("{} problem{}", r.problems.size(), r.problems.size() == 1 ? "" : "s"));
 }
 
 // Checks one tarball; prints a line per image and per archive problem. Returns
 // the number of problems.
-size_t verify_tarball(const fs::path& tar, const std::string& label, std::set<digest::Digest>& good) {
-  auto scan = exporter::ArchiveScan::scan(tar);
+// What was checked of an image's layers, for its OK line.
+std::string layers_checked(const exporter::ArchiveImage& img) {
+  size_t n = img.layer_entries.size();
+  size_t absent = std::count(img.layer_entries.begin(), img.layer_entries.end(), std::string());
+  std::string text = fmt::format("{} layer{}: ", n, n == 1 ? "" : "s");
+  if (img.diff_ids_unchecked > 0) {
+    text += "digest and size checked, diff_ids not checked (--quick)";
+  } else {
+    text += "digest, size and diff_id checked";
+  }
+  if (absent > 0) text += fmt::format(", {} not in the archive (foreign or left out of a delta)", absent);
+  return text;
+}
+
+size_t verify_tarball(const fs::path& tar, const std::string& label, bool quick, std::set<digest::Digest>& good) {
+  auto scan = exporter::ArchiveScan::scan(tar, {.decode = !quick});
   if (!scan) {
     fmt::print("FAIL {}: {}\n", label, scan.error().message);
     return 1;
   }
   auto r = exporter::check_archive(*scan);
   for (const auto& img : r.images) {
-    if (img.problems.empty()) {
-      fmt::print("OK   {}: {} ({}, {} layers)\n", label, img.name, r.format, img.layer_entries.size());
-    }
+    if (img.problems.empty()) fmt::print("OK   {}: {} ({}, {})\n", label, img.name, r.format, layers_checked(img));
   }
   const auto problems = r.problem_lines();
   for (const auto& p : problems) fmt::print("FAIL {}: {}\n", label, p);
@@ -91,8 +110,9 @@ size_t verify_tarball(const fs::path& tar, const std::string& label, std::set<di
 
 int finish(const VerifyArgs& a, const std::string& what, size_t files, size_t problems,
            const std::set<digest::Digest>& good) {
-  fmt::print("verify: {}: {} tarball{}: {}\n", what, files, files == 1 ? "" : "s",
-             problems == 0 ? "consistent" : fmt::format("{} problem{}", problems, problems == 1 ? "" : "s"));
+  fmt::print("verify: {}: {} tarball{}: {}{}\n", what, files, files == 1 ? "" : "s",
+             problems == 0 ? "consistent" : fmt::format("{} problem{}", problems, problems == 1 ? "" : "s"),
+             a.quick ? " (diff_ids of compressed layers not checked (--quick))" : "");
   if (!a.receipt.empty()) {
     store::Receipt receipt{"", what, good, std::nullopt};
     if (auto st = store::write_receipt(a.receipt, receipt); !st) {
@@ -115,13 +135,13 @@ int verify_path(const VerifyArgs& a) {
     auto tars = exporter::list_tarballs(target);
     if (!tars) return run_failed("verify", tars.error().message);
     for (const auto& t : *tars) {
-      problems += verify_tarball(t, t.filename().string(), good);
+      problems += verify_tarball(t, t.filename().string(), a.quick, good);
       ++files;
     }
     return finish(a, target.string(), files, problems, good);
   }
   if (!fs::exists(target, ec)) return usage_error("verify", target.string() + ": no such file or directory");
-  size_t problems = verify_tarball(target, target.filename().string(), good);
+  size_t problems = verify_tarball(target, target.filename().string(), a.quick, good);
   return finish(a, target.string(), 1, problems, good);
 }
 
@@ -131,6 +151,8 @@ void add_verify_options(CLI::App& cmd, VerifyArgs& a) {
   cmd.add_option("target", a.target, "export directory or tarball to check (default: the store)");
   cmd.add_option("--store", a.store, "store directory to check (default ~/.local/share/ferry/store)");
   cmd.add_option("--receipt", a.receipt, "write the blobs verified good here (for ferry export --since)");
+  cmd.add_flag("--quick", a.quick,
+               "hashes and sizes only: do not decompress layers, so their diff_ids are not checked");
 }
 
 int run_verify(const VerifyArgs& a) {
@@ -146,9 +168,11 @@ int run_verify(const VerifyArgs& a) {
   if (!lock && lock.error().kind == core::ErrorKind::Unavailable) {
     return run_failed("verify", lock.error().message);
   }
-  auto report = store::verify(*store);
+  store::VerifyOptions opts;
+  opts.check_diff_ids = !a.quick;
+  auto report = store::verify(*store, opts);
   if (!report) return run_failed("verify", report.error().message);
-  print_report(*store, *report);
+  print_report(*store, *report, a.quick);
   if (report->ok() && !a.receipt.empty()) {
     auto receipt = store::receipt_of_store(*store);
     auto st = receipt ? store::write_receipt(a.receipt, *receipt) : core::Status(core::fail(receipt.error()));

@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 
 #include "export/export.h"
-#include "export/gunzip.h"
 #include "export/image_set.h"
 #include "store/fs_util.h"
 
@@ -36,9 +35,49 @@ std::string short_name(const digest::Digest& d) { return "sha256:" + std::string
 
 }  // namespace
 
-core::Result<ArchiveScan> ArchiveScan::scan(const fs::path& tar) {
+namespace {
+
+// Reads the current entry to its end: its sha256 and, for gzip or zstd content
+// when `decode`, in the same pass its uncompressed digest. False when the tar
+// itself failed (the message is in `problems`).
+bool scan_content(TarReader& reader, char* buffer, bool decode, ScannedEntry& e, std::vector<std::string>& problems) {
+  digest::Sha256 hasher;
+  std::optional<codec::LayerDecoder> decoder;
+  bool first = true;
+  for (;;) {
+    auto n = reader.read(buffer, kChunk);
+    if (!n) {
+      problems.push_back(n.error().message);
+      return false;
+    }
+    if (*n == 0) break;
+    if (first) {
+      e.compression = codec::detect(std::string_view(buffer, *n));
+      if (decode && e.compression != codec::Compression::None) decoder.emplace();
+      first = false;
+    }
+    hasher.update(buffer, *n);
+    if (decoder && e.decode_error.empty()) {
+      if (auto st = decoder->update(buffer, *n); !st) e.decode_error = st.error().message;
+    }
+  }
+  e.sha256 = hasher.finish();
+  if (e.compression == codec::Compression::None) {
+    e.diff_id = e.sha256;
+  } else if (decoder && e.decode_error.empty()) {
+    auto decoded = decoder->finish();
+    if (decoded) e.diff_id = decoded->diff_id;
+    if (!decoded) e.decode_error = decoded.error().message;
+  }
+  return true;
+}
+
+}  // namespace
+
+core::Result<ArchiveScan> ArchiveScan::scan(const fs::path& tar, const ScanOptions& opts) {
   ArchiveScan s;
   s.path_ = tar;
+  s.decoded_ = opts.decode;
   auto opened = store::open_input_file(tar);  // a FIFO is refused, never waited on
   if (!opened) return core::fail(std::move(opened.error()));
   s.fd_ = *opened;
@@ -56,28 +95,7 @@ core::Result<ArchiveScan> ArchiveScan::scan(const fs::path& tar) {
     if (e.entry.type == '0') {
       auto named = digest_of_blob_name(e.entry.name);
       e.named_by_digest = named.has_value();
-      digest::Sha256 hasher;
-      std::optional<GunzipHasher> gunzip;
-      bool first = true;
-      bool failed = false;
-      for (;;) {
-        auto n = reader.read(buffer.get(), kChunk);
-        if (!n) {
-          s.problems_.push_back(n.error().message);
-          failed = true;
-          break;
-        }
-        if (*n == 0) break;
-        if (first && !named && looks_gzip(std::string_view(buffer.get(), *n))) gunzip.emplace();
-        first = false;
-        hasher.update(buffer.get(), *n);
-        if (gunzip && !gunzip->update(buffer.get(), *n)) gunzip.reset();  // not gzip after all
-      }
-      if (failed) break;
-      e.sha256 = hasher.finish();
-      if (gunzip) {
-        if (auto inflated = gunzip->finish(); inflated) e.diff_id = inflated->digest;
-      }
+      if (!scan_content(reader, buffer.get(), opts.decode, e, s.problems_)) break;
       e.matches_name = named && *named == e.sha256;
     } else if (e.entry.type != '2' && e.entry.type != '1') {
       continue;  // directories and the like name no content
@@ -88,7 +106,11 @@ core::Result<ArchiveScan> ArchiveScan::scan(const fs::path& tar) {
 }
 
 ArchiveScan::ArchiveScan(ArchiveScan&& o) noexcept
-    : path_(std::move(o.path_)), fd_(o.fd_), entries_(std::move(o.entries_)), problems_(std::move(o.problems_)) {
+    : path_(std::move(o.path_)),
+      fd_(o.fd_),
+      entries_(std::move(o.entries_)),
+      problems_(std::move(o.problems_)),
+      decoded_(o.decoded_) {
   o.fd_ = -1;
 }
 
@@ -147,6 +169,40 @@ bool ArchiveReport::ok() const {
 
 namespace {
 
+// Compares the uncompressed digest of layer entry `e` (`name` in messages) with the
+// config's diff_id `want`, counting what was checked.
+void check_diff_id(const ScannedEntry& e, const std::string& name, const digest::Digest& want, ArchiveImage& img) {
+  if (!e.decode_error.empty()) {
+    img.problems.push_back(fmt::format("layer {} does not decompress ({}): {}", name,
+                                       codec::to_string(e.compression), e.decode_error));
+    return;
+  }
+  if (!e.diff_id) {
+    ++img.diff_ids_unchecked;
+    return;
+  }
+  if (*e.diff_id != want) {
+    img.problems.push_back(fmt::format("layer {} has diff_id {} ({}), the config says {}", name, e.diff_id->str(),
+                                       codec::to_string(e.compression), want.str()));
+    return;
+  }
+  ++img.diff_ids_checked;
+}
+
+std::string_view layer_type_of(codec::Compression c) {
+  switch (c) {
+    case codec::Compression::None: return manifest::media::kOciLayerTar;
+    case codec::Compression::Gzip: return manifest::media::kOciLayerGzip;
+    case codec::Compression::Zstd: return manifest::media::kOciLayerZstd;
+  }
+  return manifest::media::kOciLayerTar;
+}
+
+// An image layer media type (OCI or Docker), whose suffix names its compression.
+bool is_image_layer_type(std::string_view t) {
+  return t.starts_with("application/vnd.oci.image.layer.") || t.starts_with("application/vnd.docker.image.rootfs.");
+}
+
 // Checks that `d` is present as blobs/sha256/<hex> with its size and digest.
 using Omitted = std::map<digest::Digest, int64_t>;
 
@@ -168,6 +224,42 @@ const ScannedEntry* check_blob(const ArchiveScan& scan, const manifest::Descript
     return nullptr;
   }
   return e;
+}
+
+// The diff_ids of an image config entry `config` (nullptr: absent or corrupt,
+// already reported), one per layer of `m`; nullopt when there is nothing to compare
+// with (a problem is added when the config is an image config that does not fit).
+std::optional<std::vector<digest::Digest>> config_diff_ids(const ArchiveScan& scan, const ScannedEntry* config,
+                                                           const manifest::ImageManifest& m, ArchiveImage& img) {
+  if (!config) return std::nullopt;
+  const std::string& type = m.config.media_type;
+  if (type != manifest::media::kOciConfig && type != manifest::media::kDockerConfig) return std::nullopt;  // an artifact
+  auto bytes = scan.read(*config, manifest::kMaxConfigSize);
+  if (!bytes) return img.problems.push_back(bytes.error().message), std::nullopt;
+  auto parsed = manifest::parse_config(*bytes);
+  if (!parsed) {
+    img.problems.push_back(fmt::format("config {}: {}", m.config.digest.str(), parsed.error().message));
+    return std::nullopt;
+  }
+  if (parsed->diff_ids.size() != m.layers.size()) {
+    img.problems.push_back(fmt::format("manifest {} lists {} layers, its config has {} diff_ids", img.manifest->digest.str(),
+                                       m.layers.size(), parsed->diff_ids.size()));
+    return std::nullopt;
+  }
+  return std::move(parsed->diff_ids);
+}
+
+// A layer found through a manifest: content of the declared compression, and
+// (when the config gave one) the right diff_id.
+void check_layer(const ScannedEntry& e, const manifest::Descriptor& layer, const digest::Digest* want,
+                 ArchiveImage& img) {
+  codec::Compression declared = codec::declared_compression(layer.media_type);
+  if (is_image_layer_type(layer.media_type) && declared != e.compression) {
+    img.problems.push_back(fmt::format("layer {} is declared {} but its content is {}", layer.digest.str(),
+                                       layer.media_type, codec::to_string(e.compression)));
+    return;
+  }
+  if (want) check_diff_id(e, layer.digest.str(), *want, img);
 }
 
 void walk_oci(const ArchiveScan& scan, const manifest::Descriptor& d, size_t depth, ArchiveImage base,
@@ -200,15 +292,17 @@ void walk_oci(const ArchiveScan& scan, const manifest::Descriptor& d, size_t dep
   base.manifest = d;
   base.config_digest = m.config.digest;
   base.config_entry = blob_entry(m.config.digest);
-  check_blob(scan, m.config, "config", base.problems);
-  for (const auto& layer : m.layers) {
+  auto diff_ids = config_diff_ids(scan, check_blob(scan, m.config, "config", base.problems), m, base);
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const auto& layer = m.layers[i];
     std::string name = blob_entry(layer.digest);
     if (manifest::is_foreign_layer(layer) && !scan.find(name)) {
       base.layer_entries.push_back("");
     } else {
       bool left_out = !scan.find(name) && omitted.contains(layer.digest);
-      check_blob(scan, layer, "layer", base.problems, omitted);
+      const ScannedEntry* blob = check_blob(scan, layer, "layer", base.problems, omitted);
       base.layer_entries.push_back(left_out ? "" : name);
+      if (blob) check_layer(*blob, layer, diff_ids ? &(*diff_ids)[i] : nullptr, base);
     }
     base.layers.push_back(layer);
   }
@@ -294,19 +388,12 @@ ArchiveImage check_docker_item(const ArchiveScan& scan, const nlohmann::json& it
       img.problems.push_back(fmt::format("layer {} (diff_id {}) is missing", layers[i], want.str()));
       continue;
     }
-    manifest::Descriptor d{"", layer->sha256, static_cast<int64_t>(layer->entry.size), std::nullopt, {}, {}};
-    if (layer->named_by_digest) {
-      if (!layer->matches_name) {
-        img.problems.push_back(fmt::format("layer {} is corrupt: its content hashes to {}", layers[i], layer->sha256.str()));
-      }
-      d.media_type = layer->sha256 == want ? std::string(manifest::media::kOciLayerTar)
-                                           : std::string(manifest::media::kOciLayerGzip);
+    manifest::Descriptor d{std::string(layer_type_of(layer->compression)), layer->sha256,
+                           static_cast<int64_t>(layer->entry.size), std::nullopt, {}, {}};
+    if (layer->named_by_digest && !layer->matches_name) {
+      img.problems.push_back(fmt::format("layer {} is corrupt: its content hashes to {}", layers[i], layer->sha256.str()));
     } else {
-      const digest::Digest& got = layer->diff_id ? *layer->diff_id : layer->sha256;
-      if (got != want) {
-        img.problems.push_back(fmt::format("layer {} has diff_id {}, the config says {}", layers[i], got.str(), want.str()));
-      }
-      d.media_type = layer->diff_id ? std::string(manifest::media::kOciLayerGzip) : std::string(manifest::media::kOciLayerTar);
+      check_diff_id(*layer, layers[i], want, img);
     }
     img.layers.push_back(std::move(d));
   }

@@ -1,6 +1,12 @@
-// Reading image tarballs back: a scan of every entry (sha256 of each file, the
-// uncompressed digest of gzip'd files not named by digest), then the checks of
-// `ferry verify TAR` and the image walk `ferry import` follows.
+// Reading image tarballs back: a scan of every entry (sha256 of each file and, in
+// the same read, the uncompressed digest of each gzip or zstd file), then the
+// checks of `ferry verify TAR` and the image walk `ferry import` follows.
+//
+// Every layer an image names is checked against its config's rootfs.diff_ids, in
+// order, whatever it is stored as (gzip, zstd or plain; named by digest or not):
+// a tarball docker load would reject for a diff_id does not verify. The scan reads
+// each entry once and decodes it while hashing, so a layer shared by many images
+// is decoded once; the check is a lookup.
 //
 // Formats: docker-archive as docker save (before and since Docker 25), skopeo and
 // ferry write it (manifest.json: Config, RepoTags, Layers; layers named
@@ -21,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/layer_decoder.h"
 #include "core/error.h"
 #include "digest/digest.h"
 #include "export/tar_reader.h"
@@ -33,9 +40,20 @@ namespace fs = std::filesystem;
 struct ScannedEntry {
   TarEntry entry;
   digest::Digest sha256;                   // of the content (regular files)
-  std::optional<digest::Digest> diff_id;   // gzip'd content not under blobs/: its uncompressed sha256
+  codec::Compression compression = codec::Compression::None;  // from the first bytes
+  // The sha256 of the uncompressed content: sha256 itself for plain content; for
+  // gzip or zstd the decoded stream's, unset when not decoded (ScanOptions) or
+  // when decoding failed (decode_error says why).
+  std::optional<digest::Digest> diff_id;
+  std::string decode_error;
   bool named_by_digest = false;            // blobs/sha256/<hex>
   bool matches_name = false;               // named_by_digest and sha256 == name
+};
+
+struct ScanOptions {
+  // false (`ferry verify --quick`): hash only; compressed entries get no diff_id
+  // and their diff_ids are reported as not checked.
+  bool decode = true;
 };
 
 // An open archive and what its scan found.
@@ -43,7 +61,8 @@ class ArchiveScan {
  public:
   // Opens and scans `tar`. Fails only when the file cannot be opened; a malformed
   // tar ends the scan and is listed in problems().
-  [[nodiscard]] static core::Result<ArchiveScan> scan(const fs::path& tar);
+  [[nodiscard]] static core::Result<ArchiveScan> scan(const fs::path& tar, const ScanOptions& opts = {});
+  bool decoded() const { return decoded_; }
   ArchiveScan(ArchiveScan&&) noexcept;
   ArchiveScan& operator=(ArchiveScan&&) = delete;
   ~ArchiveScan();
@@ -64,6 +83,7 @@ class ArchiveScan {
   int fd_ = -1;
   std::map<std::string, ScannedEntry> entries_;
   std::vector<std::string> problems_;
+  bool decoded_ = true;
 };
 
 // One image found in an archive.
@@ -75,6 +95,8 @@ struct ArchiveImage {
   digest::Digest config_digest;
   std::vector<std::string> layer_entries;  // "" for an absent foreign layer
   std::vector<manifest::Descriptor> layers;  // from the manifest (OCI), or synthesised
+  size_t diff_ids_checked = 0;    // layers whose uncompressed digest matched the config
+  size_t diff_ids_unchecked = 0;  // compressed layers not decoded (ScanOptions::decode off)
   std::vector<std::string> problems;
 };
 
@@ -97,8 +119,11 @@ struct ArchiveReport {
 
 // The checks of `ferry verify TAR`: every blobs/sha256/<hex> entry hashes to its
 // name; through manifest.json, each image's config and layers exist, configs hash
-// to their names, legacy layers' diff_ids match the config; through index.json,
-// every manifest, config and layer exists with its descriptor's size and digest.
+// to their names; through index.json, every manifest, config and layer exists with
+// its descriptor's size and digest, and a layer's content is the compression its
+// media type names (a "+gzip" layer that is not gzip is a problem). Both ways,
+// every layer present decompresses and its uncompressed sha256 is the config's
+// diff_id at its position.
 ArchiveReport check_archive(const ArchiveScan& scan);
 
 }  // namespace ferry::exporter

@@ -11,8 +11,12 @@
 //   oci-layout      {"imageLayoutVersion": "1.0.0"}
 //   repositories    {"ubuntu":{"24.04":"<hex>"}}
 // Entries come in that order, with mtime 0 and modes 0644/0755, so the same images
-// give the same bytes. Layers go in as stored (gzip; docker load decompresses), or
-// with opts.uncompressed as plain tars named by diff_id under a new OCI manifest.
+// give the same bytes. Gzip layers go in as stored (docker load decompresses them);
+// zstd layers, which Docker before 23 cannot load ("archive/tar: invalid tar
+// header" from Debian 12's 20.10), go in as plain tars named by diff_id under a new
+// OCI manifest (the config, hence the image ID, is unchanged) unless
+// opts.keep_zstd; with opts.uncompressed every layer goes in that way. The
+// compression is read from the blob's magic bytes, as docker load reads it.
 //
 // `repositories`: docker load reads it only when manifest.json is missing (the
 // pre-1.10 format; every version since, 20.10 and 25+ included, goes by
@@ -34,9 +38,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "codec/layer_decoder.h"
 #include "export/export.h"
 #include "export/fs_output.h"
-#include "export/gunzip.h"
 #include "export/image_set.h"
 #include "export/tar_writer.h"
 #include "store/fs_util.h"
@@ -55,23 +59,29 @@ struct DockerItem {
   ordered_json layer_sources = ordered_json::object();
 };
 
-// Peeks at the first bytes of a layer blob (pread: the offset stays): only gzip can be
-// decompressed here.
-core::Status check_gzip(int fd, const fs::path& path, const manifest::Descriptor& layer) {
+// The compression of a store blob, from its first bytes (pread: the offset stays).
+core::Result<codec::Compression> peek_compression(int fd, const fs::path& path) {
   char head[4] = {};
   ssize_t n = ::pread(fd, head, sizeof head, 0);
   if (n < 0) return core::fail(core::errno_error("read", path.string(), errno));
-  std::string_view magic(head, static_cast<size_t>(n));
-  if (looks_gzip(magic)) return {};
-  if (looks_zstd(magic)) {
-    return core::fail(core::ErrorKind::Unsupported,
-                      fmt::format("layer {} is zstd-compressed ({}); only gzip layers can be exported "
-                                  "uncompressed",
-                                  layer.digest.str(), layer.media_type));
-  }
-  return core::fail(core::ErrorKind::InvalidInput,
-                    fmt::format("layer {} ({}) is not gzip and its digest is not its diff_id", layer.digest.str(),
-                                layer.media_type));
+  return codec::detect(std::string_view(head, static_cast<size_t>(n)));
+}
+
+core::Result<codec::Compression> blob_compression(const store::Store& store, const digest::Digest& d) {
+  fs::path path = store.blob_path(d);
+  auto opened = store::open_regular(path, O_RDONLY);
+  if (!opened) return core::fail(std::move(opened.error()));
+  const int fd = *opened;
+  auto c = peek_compression(fd, path);
+  ::close(fd);
+  return c;
+}
+
+// A layer kept as stored inside a rewritten (OCI) manifest: Docker types restated.
+manifest::Descriptor as_oci_layer(manifest::Descriptor d) {
+  if (d.media_type == manifest::media::kDockerLayerGzip) d.media_type = manifest::media::kOciLayerGzip;
+  if (d.media_type == manifest::media::kDockerForeignLayerGzip) d.media_type = kOciNondistributableGzip;
+  return d;
 }
 
 class DockerArchiveWriter {
@@ -86,10 +96,10 @@ class DockerArchiveWriter {
  private:
   core::Status add_blob_once(const digest::Digest& d, int64_t size);
   core::Status add_bytes_once(const digest::Digest& d, std::string_view bytes);
-  core::Result<manifest::Descriptor> add_layer(const LoadedImage& image, size_t i);
+  core::Result<manifest::Descriptor> add_layer(const LoadedImage& image, size_t i, bool& converted);
   core::Result<manifest::Descriptor> add_inflated(const manifest::Descriptor& layer, const digest::Digest& diff_id);
   core::Result<manifest::Descriptor> add_manifest(const LoadedImage& image,
-                                                  const std::vector<manifest::Descriptor>& layers);
+                                                  const std::vector<manifest::Descriptor>& layers, bool rewrite);
   void record(const LoadedImage& image, const std::vector<manifest::Descriptor>& layers);
 
   const store::Store& store_;
@@ -136,17 +146,19 @@ core::Result<manifest::Descriptor> DockerArchiveWriter::add_inflated(const manif
   auto opened = store::open_regular(src, O_RDONLY);
   if (!opened) return core::fail(std::move(opened.error()));
   const int fd = *opened;
-  if (auto st = check_gzip(fd, src, layer); !st) {
-    ::close(fd);
-    return core::fail(std::move(st.error()));
-  }
-  auto inflated = gunzip_to_fd(fd, src, scratch_->fd(), scratch_->label());
+  auto inflated = codec::decode_fd_to_fd(fd, src.string(), scratch_->fd(), scratch_->label().string());
   ::close(fd);
   if (!inflated) return core::fail(std::move(inflated.error().context(fmt::format("layer {}", layer.digest.str()))));
-  if (inflated->digest != diff_id) {
+  if (inflated->compression == codec::Compression::None) {
+    return core::fail(core::ErrorKind::InvalidInput,
+                      fmt::format("layer {} ({}) is neither gzip nor zstd, and its digest is not its diff_id {}",
+                                  layer.digest.str(), layer.media_type, diff_id.str()));
+  }
+  if (inflated->diff_id != diff_id) {
     return core::fail(core::ErrorKind::DigestMismatch,
-                      fmt::format("layer {} decompresses to {}, but the config's diff_id is {}", layer.digest.str(),
-                                  inflated->digest.str(), diff_id.str()));
+                      fmt::format("layer {} decompresses ({}) to {}, but the config's diff_id is {}",
+                                  layer.digest.str(), codec::to_string(inflated->compression),
+                                  inflated->diff_id.str(), diff_id.str()));
   }
   if (auto st = scratch_->rewind(); !st) return core::fail(std::move(st.error()));
   auto st = tar_.add_file_from_fd(blob_entry(diff_id), scratch_->fd(), inflated->size, scratch_->label().string());
@@ -156,17 +168,27 @@ core::Result<manifest::Descriptor> DockerArchiveWriter::add_inflated(const manif
                               static_cast<int64_t>(inflated->size), std::nullopt, {}, {}};
 }
 
-core::Result<manifest::Descriptor> DockerArchiveWriter::add_layer(const LoadedImage& image, size_t i) {
+// Adds layer `i` as stored, or as a plain tar named by its diff_id (every layer
+// with opts.uncompressed, zstd ones unless opts.keep_zstd); `converted` tells the
+// caller the manifest must be rewritten.
+core::Result<manifest::Descriptor> DockerArchiveWriter::add_layer(const LoadedImage& image, size_t i, bool& converted) {
   const manifest::Descriptor& layer = image.manifest.layers[i];
   const digest::Digest& diff_id = image.config.diff_ids[i];
   if (bundle_.omit_layers.contains(layer.digest) && !written_.contains(layer.digest)) {
     omitted_[layer.digest] = layer.size;
     return layer;
   }
-  if (!opts_.uncompressed) {
+  bool plain_out = opts_.uncompressed;
+  if (!plain_out && !opts_.keep_zstd && layer.digest != diff_id) {
+    auto c = blob_compression(store_, layer.digest);
+    if (!c) return core::fail(std::move(c.error()));
+    plain_out = *c == codec::Compression::Zstd;
+  }
+  if (!plain_out) {
     if (auto st = add_blob_once(layer.digest, layer.size); !st) return core::fail(std::move(st.error()));
     return layer;
   }
+  converted = true;
   manifest::Descriptor plain{std::string(manifest::media::kOciLayerTar), diff_id, 0, std::nullopt, {}, {}};
   if (layer.digest == diff_id) {  // stored uncompressed already
     if (auto st = add_blob_once(layer.digest, layer.size); !st) return core::fail(std::move(st.error()));
@@ -181,16 +203,19 @@ core::Result<manifest::Descriptor> DockerArchiveWriter::add_layer(const LoadedIm
 }
 
 core::Result<manifest::Descriptor> DockerArchiveWriter::add_manifest(const LoadedImage& image,
-                                                                     const std::vector<manifest::Descriptor>& layers) {
+                                                                     const std::vector<manifest::Descriptor>& layers,
+                                                                     bool rewrite) {
   const manifest::Descriptor& requested = image.request->descriptor;
   manifest::Descriptor entry{requested.media_type, requested.digest, static_cast<int64_t>(image.manifest_bytes.size()),
                              std::nullopt, {}, {}};
-  if (!opts_.uncompressed) {
+  if (!rewrite) {
     if (auto st = add_bytes_once(requested.digest, image.manifest_bytes); !st) return core::fail(std::move(st.error()));
   } else {
     manifest::Descriptor config{std::string(manifest::media::kOciConfig), image.manifest.config.digest,
                                 image.manifest.config.size, std::nullopt, {}, {}};
-    std::string body = oci_manifest_json(config, layers);
+    std::vector<manifest::Descriptor> oci_layers;
+    for (const auto& l : layers) oci_layers.push_back(as_oci_layer(l));
+    std::string body = oci_manifest_json(config, oci_layers);
     entry = {std::string(manifest::media::kOciManifest), digest::sha256_of(body), static_cast<int64_t>(body.size()),
              std::nullopt, {}, {}};
     if (auto st = add_bytes_once(entry.digest, body); !st) return core::fail(std::move(st.error()));
@@ -203,12 +228,13 @@ core::Status DockerArchiveWriter::add_image(const LoadedImage& image) {
   const auto& config = image.manifest.config;
   if (auto st = add_blob_once(config.digest, config.size); !st) return st;
   std::vector<manifest::Descriptor> layers;
+  bool converted = opts_.uncompressed;
   for (size_t i = 0; i < image.manifest.layers.size(); ++i) {
-    auto layer = add_layer(image, i);
+    auto layer = add_layer(image, i, converted);
     if (!layer) return core::fail(std::move(layer.error()));
     layers.push_back(std::move(*layer));
   }
-  auto entry = add_manifest(image, layers);
+  auto entry = add_manifest(image, layers, converted);
   if (!entry) return core::fail(std::move(entry.error()));
   const reference::Reference& ref = image.request->ref;
   bool first_for_tag = !ref.tag.empty() && tags_seen_.insert(ref.familiar()).second;

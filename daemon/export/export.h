@@ -54,9 +54,13 @@ struct WrittenFile {
 };
 
 struct DockerArchiveOptions {
-  // Decompress gzip layers and write plain tar layers named by diff_id (new OCI
-  // manifests with tar layer types are written for index.json).
+  // Decompress every layer (gzip or zstd) and write plain tar layers named by
+  // diff_id (new OCI manifests with tar layer types are written for index.json).
   bool uncompressed = false;
+  // Write zstd layers as fetched. Off by default: zstd layers are decompressed as
+  // with `uncompressed` (gzip ones stay as they are), because Docker before 23
+  // (Debian 12 has 20.10) cannot load them. For engines that load zstd.
+  bool keep_zstd = false;
   // Optional: blobs checked earlier in this run (skipped) and now (added).
   VerifiedBlobs* verified = nullptr;
   // Optional: receives the archive's sha256 and size once it is committed.
@@ -83,7 +87,8 @@ struct BundleOptions {
 manifest::Platform host_platform();
 
 // A docker-load tarball as `docker save` writes it since Docker 25: oci-layout,
-// index.json, blobs/sha256/<hex> (manifests, configs, layers as fetched),
+// index.json, blobs/sha256/<hex> (manifests, configs, gzip layers as fetched; zstd
+// layers decompressed under a new OCI manifest unless opts.keep_zstd),
 // manifest.json (Config, RepoTags, Layers pointing into blobs/sha256/) and
 // repositories. Each blob appears once even when images share it. When two images
 // carry the same reference (several platforms), manifest.json lists only the first

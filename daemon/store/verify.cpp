@@ -1,9 +1,12 @@
 // verify: hash every blob, walk index.json, and list what does not belong.
 //
-// Three passes: blobs/sha256 (names, content hashes, sizes), index.json and the
-// blobs reachable from it (present, right size, manifests parsable), then stray
-// files (write-temp leftovers in the store root, state/, blobs/sha256 and ingest/).
-// Every finding is one VerifyProblem; a blob shared by many images is reported once.
+// Passes: index.json and the walk from it (manifests and configs are small; the
+// configs tell which blobs are layers and what their diff_ids must be), then
+// blobs/sha256 (names, content hashes, sizes; a layer is decompressed while it is
+// hashed, so every blob is read once), then the reached blobs (present, right
+// size), then stray files (write-temp leftovers in the store root, state/,
+// blobs/sha256 and ingest/). Every finding is one VerifyProblem; a blob shared by
+// many images is read once.
 #include "store/verify.h"
 
 #include <fcntl.h>
@@ -16,6 +19,8 @@
 #include <set>
 
 #include <fmt/format.h>
+
+#include "codec/layer_decoder.h"
 
 namespace ferry::store {
 
@@ -55,9 +60,111 @@ std::chrono::system_clock::time_point mtime_of(const struct stat& sb) {
       std::chrono::seconds(sb.st_mtim.tv_sec) + std::chrono::nanoseconds(sb.st_mtim.tv_nsec)));
 }
 
+// What an image config says one of its layers must be.
+struct ExpectedLayer {
+  digest::Digest diff_id;
+  std::string media_type;
+  std::string via;
+};
+using Expectations = std::map<digest::Digest, std::vector<ExpectedLayer>>;
+
+bool is_image_config_type(std::string_view t) {
+  return t == manifest::media::kOciConfig || t == manifest::media::kDockerConfig;
+}
+
+bool is_image_layer_type(std::string_view t) {
+  return t.starts_with("application/vnd.oci.image.layer.") || t.starts_with("application/vnd.docker.image.rootfs.");
+}
+
+// The diff_id of every layer of every reached image, from its config. A config
+// that cannot be read or does not fit its manifest is a problem; an absent one is
+// reported by check_reached.
+void expect_image(const Store& store, const ReachedImage& img, Expectations& out, VerifyReport& r) {
+  if (!is_image_config_type(img.config.media_type) || !store.has_blob(img.config.digest)) return;
+  auto body = store.read_blob(img.config.digest, manifest::kMaxConfigSize);
+  auto parsed = body ? manifest::parse_config(*body) : core::Result<manifest::ImageConfig>(core::fail(body.error()));
+  if (!parsed) {
+    return add_problem(r, Kind::BadManifest,
+                       fmt::format("{}: config {}: {}", img.via, img.config.digest.str(), parsed.error().message));
+  }
+  if (parsed->diff_ids.size() != img.layers.size()) {
+    return add_problem(r, Kind::BadManifest,
+                       fmt::format("{}: manifest lists {} layers, its config {} has {} diff_ids", img.via,
+                                   img.layers.size(), img.config.digest.str(), parsed->diff_ids.size()));
+  }
+  for (size_t i = 0; i < img.layers.size(); ++i) {
+    auto& list = out[img.layers[i].digest];
+    ExpectedLayer e{parsed->diff_ids[i], img.layers[i].media_type, img.via};
+    bool repeat = std::any_of(list.begin(), list.end(), [&e](const ExpectedLayer& x) {
+      return x.diff_id == e.diff_id && x.media_type == e.media_type;
+    });
+    if (!repeat) list.push_back(std::move(e));
+  }
+}
+
+// One read of a blob: its sha256 and, when `decode`, what it decompresses to.
+struct BlobRead {
+  digest::Digest sha256;
+  codec::Compression compression = codec::Compression::None;
+  std::optional<digest::Digest> diff_id;
+  std::string decode_error;
+};
+
+core::Result<BlobRead> read_blob_file(const fs::path& path, std::string& buffer, bool decode) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return core::fail(core::errno_error("open", path.string(), errno));
+  BlobRead out;
+  digest::Sha256 hasher;
+  std::optional<codec::LayerDecoder> decoder;
+  for (bool first = true;; first = false) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return core::fail(core::errno_error("read", path.string(), err));
+    }
+    if (n == 0) break;
+    if (first) out.compression = codec::detect(std::string_view(buffer.data(), static_cast<size_t>(n)));
+    if (first && decode && out.compression != codec::Compression::None) decoder.emplace();
+    hasher.update(buffer.data(), static_cast<size_t>(n));
+    if (decoder && out.decode_error.empty()) {
+      if (auto st = decoder->update(buffer.data(), static_cast<size_t>(n)); !st) out.decode_error = st.error().message;
+    }
+  }
+  ::close(fd);
+  out.sha256 = hasher.finish();
+  if (decoder && out.decode_error.empty()) {
+    auto d = decoder->finish();
+    if (d) out.diff_id = d->diff_id;
+    if (!d) out.decode_error = d.error().message;
+  }
+  if (decode && out.compression == codec::Compression::None) out.diff_id = out.sha256;  // plain: the tar itself
+  return out;
+}
+
+// A layer blob read whole: against what every config that names it expects.
+void check_layer_blob(const digest::Digest& d, const BlobRead& got, const std::vector<ExpectedLayer>& expected,
+                      VerifyReport& r) {
+  ++r.diff_ids_checked;
+  const std::string_view c = codec::to_string(got.compression);
+  for (const auto& e : expected) {
+    if (is_image_layer_type(e.media_type) && codec::declared_compression(e.media_type) != got.compression) {
+      add_problem(r, Kind::BadLayer,
+                  fmt::format("{}: layer {} is declared {} but its content is {}", e.via, d.str(), e.media_type, c));
+    } else if (!got.decode_error.empty()) {
+      add_problem(r, Kind::BadLayer,
+                  fmt::format("{}: layer {} does not decompress ({}): {}", e.via, d.str(), c, got.decode_error));
+    } else if (got.diff_id && *got.diff_id != e.diff_id) {
+      add_problem(r, Kind::BadLayer, fmt::format("{}: layer {} has diff_id {} ({}), the config says {}", e.via,
+                                                 d.str(), got.diff_id->str(), c, e.diff_id.str()));
+    }
+  }
+}
+
 // One file in blobs/sha256: name, type, content. Adds it to `present` when named well.
-void check_blob_file(const fs::directory_entry& e, const VerifyOptions& opts, std::string& buffer,
-                     std::map<digest::Digest, uint64_t>& present, VerifyReport& r) {
+void check_blob_file(const fs::directory_entry& e, const VerifyOptions& opts, const Expectations& layers,
+                     std::string& buffer, std::map<digest::Digest, uint64_t>& present, VerifyReport& r) {
   const std::string name = e.path().filename().string();
   const std::string rel = "blobs/sha256/" + name;
   if (is_temp_name(name)) {
@@ -74,23 +181,25 @@ void check_blob_file(const fs::directory_entry& e, const VerifyOptions& opts, st
   ++r.blobs;
   r.blob_bytes += static_cast<uint64_t>(sb.st_size);
   if (!opts.hash_content) return;
-  auto actual = digest::sha256_of_file(e.path().string(), buffer);
+  auto layer = layers.find(*d);
+  auto actual = read_blob_file(e.path(), buffer, opts.check_diff_ids && layer != layers.end());
   if (!actual) return add_problem(r, Kind::Io, actual.error().message);
-  if (actual->digest != *d) {
-    add_problem(r, Kind::Corrupt,
-                fmt::format("blob {}: content hashes to {} ({})", d->str(), actual->digest.str(), rel));
+  if (actual->sha256 != *d) {
+    return add_problem(r, Kind::Corrupt,
+                       fmt::format("blob {}: content hashes to {} ({})", d->str(), actual->sha256.str(), rel));
   }
+  if (opts.check_diff_ids && layer != layers.end()) check_layer_blob(*d, *actual, layer->second, r);
 }
 
 core::Result<std::map<digest::Digest, uint64_t>> scan_blobs(const Store& store, const VerifyOptions& opts,
-                                                           VerifyReport& r) {
+                                                           const Expectations& layers, VerifyReport& r) {
   const fs::path dir = store.root() / "blobs" / "sha256";
   std::map<digest::Digest, uint64_t> present;
   std::string buffer(kHashBuffer, '\0');
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
   if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
-  for (const auto& e : it) check_blob_file(e, opts, buffer, present, r);
+  for (const auto& e : it) check_blob_file(e, opts, layers, buffer, present, r);
   return present;
 }
 
@@ -115,13 +224,23 @@ void check_reached(const Reach& reached, const std::map<digest::Digest, uint64_t
   }
 }
 
-void check_index(const Store& store, const std::map<digest::Digest, uint64_t>& present, VerifyReport& r) {
+// index.json walked: every entry's reach, in order.
+std::vector<Reach> walk_index(const Store& store, VerifyReport& r) {
+  std::vector<Reach> out;
   auto entries = store.read_index();
-  if (!entries) return add_problem(r, Kind::BadIndex, entries.error().message);
+  if (!entries) {
+    add_problem(r, Kind::BadIndex, entries.error().message);
+    return out;
+  }
   r.index_entries = entries->size();
+  for (const auto& entry : *entries) out.push_back(reach(store, entry));
+  return out;
+}
+
+void check_index(const std::vector<Reach>& reaches, const std::map<digest::Digest, uint64_t>& present,
+                 VerifyReport& r) {
   std::set<digest::Digest> reachable, reported;
-  for (const auto& entry : *entries) {
-    Reach reached = reach(store, entry);
+  for (const auto& reached : reaches) {
     check_reached(reached, present, reported, r);
     for (const auto& b : reached.blobs) reachable.insert(b.descriptor.digest);
   }
@@ -174,6 +293,7 @@ void walk(const Store& store, const ReachedBlob& m, size_t depth, std::set<diges
     return out.problems.push_back(fmt::format("{}: manifest {}: {}", m.via, d.str(), parsed.error().message));
   }
   if (const auto* image = std::get_if<manifest::ImageManifest>(&*parsed)) {
+    out.images.push_back({image->config, image->layers, m.via});
     out.blobs.push_back({image->config, ReachedBlob::Role::Config, m.via, true});
     for (const auto& layer : image->layers) {
       out.blobs.push_back({layer, ReachedBlob::Role::Layer, m.via, !manifest::is_foreign_layer(layer)});
@@ -247,9 +367,15 @@ core::Result<std::vector<fs::path>> orphan_segment_records(const Store& store) {
 
 core::Result<VerifyReport> verify(const Store& store, const VerifyOptions& opts) {
   VerifyReport r;
-  auto present = scan_blobs(store, opts, r);
+  std::vector<Reach> reaches = walk_index(store, r);
+  Expectations layers;
+  for (const auto& reached : reaches) {
+    for (const auto& img : reached.images) expect_image(store, img, layers, r);
+  }
+  r.layers = layers.size();
+  auto present = scan_blobs(store, opts, layers, r);
   if (!present) return core::fail(present.error());
-  check_index(store, *present, r);
+  check_index(reaches, *present, r);
   check_stray_files(store, r);
   auto partials = list_partials(store);
   if (!partials) return core::fail(partials.error());

@@ -3,7 +3,10 @@
 // verify() hashes every file in blobs/sha256 against its name (streamed through a
 // fixed buffer), checks that index.json parses and that every blob its entries
 // reach exists with its descriptor's size: each entry's manifest, an index's image
-// children, configs and layers. Foreign (non-distributable) layers and an index's
+// children, configs and layers. Every layer an image config describes is also
+// decompressed (gzip or zstd, by its magic bytes) in the same read that hashes it,
+// and its uncompressed sha256 compared with the config's diff_id; its content must
+// be the compression its media type names. Foreign (non-distributable) layers and an index's
 // non-image children (attestations) may be absent; when present they are checked.
 // Stray temporary files are problems; ingest/*.partial files are resumable
 // downloads and only listed. Read-only: verify never changes the store.
@@ -36,8 +39,16 @@ struct ReachedBlob {
 
 std::string_view to_string(ReachedBlob::Role role);
 
+// An image manifest reached: its config and layers, in order.
+struct ReachedImage {
+  manifest::Descriptor config;
+  std::vector<manifest::Descriptor> layers;
+  std::string via;
+};
+
 struct Reach {
   std::vector<ReachedBlob> blobs;     // in walk order; a digest may repeat
+  std::vector<ReachedImage> images;   // every image manifest present and parsed
   std::vector<std::string> problems;  // manifests present but unreadable or unparsable
 };
 
@@ -50,6 +61,9 @@ Reach reach(const Store& store, const IndexEntry& entry);
 
 struct VerifyOptions {
   bool hash_content = true;  // false: names, sizes and references only (fast)
+  // false (`verify --quick`): layers are hashed but not decompressed, so their
+  // diff_ids are not checked. Needs hash_content.
+  bool check_diff_ids = true;
 };
 
 struct VerifyProblem {
@@ -60,6 +74,8 @@ struct VerifyProblem {
     SizeMismatch,  // blob size differs from its descriptor
     BadManifest,   // a manifest that cannot be read or parsed
     BadIndex,      // index.json unreadable or not an OCI index
+    BadLayer,      // a layer that does not decompress, is not its declared compression,
+                   // or whose uncompressed digest is not its config's diff_id
     StrayFile,     // temporary file left by an interrupted write
     Io,            // a file or directory that could not be read
   };
@@ -89,6 +105,8 @@ struct VerifyReport {
   size_t reachable = 0;         // distinct digests reached from index.json
   size_t unreferenced = 0;      // blobs nothing reaches (gc removes them)
   uint64_t unreferenced_bytes = 0;
+  size_t layers = 0;            // distinct layer blobs configs describe
+  size_t diff_ids_checked = 0;  // of those, decompressed and compared with their diff_id
   bool ok() const { return problems.empty(); }
 };
 

@@ -1,6 +1,6 @@
 // write_oci_layout / write_oci_archive: file set, index.json, hard links into the
 // store, Docker->OCI restatement, foreign layers left out, refusal of a non-empty
-// target, and the helpers underneath (gunzip, scratch and temp outputs).
+// target, and the helpers underneath (scratch and temp outputs).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -12,7 +12,6 @@
 
 #include "export/export.h"
 #include "export/fs_output.h"
-#include "export/gunzip.h"
 #include "image_builder.h"
 
 namespace fs = std::filesystem;
@@ -148,65 +147,6 @@ TEST_F(OciLayoutTest, TargetMustBeAbsentOrEmpty) {
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("not an empty directory"), std::string::npos) << st.error().message;
   EXPECT_EQ(list_dir(out_dir), std::vector<std::string>{"layout"});
-}
-
-TEST(Gunzip, MultiMemberAndCorruptInput) {
-  TempDir tmp;
-  std::string a = "first member ", b(100000, 'z');
-  write_file(tmp.path() / "in.gz", gzip(a) + gzip(b));
-  int in = ::open((tmp.path() / "in.gz").c_str(), O_RDONLY | O_CLOEXEC);
-  int out = ::open((tmp.path() / "out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  auto r = ferry::exporter::gunzip_to_fd(in, "in.gz", out, "out");
-  ::close(in);
-  ::close(out);
-  ASSERT_TRUE(r) << r.error().message;
-  EXPECT_EQ(r->size, a.size() + b.size());
-  EXPECT_EQ(r->digest, sha256_of(a + b));
-  EXPECT_TRUE(read_file(tmp.path() / "out") == a + b);
-
-  for (const std::string& bad :
-       {gzip(b).substr(0, 40), gzip(a) + "trailing junk", std::string("not gzip at all"), std::string()}) {
-    write_file(tmp.path() / "bad.gz", bad);
-    in = ::open((tmp.path() / "bad.gz").c_str(), O_RDONLY | O_CLOEXEC);
-    out = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    auto e = ferry::exporter::gunzip_to_fd(in, "bad.gz", out, "/dev/null");
-    ::close(in);
-    ::close(out);
-    ASSERT_FALSE(e);
-    EXPECT_EQ(e.error().kind, ErrorKind::InvalidInput);
-    EXPECT_NE(e.error().message.find("bad.gz"), std::string::npos);
-  }
-}
-
-TEST(Gunzip, ChunkedHashingAgreesWithTheFileAndStopsAtAFailingSink) {
-  std::string a = "first member ", b(300000, 'q');
-  const std::string gz = gzip(a) + gzip(b);
-  for (size_t chunk : {size_t{1}, size_t{7}, size_t{4096}, gz.size()}) {
-    std::string out;
-    ferry::exporter::GunzipHasher g([&out](const unsigned char* p, size_t n) {
-      out.append(reinterpret_cast<const char*>(p), n);
-      return ferry::core::Status{};
-    });
-    for (size_t at = 0; at < gz.size(); at += chunk) {
-      ASSERT_TRUE(g.update(gz.data() + at, std::min(chunk, gz.size() - at))) << chunk;
-    }
-    auto r = g.finish();
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->digest, sha256_of(a + b)) << chunk;
-    EXPECT_TRUE(out == a + b) << chunk;
-  }
-  int calls = 0;
-  ferry::exporter::GunzipHasher failing([&calls](const unsigned char*, size_t) {
-    ++calls;
-    return ferry::core::Status(ferry::core::fail(ErrorKind::Io, "disk full"));
-  });
-  auto st = failing.update(gz.data(), gz.size());
-  ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().kind, ErrorKind::Io);
-  EXPECT_EQ(calls, 1);
-  EXPECT_FALSE(failing.update(gz.data(), 1));
-  EXPECT_EQ(calls, 1);
-  ASSERT_FALSE(failing.finish());
 }
 
 TEST(FsOutput, UncommittedOutputsVanish) {

@@ -49,11 +49,15 @@ struct Image {
 Image make_image(Store& s, const std::string& name, const std::vector<std::string>& layers) {
   Image img;
   std::string list;
+  std::vector<ferry::digest::Digest> diff_ids;
   for (const auto& content : layers) {
-    img.layers.push_back(put(s, content, media::kDockerLayerGzip));
+    auto l = ferry::store::testing::put_layer(s, content);
+    img.layers.push_back(l.descriptor);
+    diff_ids.push_back(l.diff_id);
     list += (list.empty() ? "" : ",") + descriptor_json(img.layers.back());
   }
-  img.config = put(s, R"({"architecture":"amd64","os":"linux","name":")" + name + "\"}", media::kDockerConfig);
+  img.config = put(s, ferry::store::testing::config_json(R"("architecture":"amd64","os":"linux","name":")" + name + "\"", diff_ids),
+                   media::kDockerConfig);
   img.manifest = put(s,
                      fmt::format(R"({{"schemaVersion":2,"mediaType":"{}","config":{},"layers":[{}]}})",
                                  media::kDockerManifest, descriptor_json(img.config), list),

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -26,6 +29,40 @@ inline manifest::Descriptor put(Store& s, const std::string& body, std::string_v
   d.size = static_cast<int64_t>(body.size());
   EXPECT_TRUE(s.put_blob(d.digest, body));
   return d;
+}
+
+inline std::string gzip(std::string_view data) {
+  z_stream zs{};
+  if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw std::runtime_error("deflate");
+  std::string out(deflateBound(&zs, static_cast<uLong>(data.size())) + 64, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&zs, Z_FINISH);
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) throw std::runtime_error("deflate did not finish");
+  out.resize(zs.total_out);
+  return out;
+}
+
+// A layer: `content` (standing in for the tar) gzip'd and committed. diff_id is
+// the sha256 of `content`, as its config must name it.
+struct TestLayer {
+  manifest::Descriptor descriptor;
+  digest::Digest diff_id;
+};
+
+inline TestLayer put_layer(Store& s, std::string_view content,
+                           std::string_view media_type = manifest::media::kDockerLayerGzip) {
+  return {put(s, gzip(content), media_type), digest::sha256_of(content)};
+}
+
+// An image config: `fields` (JSON members, e.g. "\"os\":\"linux\"") and rootfs.diff_ids.
+inline std::string config_json(std::string_view fields, const std::vector<digest::Digest>& diff_ids) {
+  std::string ids;
+  for (const auto& d : diff_ids) ids += (ids.empty() ? "\"" : ",\"") + d.str() + "\"";
+  return fmt::format(R"({{{},"rootfs":{{"type":"layers","diff_ids":[{}]}}}})", fields, ids);
 }
 
 inline std::string descriptor_json(const manifest::Descriptor& d) {

@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -50,8 +52,14 @@ struct Image {
 // An image with one layer per entry of `layers` (their contents), committed to `s`.
 Image make_image(Store& s, const std::string& name, const std::vector<std::string>& layers) {
   Image img;
-  for (const auto& content : layers) img.layers.push_back(put(s, content, media::kDockerLayerGzip));
-  img.config = put(s, R"({"architecture":"amd64","os":"linux","name":")" + name + "\"}", media::kDockerConfig);
+  std::vector<Digest> diff_ids;
+  for (const auto& content : layers) {
+    auto l = ferry::store::testing::put_layer(s, content);
+    img.layers.push_back(l.descriptor);
+    diff_ids.push_back(l.diff_id);
+  }
+  img.config = put(s, ferry::store::testing::config_json(R"("architecture":"amd64","os":"linux","name":")" + name + "\"", diff_ids),
+                   media::kDockerConfig);
   img.manifest = put(s, manifest_json(img.config, img.layers), media::kDockerManifest);
   return img;
 }
@@ -61,6 +69,11 @@ void name_it(Store& s, const Descriptor& d, const std::string& ref) {
 }
 
 fs::path path_of(const Store& s, const Descriptor& d) { return s.blob_path(d.digest); }
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 VerifyReport check(const Store& s) {
   auto r = ferry::store::verify(s);
@@ -114,8 +127,8 @@ TEST(Verify, ConsistentStoreHasNoProblems) {
 TEST(Verify, FindsAFlippedByte) {
   Fixture f;
   const fs::path p = path_of(f.s, f.a.layers[1]);
-  std::string data = "top layer of a";
-  data[3] ^= 1;
+  std::string data = read_all(p);
+  data[data.size() - 3] ^= 1;  // inside the gzip trailer's length: same size, other hash
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
   auto r = check(f.s);
   auto corrupt = problems(r, VerifyProblem::Kind::Corrupt);
@@ -126,7 +139,9 @@ TEST(Verify, FindsAFlippedByte) {
 
 TEST(Verify, HashingCanBeSkipped) {
   Fixture f;
-  std::ofstream(path_of(f.s, f.a.layers[0]), std::ios::binary | std::ios::trunc) << "Base layer";
+  std::string data = read_all(path_of(f.s, f.a.layers[0]));
+  data[data.size() - 3] ^= 1;
+  std::ofstream(path_of(f.s, f.a.layers[0]), std::ios::binary | std::ios::trunc) << data;
   auto r = ferry::store::verify(f.s, {.hash_content = false});
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->ok()) << all_problems(*r);
@@ -204,8 +219,11 @@ TEST(Verify, ForeignLayersMayBeAbsent) {
   TempDir t;
   auto s = *Store::open(t.path(), true);
   Descriptor foreign{std::string(media::kDockerForeignLayerGzip), sha256_of("windows base"), 12, {}, {}, {}};
-  Descriptor layer = put(s, "app layer", media::kDockerLayerGzip);
-  Descriptor config = put(s, R"({"os":"windows","architecture":"amd64"})", media::kDockerConfig);
+  auto app = ferry::store::testing::put_layer(s, "app layer");
+  Descriptor layer = app.descriptor;
+  Descriptor config = put(s, ferry::store::testing::config_json(R"("os":"windows","architecture":"amd64")",
+                                                                 {sha256_of("windows base tar"), app.diff_id}),
+                          media::kDockerConfig);
   Descriptor m = put(s, manifest_json(config, {foreign, layer}), media::kDockerManifest);
   name_it(s, m, "example.com/win:1");
   auto r = check(s);
@@ -273,4 +291,101 @@ TEST(Verify, ASegmentRecordIsAProblemOnlyWithoutItsPartial) {
   auto stray = problems(r, VerifyProblem::Kind::StrayFile);
   ASSERT_EQ(stray.size(), 1u) << all_problems(r);
   EXPECT_TRUE(mentions(stray, hex + ".segments: segment record without its partial download"));
+}
+
+namespace {
+
+std::string zstd_frame(std::string_view data) {
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 3);
+  EXPECT_FALSE(ZSTD_isError(n));
+  out.resize(ZSTD_isError(n) ? 0 : n);
+  return out;
+}
+
+// One image whose single layer is `blob` (as stored, `media_type`) and whose
+// config names `diff_id`.
+Descriptor image_of_layer(Store& s, const std::string& blob, std::string_view media_type, const Digest& diff_id) {
+  Descriptor layer = put(s, blob, media_type);
+  Descriptor config = put(s, ferry::store::testing::config_json(R"("os":"linux","architecture":"amd64")", {diff_id}),
+                          media::kOciConfig);
+  Descriptor m = put(s, manifest_json(config, {layer}), media::kDockerManifest);
+  name_it(s, m, "example.com/layer:1");
+  return layer;
+}
+
+}  // namespace
+
+TEST(VerifyDiffIds, GzipAndZstdLayersMatchingTheirConfigPassAndAreCounted) {
+  TempDir t;
+  auto s = *Store::open(t.path(), true);
+  const std::string tar = "a tar stream, as far as diff_ids go";
+  image_of_layer(s, zstd_frame(tar.substr(0, 5)) + zstd_frame(tar.substr(5)), media::kOciLayerZstd, sha256_of(tar));
+  auto r = check(s);
+  EXPECT_TRUE(r.ok()) << all_problems(r);
+  EXPECT_EQ(r.layers, 1u);
+  EXPECT_EQ(r.diff_ids_checked, 1u);
+  Fixture f;  // two gzip layers
+  auto g = check(f.s);
+  EXPECT_TRUE(g.ok()) << all_problems(g);
+  EXPECT_EQ(g.diff_ids_checked, 2u);
+}
+
+TEST(VerifyDiffIds, AWrongDiffIdIsFoundForGzipAndForZstd) {
+  const std::string tar = "layer content";
+  const Digest wrong = sha256_of("another layer content");
+  struct Case {
+    const char* name;
+    std::string blob;
+    std::string_view media_type;
+  };
+  const Case cases[] = {{"gzip", ferry::store::testing::gzip(tar), media::kDockerLayerGzip},
+                        {"zstd", zstd_frame(tar), media::kOciLayerZstd}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    TempDir t;
+    auto s = *Store::open(t.path(), true);
+    Descriptor layer = image_of_layer(s, c.blob, c.media_type, wrong);
+    auto r = check(s);
+    auto bad = problems(r, VerifyProblem::Kind::BadLayer);
+    ASSERT_EQ(bad.size(), 1u) << all_problems(r);
+    EXPECT_TRUE(mentions(bad, layer.digest.str()));
+    EXPECT_TRUE(mentions(bad, wrong.str()));
+    EXPECT_TRUE(mentions(bad, sha256_of(tar).str()));
+    EXPECT_TRUE(mentions(bad, c.name));
+    // --quick: hashed but not decompressed, so nothing to see.
+    auto quick = ferry::store::verify(s, {.hash_content = true, .check_diff_ids = false});
+    ASSERT_TRUE(quick);
+    EXPECT_TRUE(quick->ok()) << all_problems(*quick);
+    EXPECT_EQ(quick->diff_ids_checked, 0u);
+    EXPECT_EQ(quick->layers, 1u);
+  }
+}
+
+TEST(VerifyDiffIds, ALayerThatIsNotWhatItsMediaTypeSaysOrDoesNotDecompressIsFound) {
+  const std::string tar = "plain bytes under a gzip media type";
+  struct Case {
+    const char* name;
+    std::string blob;
+    std::string_view media_type;
+    const char* says;
+  };
+  const std::string z = zstd_frame(tar);
+  const Case cases[] = {
+      {"plain declared gzip", tar, media::kDockerLayerGzip, "its content is plain"},
+      {"zstd declared gzip", z, media::kOciLayerGzip, "its content is zstd"},
+      {"truncated zstd", z.substr(0, z.size() - 2), media::kOciLayerZstd, "does not decompress (zstd)"},
+      {"truncated gzip", ferry::store::testing::gzip(tar).substr(0, 20), media::kOciLayerGzip,
+       "does not decompress (gzip)"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    TempDir t;
+    auto s = *Store::open(t.path(), true);
+    image_of_layer(s, c.blob, c.media_type, sha256_of(tar));
+    auto r = check(s);
+    auto bad = problems(r, VerifyProblem::Kind::BadLayer);
+    ASSERT_EQ(bad.size(), 1u) << all_problems(r);
+    EXPECT_TRUE(mentions(bad, c.says)) << all_problems(r);
+  }
 }
