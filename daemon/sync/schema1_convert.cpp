@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "export/gunzip.h"
+#include "codec/layer_decoder.h"
 #include "store/fs_util.h"
 
 namespace ferry::sync {
@@ -34,15 +34,16 @@ core::Error schema1_error(core::ErrorKind kind, std::string message) {
 // The size of a stored layer and the sha256 of what it inflates to.
 core::Result<LayerFacts> inspect_layer(const store::Store& store, const digest::Digest& d, std::string& buffer) {
   const auto path = store.blob_path(d);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return core::fail(core::errno_error("open", path.string(), errno));
+  auto opened = store::open_regular(path, O_RDONLY);
+  if (!opened) return core::fail(opened.error());
+  int fd = *opened;
   std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { ::close(*f); });
-  exporter::GunzipHasher gunzip;
+  codec::LayerDecoder gunzip;
   uint64_t offset = 0;
   for (;;) {
     auto n = store::pread_full(fd, buffer.data(), buffer.size(), offset, path);
     if (!n) return core::fail(n.error());
-    if (offset == 0 && !exporter::looks_gzip(std::string_view(buffer.data(), *n))) {
+    if (offset == 0 && codec::detect(std::string_view(buffer.data(), *n)) != codec::Compression::Gzip) {
       return core::fail(schema1_error(core::ErrorKind::Unsupported,
                                       fmt::format("layer {} is not gzip-compressed; schema1 layers must be, "
                                                   "so it cannot be converted",
@@ -58,7 +59,7 @@ core::Result<LayerFacts> inspect_layer(const store::Store& store, const digest::
   if (!inflated) {
     return core::fail(schema1_error(inflated.error().kind, fmt::format("layer {}: {}", d.str(), inflated.error().message)));
   }
-  return LayerFacts{inflated->digest, static_cast<int64_t>(offset)};
+  return LayerFacts{inflated->diff_id, static_cast<int64_t>(offset)};
 }
 
 manifest::Descriptor descriptor(std::string_view media_type, const std::string& body) {
