@@ -83,6 +83,7 @@ class DockerArchiveWriter {
   core::Status finish();
 
  private:
+  core::Status add_artifact(const LoadedImage& image);
   core::Status add_blob_once(const digest::Digest& d, int64_t size);
   core::Status add_bytes_once(const digest::Digest& d, std::string_view bytes);
   core::Result<manifest::Descriptor> add_layer(const LoadedImage& image, size_t i);
@@ -197,7 +198,29 @@ core::Result<manifest::Descriptor> DockerArchiveWriter::add_manifest(const Loade
   return entry;
 }
 
+// An artifact in a bundle: its blobs and manifest as stored, named in
+// ferry-bundle.json only (docker load has nothing to do with it, so neither
+// manifest.json nor index.json lists it).
+core::Status DockerArchiveWriter::add_artifact(const LoadedImage& image) {
+  const auto& config = image.manifest.config;
+  if (auto st = add_blob_once(config.digest, config.size); !st) return st;
+  for (const auto& layer : image.manifest.layers) {
+    if (auto st = add_blob_once(layer.digest, layer.size); !st) return st;
+  }
+  const manifest::Descriptor& requested = image.request->descriptor;
+  if (auto st = add_bytes_once(requested.digest, image.manifest_bytes); !st) return st;
+  ordered_json b;
+  b["reference"] = image.request->ref.str();
+  b["manifest"] = {{"mediaType", requested.media_type},
+                   {"digest", requested.digest.str()},
+                   {"size", static_cast<int64_t>(image.manifest_bytes.size())}};
+  b["artifactType"] = image.artifact_type;
+  bundle_images_.push_back(std::move(b));
+  return {};
+}
+
 core::Status DockerArchiveWriter::add_image(const LoadedImage& image) {
+  if (!image.artifact_type.empty()) return add_artifact(image);
   const auto& config = image.manifest.config;
   if (auto st = add_blob_once(config.digest, config.size); !st) return st;
   std::vector<manifest::Descriptor> layers;
@@ -299,12 +322,15 @@ void prefer_platform(std::vector<LoadedImage>& images, const manifest::Platform&
   std::stable_sort(images.begin(), images.end(), [&](const LoadedImage& a, const LoadedImage& b) {
     size_t ka = first_seen[a.request->ref.str()], kb = first_seen[b.request->ref.str()];
     if (ka != kb) return ka < kb;
-    return platform_matches(image_platform(a), want) && !platform_matches(image_platform(b), want);
+    const manifest::Platform none;
+    return platform_matches(image_platform(a).value_or(none), want) &&
+           !platform_matches(image_platform(b).value_or(none), want);
   });
 }
 
 core::Status check_layer_counts(const std::vector<LoadedImage>& images) {
   for (const LoadedImage& image : images) {
+    if (!image.artifact_type.empty()) continue;  // no rootfs (bundles carry artifacts as blobs)
     if (image.manifest.layers.size() != image.config.diff_ids.size()) {
       return core::fail(core::ErrorKind::InvalidInput,
                         fmt::format("{}: manifest has {} layers but config has {} diff_ids", image.label,
@@ -319,6 +345,9 @@ core::Status write_docker_archive_impl(const store::Store& store, const std::vec
                                        const BundleOptions& bundle) {
   auto loaded = load_images(store, images, MissingForeign::kFail);
   if (!loaded) return core::fail(std::move(loaded.error()));
+  if (!bundle.bundle) {
+    if (auto st = refuse_artifacts(*loaded); !st) return st;
+  }
   if (auto st = check_layer_counts(*loaded); !st) return st;
   if (opts.uncompressed && !bundle.omit_layers.empty()) {
     return core::fail(core::ErrorKind::InvalidInput, "a delta bundle keeps layers as stored (not uncompressed)");
@@ -353,6 +382,12 @@ manifest::Platform host_platform() {
   if (machine.starts_with("armv6")) return {"linux", "arm", "v6", ""};
   if (machine == "i686" || machine == "i386") return {"linux", "386", "", ""};
   return {"linux", machine, "", ""};  // ppc64le, s390x, riscv64 are named alike
+}
+
+core::Status check_docker_loadable(const store::Store& store, const std::vector<ExportImage>& images) {
+  auto loaded = load_images(store, images, MissingForeign::kSkip);
+  if (!loaded) return core::fail(std::move(loaded.error()));
+  return refuse_artifacts(*loaded);
 }
 
 core::Status write_docker_archive(const store::Store& store, const std::vector<ExportImage>& images,
