@@ -197,6 +197,7 @@ void walk_oci(const ArchiveScan& scan, const manifest::Descriptor& d, size_t dep
   }
   auto& m = std::get<manifest::ImageManifest>(*parsed);
   base.manifest = d;
+  base.artifact = manifest::is_artifact(m);
   base.config_digest = m.config.digest;
   base.config_entry = blob_entry(m.config.digest);
   check_blob(scan, m.config, "config", base.problems);
@@ -234,6 +235,7 @@ void check_oci(const ArchiveScan& scan, const ScannedEntry& index_entry, Archive
     }
     if (img.name.empty()) img.name = short_name(d.digest);
     if (d.platform && !d.platform->os.empty()) img.name += " " + d.platform->str();
+    img.entry = d;
     walk_oci(scan, d, 0, std::move(img), r.images, r.omitted);
   }
 }
