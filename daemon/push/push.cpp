@@ -32,6 +32,7 @@ struct ImageState {
   ManifestBody top;                      // what the tag names
   std::vector<manifest::Descriptor> blobs;
   std::vector<digest::Digest> missing_children;  // index entries the store lacks
+  bool top_put = false;                          // the tag's manifest went up (or was there)
   bool fallback_tried = false;                   // the original index was refused: a new one went up
   int pending = 0;
   bool failed() const { return out.error.has_value(); }
@@ -84,8 +85,13 @@ class Pusher {
     pump();
     if (auto st = engine_.run(); !st) return core::fail(st.error());
     PushReport report;
-    for (auto& img : images_) {
+    for (size_t i = 0; i < images_.size(); ++i) {
+      auto& img = images_[i];
       img->out.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      if (!img->failed() && !img->out.unchanged && !img->top_put) {
+        // Never report a push whose tag did not go up (no silent success).
+        fail_image(i, core::Error{core::ErrorKind::Internal, "the tag's manifest was never sent", 0, {}, std::nullopt});
+      }
       if (!img->failed()) {
         log_image(*img);
       }
@@ -418,6 +424,7 @@ class Pusher {
                                 });
       });
     }
+    pump();  // also when called from a completion, after its release() pumped
   }
 
   void child_done(size_t i) {
@@ -447,6 +454,7 @@ class Pusher {
                                  fail_image(i, std::move(e));
                                } else {
                                  ++im.out.manifests_put;
+                                 if (is_top) im.top_put = true;
                                  if (is_top) record_holdings(im);
                                }
                                release();
