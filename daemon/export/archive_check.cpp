@@ -333,7 +333,8 @@ std::optional<manifest::Descriptor> descriptor_from(const nlohmann::json& j) {
   auto d = digest::Digest::parse(j["digest"].get<std::string>());
   if (!d) return std::nullopt;
   manifest::Descriptor out{j.value("mediaType", ""), *d, j.value("size", int64_t{-1}), std::nullopt, {}, {}};
-  if (out.size < 0 || !manifest::is_image_manifest_type(out.media_type)) return std::nullopt;
+  if (out.size < 0) return std::nullopt;
+  if (!manifest::is_image_manifest_type(out.media_type) && !manifest::is_index_type(out.media_type)) return std::nullopt;
   if (j.contains("platform") && j["platform"].is_object()) {
     const auto& p = j["platform"];
     out.platform = manifest::Platform{p.value("os", ""), p.value("architecture", ""), p.value("variant", ""),

@@ -84,6 +84,13 @@ struct BundleOptions {
   // cannot be docker-loaded. Not with `uncompressed`.
   std::set<digest::Digest> omit_layers;
   std::string since;
+  // Indexes kept whole (all platforms in the store): every index and manifest of
+  // the tree goes in (attestations and their blobs included) and ferry-bundle.json
+  // names the index, not its platform images, for the reference, so `ferry import`
+  // records the registry's digest. index.json and manifest.json still list the
+  // platform images (from `images`) for docker load. Each must be complete in the
+  // store (read_index_tree(...).complete).
+  std::vector<ExportImage> indexes;
 };
 
 // The platform of this machine (linux/amd64, linux/arm64/v8, ...), as Docker names it.

@@ -25,7 +25,9 @@
 #   4. sig: a docker tarball is refused (exit 1, one line naming the artifact, no
 #      file); an oci-archive is written, verifies, imports; verify --store passes
 #   5. onlysig --all-platforms -o X.tar: exit 1, no file (was: exit 0, "wrote", no file)
-#   6. push of the nested index to another repository keeps its digest
+#   6. push of the nested index (and the artifact) to another repository keeps its digest
+#   7. export --bundle keeps whole indexes (attestations) and artifacts; it loads in
+#      docker, verifies, and an import records the registry's digests
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -206,5 +208,22 @@ ferry_ok push --store "$IT_TMP/offline" "$REG/it/bb:nested" "$REG/it/pushed:nest
 assert_eq "pushed nested index digest" "$(sha "$IT_TMP/nested.json")" "$(reg_digest it/pushed:nested)"
 ferry_ok push --store "$IT_TMP/offline" "$REG/it/bb:sig" "$REG/it/pushed:sig"
 assert_eq "pushed artifact digest" "$(sha "$IT_TMP/sig.json")" "$(reg_digest it/pushed:sig)"
+
+###############################################################################
+log "=== 7. a bundle keeps whole indexes (attestations included) and artifacts"
+ferry_ok export --store "$STORE" --bundle "$IT_TMP/bundle.tar"
+tar -tf "$IT_TMP/bundle.tar" | grep -qx "blobs/sha256/$ATT_HEX" || fail "the bundle lacks the attestation manifest"
+tar -tf "$IT_TMP/bundle.tar" | grep -qx "blobs/sha256/$INTOTO_HEX" || fail "the bundle lacks the attestation statement"
+ferry_ok verify "$IT_TMP/bundle.tar"
+docker_cli load -i "$IT_TMP/bundle.tar" >"$IT_TMP/load4.out" 2>&1 || { cat "$IT_TMP/load4.out"; fail "docker load of the bundle failed"; }
+ferry_ok import --store "$IT_TMP/offline2" "$IT_TMP/bundle.tar"
+ferry_ok verify --store "$IT_TMP/offline2"
+entry_of() { # STORE REPO:TAG
+  imgtool json "$1/index.json" \
+    "[m['digest'] for m in d['manifests'] if m['annotations']['org.opencontainers.image.ref.name'].endswith('$2')]"
+}
+assert_eq "bundle import: attested index" "$(sha "$IT_TMP/attested.json")" "$(entry_of "$IT_TMP/offline2" it/bb:attested)"
+assert_eq "bundle import: nested index" "$(sha "$IT_TMP/nested.json")" "$(entry_of "$IT_TMP/offline2" it/bb:nested)"
+assert_eq "bundle import: artifact" "$(sha "$IT_TMP/sig.json")" "$(entry_of "$IT_TMP/offline2" it/bb:sig)"
 
 log "PASS indexes"
