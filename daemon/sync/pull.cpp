@@ -690,7 +690,7 @@ class Puller {
       return fail_image(i, core::Error{core::ErrorKind::NotFound, "the index names no manifest", 0, {}, std::nullopt});
     }
     img.complete = true;
-    last_[img.out.ref.str()] = {img.index ? img.index->digest : img.out.entries.front().digest, selection(img.target)};
+    last_[img.out.ref.str()] = {img.index ? img.index->digest : img.out.images.front().digest, selection(img.target)};
     spdlog::info("image pulled ref={} digest={} platforms={} bytes={}", img.out.ref.str(),
                  img.out.entries.front().digest.short_hex(), img.out.images.size(), img.out.bytes_fetched);
     if (opts_.on_image_ready) opts_.on_image_ready(i, img.out, img.fetched);
