@@ -148,6 +148,13 @@ int run_import(const ImportArgs& args);
 [[nodiscard]] core::Result<std::optional<auth::Credentials>> login_from_flags(const std::string& username,
                                                                               bool password_stdin, std::istream& in);
 
+// The final check of an output a command names, before it may exit 0: `out` exists,
+// is a non-empty regular file that passes the archive check of `ferry verify` and is
+// of `format` ("docker": a docker-archive, "oci-archive"), or for "oci" a layout
+// directory whose index.json names manifests present under blobs/sha256. The error
+// names the path and the first thing wrong.
+[[nodiscard]] core::Status check_output(const std::filesystem::path& out, std::string_view format);
+
 // ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
 std::string default_store_dir();
 

@@ -25,6 +25,7 @@
 #include "core/parallel.h"
 #include "export/export.h"
 #include "export/export_set.h"
+#include "export/index_tree.h"
 #include "store/fs_util.h"
 #include "store/lock.h"
 #include "store/receipt.h"
@@ -169,6 +170,16 @@ int write_bundle(const ExportArgs& a, const store::Store& store, const std::vect
   }
   std::vector<exporter::ExportImage> images;
   for (const auto& s : selected) {
+    // A reference whose whole index is in the store keeps it (attestations too).
+    if (s.entries.size() == 1 && manifest::is_index_type(s.entries.front().media_type)) {
+      auto tree = exporter::read_index_tree(store, s.entries.front());
+      if (tree && tree->complete) {
+        opts.indexes.push_back({s.ref, s.entries.front()});
+      } else {
+        spdlog::debug("bundle without the registry's index ref={} reason={}", s.ref.str(),
+                      tree ? "the store lacks some of its manifests" : tree.error().message);
+      }
+    }
     auto list = sync::platform_images(store, s.entries);
     if (!list) return failed(fmt::format("{}: {}", s.ref.str(), list.error().message));
     for (const auto& d : *list) images.push_back({s.ref, d});
@@ -178,6 +189,7 @@ int write_bundle(const ExportArgs& a, const store::Store& store, const std::vect
   if (auto st = exporter::write_docker_archive(store, images, a.bundle, docker, opts); !st) {
     return failed(st.error().message);
   }
+  if (auto st = check_output(a.bundle, "docker"); !st) return failed(st.error().message);
   std::error_code ec;
   auto size = fs::file_size(a.bundle, ec);
   fmt::print("bundle {}: {} references, {} images, {} bytes{}\n", a.bundle, selected.size(), images.size(),

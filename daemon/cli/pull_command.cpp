@@ -14,6 +14,7 @@
 #include "cli/progress.h"
 #include "config/config.h"
 #include "export/export.h"
+#include "export/index_tree.h"
 #include "manifest/manifest.h"
 #include "reference/reference.h"
 #include "store/lock.h"
@@ -95,16 +96,44 @@ namespace {
 
 int usage(std::string_view msg) { return usage_error("pull", msg); }
 
+// What an export of `img` takes: for an OCI output, the reference's index when the
+// store holds all of it (its digest then crosses the gap), else its platform images.
+std::vector<exporter::ExportImage> export_list(const PullArgs& a, const store::Store& store,
+                                               const sync::PulledImage& img) {
+  std::vector<exporter::ExportImage> out;
+  const bool oci = a.format != "docker";
+  if (oci && img.entries.size() == 1 && manifest::is_index_type(img.entries.front().media_type)) {
+    auto tree = exporter::read_index_tree(store, img.entries.front());
+    if (tree && tree->complete) return {{img.ref, img.entries.front()}};
+    spdlog::debug("oci export without the registry's index ref={} index={} reason={}", img.ref.str(),
+                  img.digest.str(), tree ? "the store lacks some of its manifests" : tree.error().message);
+  } else if (oci && img.entries.size() >= 1 && img.entries.front().digest != img.digest) {
+    spdlog::debug("oci export without the registry's index ref={} index={} reason=a platform subset was pulled",
+                  img.ref.str(), img.digest.str());
+  }
+  for (const auto& d : img.images) out.push_back({img.ref, d});
+  return out;
+}
+
 core::Status export_images(const PullArgs& a, const store::Store& store, const sync::PullReport& report) {
   std::vector<exporter::ExportImage> images;
   for (const auto& img : report.images) {
     if (img.error) continue;
-    for (const auto& d : img.images) images.push_back({img.ref, d});
+    auto list = export_list(a, store, img);
+    if (list.empty()) {
+      return core::fail(core::ErrorKind::NotFound,
+                        fmt::format("{}: no platform image in it to export (only attestations or artifacts); "
+                                    "use --all-platforms --format oci-archive",
+                                    img.ref.str()));
+    }
+    images.insert(images.end(), list.begin(), list.end());
   }
-  if (images.empty()) return {};
+  if (images.empty()) return core::fail(core::ErrorKind::NotFound, "nothing to export: no image was pulled");
   const fs::path out = a.output;
   if (a.format == "oci") return exporter::write_oci_layout(store, images, out);
   if (a.format == "oci-archive") return exporter::write_oci_archive(store, images, out);
+  // An artifact cannot be docker-loaded: refused with its own line, before any file exists.
+  if (auto st = exporter::check_docker_loadable(store, images); !st) return st;
   exporter::DockerArchiveOptions opts;
   opts.uncompressed = a.uncompressed;
   opts.keep_zstd = a.keep_zstd;
@@ -168,6 +197,11 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
       return kExitSomeFailed;
     }
     if (auto st = export_images(a, *store, *report); !st) {
+      if (st.error().kind == core::ErrorKind::InvalidInput) return run_failed("pull", st.error().message);
+      return run_failed("pull", fmt::format("export {}: {}", a.output, st.error().message));
+    }
+    // Exit 0 only with the file there and verifying, whatever the path above did.
+    if (auto st = check_output(a.output, a.format); !st) {
       return run_failed("pull", fmt::format("export {}: {}", a.output, st.error().message));
     }
     spdlog::info("wrote {} format={}", a.output, a.format);

@@ -290,6 +290,7 @@ void walk_oci(const ArchiveScan& scan, const manifest::Descriptor& d, size_t dep
   }
   auto& m = std::get<manifest::ImageManifest>(*parsed);
   base.manifest = d;
+  base.artifact = manifest::is_artifact(m);
   base.config_digest = m.config.digest;
   base.config_entry = blob_entry(m.config.digest);
   auto diff_ids = config_diff_ids(scan, check_blob(scan, m.config, "config", base.problems), m, base);
@@ -329,6 +330,7 @@ void check_oci(const ArchiveScan& scan, const ScannedEntry& index_entry, Archive
     }
     if (img.name.empty()) img.name = short_name(d.digest);
     if (d.platform && !d.platform->os.empty()) img.name += " " + d.platform->str();
+    img.entry = d;
     walk_oci(scan, d, 0, std::move(img), r.images, r.omitted);
   }
 }
@@ -419,7 +421,8 @@ std::optional<manifest::Descriptor> descriptor_from(const nlohmann::json& j) {
   auto d = digest::Digest::parse(j["digest"].get<std::string>());
   if (!d) return std::nullopt;
   manifest::Descriptor out{j.value("mediaType", ""), *d, j.value("size", int64_t{-1}), std::nullopt, {}, {}};
-  if (out.size < 0 || !manifest::is_image_manifest_type(out.media_type)) return std::nullopt;
+  if (out.size < 0) return std::nullopt;
+  if (!manifest::is_image_manifest_type(out.media_type) && !manifest::is_index_type(out.media_type)) return std::nullopt;
   if (j.contains("platform") && j["platform"].is_object()) {
     const auto& p = j["platform"];
     out.platform = manifest::Platform{p.value("os", ""), p.value("architecture", ""), p.value("variant", ""),

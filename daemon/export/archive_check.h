@@ -91,6 +91,8 @@ struct ArchiveImage {
   std::string name;                  // a tag, ref name annotation, or the config digest
   std::vector<std::string> ref_names;  // full references when known (index.json), else RepoTags
   std::optional<manifest::Descriptor> manifest;  // through index.json: the manifest as named there
+  std::optional<manifest::Descriptor> entry;     // through index.json: the entry it was reached from (an index, or manifest)
+  bool artifact = false;                         // an OCI artifact (no rootfs, no image config)
   std::string config_entry;
   digest::Digest config_digest;
   std::vector<std::string> layer_entries;  // "" for an absent foreign layer

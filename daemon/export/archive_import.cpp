@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 
@@ -101,10 +102,17 @@ std::map<std::string, std::vector<manifest::Descriptor>> archive_references(cons
   }
   for (const auto& img : report.index_images) {
     if (!img.manifest || img.ref_names.empty()) continue;
-    manifest::Descriptor d = *img.manifest;
+    // An index named in index.json (all platforms, attestations) stays the entry:
+    // its digest is the registry's. Its leaves are reached through it.
+    const bool via_index = img.entry && manifest::is_index_type(img.entry->media_type);
+    manifest::Descriptor d = via_index ? *img.entry : *img.manifest;
     d.annotations.clear();
+    if (via_index) d.platform.reset();
     for (const auto& name : img.ref_names) {
-      if (auto n = normalised(name)) out[*n].push_back(d);
+      auto n = normalised(name);
+      if (!n) continue;
+      auto& list = out[*n];
+      if (std::none_of(list.begin(), list.end(), [&](const auto& x) { return x.digest == d.digest; })) list.push_back(d);
     }
   }
   return out;

@@ -42,6 +42,7 @@
 #include "export/export.h"
 #include "export/fs_output.h"
 #include "export/image_set.h"
+#include "export/index_tree.h"
 #include "export/tar_writer.h"
 #include "store/fs_util.h"
 
@@ -91,9 +92,12 @@ class DockerArchiveWriter {
       : store_(store), opts_(opts), bundle_(bundle), tar_(tar), out_(out) {}
 
   core::Status add_image(const LoadedImage& image);
+  core::Status add_index_tree(const ExportImage& index);
   core::Status finish();
 
  private:
+  core::Status add_artifact(const LoadedImage& image);
+  core::Status add_tree_leaf(const LoadedImage& leaf);
   core::Status add_blob_once(const digest::Digest& d, int64_t size);
   core::Status add_bytes_once(const digest::Digest& d, std::string_view bytes);
   core::Result<manifest::Descriptor> add_layer(const LoadedImage& image, size_t i, bool& converted);
@@ -224,7 +228,80 @@ core::Result<manifest::Descriptor> DockerArchiveWriter::add_manifest(const Loade
   return entry;
 }
 
+// An artifact in a bundle: its blobs and manifest as stored, named in
+// ferry-bundle.json only (docker load has nothing to do with it, so neither
+// manifest.json nor index.json lists it).
+core::Status DockerArchiveWriter::add_artifact(const LoadedImage& image) {
+  const auto& config = image.manifest.config;
+  if (auto st = add_blob_once(config.digest, config.size); !st) return st;
+  for (const auto& layer : image.manifest.layers) {
+    if (auto st = add_blob_once(layer.digest, layer.size); !st) return st;
+  }
+  const manifest::Descriptor& requested = image.request->descriptor;
+  if (auto st = add_bytes_once(requested.digest, image.manifest_bytes); !st) return st;
+  ordered_json b;
+  b["reference"] = image.request->ref.str();
+  b["manifest"] = {{"mediaType", requested.media_type},
+                   {"digest", requested.digest.str()},
+                   {"size", static_cast<int64_t>(image.manifest_bytes.size())}};
+  b["artifactType"] = image.artifact_type;
+  bundle_images_.push_back(std::move(b));
+  return {};
+}
+
+// A leaf of a kept index (image, attestation or artifact): its blobs as stored.
+core::Status DockerArchiveWriter::add_tree_leaf(const LoadedImage& leaf) {
+  const auto& config = leaf.manifest.config;
+  if (auto st = add_blob_once(config.digest, config.size); !st) return st;
+  for (size_t j = 0; j < leaf.manifest.layers.size(); ++j) {
+    const auto& layer = leaf.manifest.layers[j];
+    if (!leaf.layer_present[j]) continue;  // a foreign layer the store lacks
+    if (bundle_.omit_layers.contains(layer.digest) && !written_.contains(layer.digest)) {
+      omitted_[layer.digest] = layer.size;
+      continue;
+    }
+    if (auto st = add_blob_once(layer.digest, layer.size); !st) return st;
+  }
+  return add_bytes_once(leaf.request->descriptor.digest, leaf.manifest_bytes);
+}
+
+// A kept index: the whole tree, and ferry-bundle.json names the index for its
+// reference instead of the platform images listed so far.
+core::Status DockerArchiveWriter::add_index_tree(const ExportImage& index) {
+  auto tree = read_index_tree(store_, index.descriptor);
+  if (!tree) return core::fail(std::move(tree.error()));
+  if (!tree->complete) {
+    return core::fail(core::ErrorKind::NotFound,
+                      fmt::format("the store lacks manifests of index {}", index.descriptor.digest.str()));
+  }
+  std::vector<ExportImage> requests;
+  for (const auto& leaf : tree->leaves) requests.push_back({index.ref, leaf});
+  auto leaves = load_images(store_, requests, MissingForeign::kSkip);
+  if (!leaves) return core::fail(std::move(leaves.error()));
+  for (const LoadedImage& leaf : *leaves) {
+    if (auto st = add_tree_leaf(leaf); !st) return st;
+  }
+  for (const auto& n : tree->nested) {
+    if (auto st = add_bytes_once(n.descriptor.digest, n.bytes); !st) return st;
+  }
+  if (auto st = add_bytes_once(index.descriptor.digest, tree->top.bytes); !st) return st;
+  const std::string ref = index.ref.str();
+  ordered_json kept = ordered_json::array();
+  for (auto& b : bundle_images_) {
+    if (b["reference"] != ref) kept.push_back(std::move(b));
+  }
+  ordered_json b;
+  b["reference"] = ref;
+  b["manifest"] = {{"mediaType", index.descriptor.media_type},
+                   {"digest", index.descriptor.digest.str()},
+                   {"size", static_cast<int64_t>(tree->top.bytes.size())}};
+  kept.push_back(std::move(b));
+  bundle_images_ = std::move(kept);
+  return {};
+}
+
 core::Status DockerArchiveWriter::add_image(const LoadedImage& image) {
+  if (!image.artifact_type.empty()) return add_artifact(image);
   const auto& config = image.manifest.config;
   if (auto st = add_blob_once(config.digest, config.size); !st) return st;
   std::vector<manifest::Descriptor> layers;
@@ -327,12 +404,15 @@ void prefer_platform(std::vector<LoadedImage>& images, const manifest::Platform&
   std::stable_sort(images.begin(), images.end(), [&](const LoadedImage& a, const LoadedImage& b) {
     size_t ka = first_seen[a.request->ref.str()], kb = first_seen[b.request->ref.str()];
     if (ka != kb) return ka < kb;
-    return platform_matches(image_platform(a), want) && !platform_matches(image_platform(b), want);
+    const manifest::Platform none;
+    return platform_matches(image_platform(a).value_or(none), want) &&
+           !platform_matches(image_platform(b).value_or(none), want);
   });
 }
 
 core::Status check_layer_counts(const std::vector<LoadedImage>& images) {
   for (const LoadedImage& image : images) {
+    if (!image.artifact_type.empty()) continue;  // no rootfs (bundles carry artifacts as blobs)
     if (image.manifest.layers.size() != image.config.diff_ids.size()) {
       return core::fail(core::ErrorKind::InvalidInput,
                         fmt::format("{}: manifest has {} layers but config has {} diff_ids", image.label,
@@ -347,6 +427,9 @@ core::Status write_docker_archive_impl(const store::Store& store, const std::vec
                                        const BundleOptions& bundle) {
   auto loaded = load_images(store, images, MissingForeign::kFail);
   if (!loaded) return core::fail(std::move(loaded.error()));
+  if (!bundle.bundle) {
+    if (auto st = refuse_artifacts(*loaded); !st) return st;
+  }
   if (auto st = check_layer_counts(*loaded); !st) return st;
   if (opts.uncompressed && !bundle.omit_layers.empty()) {
     return core::fail(core::ErrorKind::InvalidInput, "a delta bundle keeps layers as stored (not uncompressed)");
@@ -362,6 +445,10 @@ core::Status write_docker_archive_impl(const store::Store& store, const std::vec
   for (size_t i = 0; st && i < loaded->size(); ++i) {
     st = writer.add_image((*loaded)[i]);
     if (!st) st.error().context((*loaded)[i].label);
+  }
+  for (size_t i = 0; st && i < bundle.indexes.size(); ++i) {
+    st = writer.add_index_tree(bundle.indexes[i]);
+    if (!st) st.error().context(bundle.indexes[i].ref.str());
   }
   if (st) st = writer.finish();
   if (st) st = tar.finish();
@@ -381,6 +468,12 @@ manifest::Platform host_platform() {
   if (machine.starts_with("armv6")) return {"linux", "arm", "v6", ""};
   if (machine == "i686" || machine == "i386") return {"linux", "386", "", ""};
   return {"linux", machine, "", ""};  // ppc64le, s390x, riscv64 are named alike
+}
+
+core::Status check_docker_loadable(const store::Store& store, const std::vector<ExportImage>& images) {
+  auto loaded = load_images(store, images, MissingForeign::kSkip);
+  if (!loaded) return core::fail(std::move(loaded.error()));
+  return refuse_artifacts(*loaded);
 }
 
 core::Status write_docker_archive(const store::Store& store, const std::vector<ExportImage>& images,

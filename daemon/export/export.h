@@ -23,10 +23,17 @@ namespace ferry::exporter {
 
 namespace fs = std::filesystem;
 
-// One platform image to export. All blobs it names must be in the store.
+// One platform image (or artifact) to export. All blobs it names must be in the
+// store. OCI layouts and archives also take an index (all platforms): it is written
+// with its exact bytes, every index below it and every manifest it names
+// (attestations included), and index.json names the index itself, so the
+// registry's digest crosses the gap. Such an index must be complete in the store
+// (exporter::read_index_tree(...).complete); docker-load tarballs take no index.
+// Artifacts (manifest::is_artifact) go into OCI layouts and into bundles (blobs and
+// ferry-bundle.json only); a plain docker-load tarball refuses them.
 struct ExportImage {
   reference::Reference ref;            // as asked; RepoTags use ref.familiar() when it has a tag
-  manifest::Descriptor descriptor;     // the image manifest (digest, size, media type, platform)
+  manifest::Descriptor descriptor;     // the manifest (digest, size, media type, platform)
 };
 
 // ferry-bundle.json: what a bundle holds, for `ferry import` (and people).
@@ -81,6 +88,13 @@ struct BundleOptions {
   // cannot be docker-loaded. Not with `uncompressed`.
   std::set<digest::Digest> omit_layers;
   std::string since;
+  // Indexes kept whole (all platforms in the store): every index and manifest of
+  // the tree goes in (attestations and their blobs included) and ferry-bundle.json
+  // names the index, not its platform images, for the reference, so `ferry import`
+  // records the registry's digest. index.json and manifest.json still list the
+  // platform images (from `images`) for docker load. Each must be complete in the
+  // store (read_index_tree(...).complete).
+  std::vector<ExportImage> indexes;
 };
 
 // The platform of this machine (linux/amd64, linux/arm64/v8, ...), as Docker names it.
@@ -108,6 +122,11 @@ manifest::Platform host_platform();
                                                 const std::vector<ExportImage>& images,
                                                 const fs::path& out, const DockerArchiveOptions& opts,
                                                 const BundleOptions& bundle);
+
+// Whether `images` can go into a plain docker-load tarball: each manifest is read
+// back and checked; an artifact fails with refuse_artifacts' line
+// ("<ref>: is an artifact (<type>), not an image: ...", InvalidInput).
+[[nodiscard]] core::Status check_docker_loadable(const store::Store& store, const std::vector<ExportImage>& images);
 
 struct OciOptions {
   // Rewrite Docker schema2 manifests as OCI image manifests (OCI config and layer

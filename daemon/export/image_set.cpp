@@ -84,9 +84,12 @@ core::Result<LoadedImage> load_image(const store::Store& store, const ExportImag
   auto config = read_verified(store, image.manifest.config, manifest::kMaxConfigSize, "config");
   if (!config) return core::fail(std::move(config.error()));
   image.config_bytes = std::move(*config);
-  auto parsed_config = manifest::parse_config(image.config_bytes);
-  if (!parsed_config) return core::fail(std::move(parsed_config.error()));
-  image.config = std::move(*parsed_config);
+  image.artifact_type = manifest::artifact_type_of(image.manifest);
+  if (image.artifact_type.empty()) {
+    auto parsed_config = manifest::parse_config(image.config_bytes);
+    if (!parsed_config) return core::fail(std::move(parsed_config.error()));
+    image.config = std::move(*parsed_config);
+  }
   if (auto st = check_layers(store, image, missing_foreign); !st) return core::fail(std::move(st.error()));
   return image;
 }
@@ -176,10 +179,22 @@ core::Status add_store_blob(TarWriter& tar, const store::Store& store, const dig
   return {};
 }
 
-manifest::Platform image_platform(const LoadedImage& image) {
+std::optional<manifest::Platform> image_platform(const LoadedImage& image) {
   const auto& desc = image.request->descriptor;
   if (desc.platform && !desc.platform->os.empty()) return *desc.platform;
+  if (image.config.platform.os.empty()) return std::nullopt;
   return image.config.platform;
+}
+
+core::Status refuse_artifacts(const std::vector<LoadedImage>& images) {
+  for (const LoadedImage& image : images) {
+    if (image.artifact_type.empty()) continue;
+    return core::fail(core::ErrorKind::InvalidInput,
+                      fmt::format("{}: is an artifact ({}), not an image: a docker-load tarball cannot carry it; "
+                                  "use --format oci-archive",
+                                  image.label, image.artifact_type));
+  }
+  return {};
 }
 
 std::string descriptor_json(const manifest::Descriptor& d) { return descriptor_object(d).dump(); }

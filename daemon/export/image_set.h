@@ -5,6 +5,7 @@
 // descriptors, index.json and oci-layout.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,8 @@ struct LoadedImage {
   std::string manifest_bytes;
   manifest::ImageManifest manifest;
   std::string config_bytes;
-  manifest::ImageConfig config;
+  manifest::ImageConfig config;      // empty for an artifact (its config is no image config)
+  std::string artifact_type;         // non-empty: an OCI artifact (manifest::artifact_type_of), not an image
   // Layers whose blob is in the store; a foreign layer may be missing (kSkip).
   std::vector<bool> layer_present;
 };
@@ -37,7 +39,8 @@ struct LoadedImage {
 enum class MissingForeign { kFail, kSkip };
 
 // Reads and checks every image, dropping exact repeats (same reference and
-// manifest). Errors name the image and the digest at fault.
+// manifest). Errors name the image and the digest at fault. An artifact's config is
+// read and verified like any blob but not parsed (it has no os, no rootfs).
 [[nodiscard]] core::Result<std::vector<LoadedImage>> load_images(const store::Store& store,
                                                                  const std::vector<ExportImage>& images,
                                                                  MissingForeign missing_foreign);
@@ -51,8 +54,14 @@ std::string blob_entry(const digest::Digest& d);
 [[nodiscard]] core::Status add_store_blob(TarWriter& tar, const store::Store& store, const digest::Digest& d,
                                           int64_t size, VerifiedBlobs* verified = nullptr);
 
-// The platform an index entry gets: the descriptor's, else the config's.
-manifest::Platform image_platform(const LoadedImage& image);
+// The platform an index entry gets: the descriptor's, else the config's; nullopt
+// for an artifact with neither.
+std::optional<manifest::Platform> image_platform(const LoadedImage& image);
+
+// The one-line refusal of a docker-load tarball for an artifact:
+// "<ref>: is an artifact (<type>), not an image: a docker-load tarball cannot carry
+// it; use --format oci-archive". InvalidInput; {} when every image is an image.
+[[nodiscard]] core::Status refuse_artifacts(const std::vector<LoadedImage>& images);
 
 // JSON bodies, compact, keys in the order Go's image-spec types marshal them.
 std::string descriptor_json(const manifest::Descriptor& d);

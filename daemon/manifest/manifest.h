@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,6 +24,8 @@ namespace ferry::manifest {
 inline constexpr uint64_t kMaxManifestSize = 4 * 1024 * 1024;  // issue #2: bodies over 4 MiB refused
 inline constexpr size_t kMaxDepth = 64;                       // far beyond any real manifest
 inline constexpr uint64_t kMaxConfigSize = 8 * 1024 * 1024;   // image configs carry history; still bounded
+inline constexpr size_t kMaxIndexDepth = 4;      // index levels from the top one (itself 1); issue #12
+inline constexpr size_t kMaxTreeIndexes = 256;   // nested indexes below one top index; far beyond real ones
 
 namespace media {
 inline constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
@@ -38,6 +41,7 @@ inline constexpr std::string_view kOciConfig = "application/vnd.oci.image.config
 inline constexpr std::string_view kOciLayerTar = "application/vnd.oci.image.layer.v1.tar";
 inline constexpr std::string_view kOciLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 inline constexpr std::string_view kOciLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
+inline constexpr std::string_view kOciEmpty = "application/vnd.oci.empty.v1+json";  // OCI 1.1 artifacts' config
 }  // namespace media
 
 // The Accept header value for manifest requests: the four types parse() handles,
@@ -123,6 +127,38 @@ bool is_image_entry(const Descriptor& entry);
 // Every real platform of the index, in index order (attestations, unknown/unknown
 // and entries without a platform skipped).
 std::vector<Descriptor> image_entries(const Index& index);
+
+// ---- nested indexes ---------------------------------------------------------------
+// An index may name other indexes (an OCI index of per-variant indexes). A tree is a
+// top index plus every index below it, by digest. `lookup` gives the parsed index
+// for a digest, or nullptr when it is not at hand.
+using IndexLookup = std::function<const Index*(const digest::Digest&)>;
+
+// The non-index entries reached from `top`, depth first in index order, each digest
+// once (a repeated entry, or an index reached twice, is taken the first time only, so
+// a cycle ends). A nested index's platform, when its descriptor has one, is given to
+// its children that have none. Errors: a nested index `lookup` lacks (NotFound, naming
+// it), or more than kMaxIndexDepth levels (InvalidInput: "indexes nested deeper than
+// 4 levels at sha256:...").
+[[nodiscard]] core::Result<std::vector<Descriptor>> leaf_entries(const Index& top, const IndexLookup& lookup);
+
+// The same entries as one flat index (top's media type), for select_platform and
+// image_entries over the whole tree.
+[[nodiscard]] core::Result<Index> flatten(const Index& top, const IndexLookup& lookup);
+
+// ---- artifacts ----------------------------------------------------------------------
+// An OCI 1.1 artifact (signature, SBOM, attestation...) rather than a runnable image:
+// it has an artifactType, or a config that is not an image config (the empty
+// descriptor application/vnd.oci.empty.v1+json, cosign's...), or a layer that is
+// not a filesystem layer (in-toto statements, cosign signatures). Such a manifest has
+// no image config to parse and no rootfs; it is kept and carried as blobs.
+bool is_artifact(const ImageManifest& m);
+// What kind of artifact: artifactType, else the config's media type when it is not an
+// image config, else the first non-layer media type. "" for an image.
+std::string artifact_type_of(const ImageManifest& m);
+// A filesystem layer media type (Docker or OCI, tar / gzip / zstd, foreign or
+// nondistributable).
+bool is_layer_type(std::string_view media_type);
 
 // The parts of an image config that export needs. Bodies over kMaxConfigSize are
 // refused; os and architecture are required, rootfs.diff_ids validated as digests.

@@ -26,10 +26,13 @@ struct ImageState {
   registry::Client* client = nullptr;
   std::string repository;
   std::string tag_ref;                   // tag, or the digest for digest-only destinations
-  std::vector<ManifestBody> children;    // image manifests under an index (PUT by digest first)
+  std::vector<ManifestBody> children;    // manifests under an index, nested indexes too (PUT by digest first)
+  std::vector<size_t> child_depth;       // per child: 1 under the top, 2 under a nested index, ...
+  size_t wave = 0;                       // the depth being PUT now (deepest first, the tag last)
   ManifestBody top;                      // what the tag names
   std::vector<manifest::Descriptor> blobs;
   std::vector<digest::Digest> missing_children;  // index entries the store lacks
+  bool top_put = false;                          // the tag's manifest went up (or was there)
   bool fallback_tried = false;                   // the original index was refused: a new one went up
   int pending = 0;
   bool failed() const { return out.error.has_value(); }
@@ -82,8 +85,13 @@ class Pusher {
     pump();
     if (auto st = engine_.run(); !st) return core::fail(st.error());
     PushReport report;
-    for (auto& img : images_) {
+    for (size_t i = 0; i < images_.size(); ++i) {
+      auto& img = images_[i];
       img->out.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      if (!img->failed() && !img->out.unchanged && !img->top_put) {
+        // Never report a push whose tag did not go up (no silent success).
+        fail_image(i, core::Error{core::ErrorKind::Internal, "the tag's manifest was never sent", 0, {}, std::nullopt});
+      }
       if (!img->failed()) {
         log_image(*img);
       }
@@ -118,7 +126,10 @@ class Pusher {
     auto parsed = manifest::parse(m.body, m.desc.media_type);
     if (!parsed) return core::fail(parsed.error());
     const auto* im = std::get_if<manifest::ImageManifest>(&*parsed);
-    if (!im) return core::fail(core::ErrorKind::Unsupported, fmt::format("nested index {}", m.desc.digest.str()));
+    if (!im) {
+      return core::fail(core::ErrorKind::InvalidInput,
+                        fmt::format("{} is named as an image manifest but is an index", m.desc.digest.str()));
+    }
     img.blobs.push_back(im->config);
     for (const auto& l : im->layers) {
       if (!manifest::is_foreign_layer(l)) img.blobs.push_back(l);
@@ -162,7 +173,22 @@ class Pusher {
     } else {
       if (auto st = add_image_blobs(img, img.top); !st) return st;
     }
+    std::set<digest::Digest> seen{img.top.desc.digest};
+    if (auto st = add_children(img, children, 1, seen); !st) return st;
+    for (const auto& b : img.blobs) {
+      if (!store_.has_blob(b.digest, b.size)) {
+        return core::fail(core::ErrorKind::NotFound, fmt::format("blob {} is not in the store", b.digest.str()));
+      }
+    }
+    return {};
+  }
+
+  // The manifests under an index at `depth` (1: under the top): image manifests and
+  // artifacts with their blobs, nested indexes after their own children. Each digest once.
+  core::Status add_children(ImageState& img, const std::vector<manifest::Descriptor>& children, size_t depth,
+                            std::set<digest::Digest>& seen) {
     for (const auto& c : children) {
+      if (!seen.insert(c.digest).second) continue;
       if (!store_.has_blob(c.digest, c.size)) {
         img.missing_children.push_back(c.digest);  // the registry may refuse the index; said then
         continue;
@@ -170,15 +196,20 @@ class Pusher {
       auto child = read_manifest(c);
       if (!child) return core::fail(child.error());
       if (manifest::is_index_type(c.media_type)) {
-        return core::fail(core::ErrorKind::Unsupported, fmt::format("nested index {}", c.digest.str()));
+        if (depth + 1 > manifest::kMaxIndexDepth) {
+          return core::fail(core::ErrorKind::InvalidInput, fmt::format("indexes nested deeper than {} levels at {}",
+                                                                       manifest::kMaxIndexDepth, c.digest.str()));
+        }
+        auto parsed = manifest::parse(child->body, c.media_type);
+        if (!parsed) return core::fail(parsed.error());
+        const auto* index = std::get_if<manifest::Index>(&*parsed);
+        if (!index) return core::fail(core::ErrorKind::InvalidInput, fmt::format("{} is not an index", c.digest.str()));
+        if (auto st = add_children(img, index->manifests, depth + 1, seen); !st) return st;
+      } else if (auto st = add_image_blobs(img, *child); !st) {
+        return st;
       }
-      if (auto st = add_image_blobs(img, *child); !st) return st;
       img.children.push_back(std::move(*child));
-    }
-    for (const auto& b : img.blobs) {
-      if (!store_.has_blob(b.digest, b.size)) {
-        return core::fail(core::ErrorKind::NotFound, fmt::format("blob {} is not in the store", b.digest.str()));
-      }
+      img.child_depth.push_back(depth);
     }
     return {};
   }
@@ -358,12 +389,26 @@ class Pusher {
   }
 
   // ---- 4. manifests -----------------------------------------------------------------
+  // Children go up deepest first, one depth at a time (a registry checks that an
+  // index's manifests exist), then the tag.
   void put_children(size_t i) {
     auto& img = *images_[i];
     if (img.failed() || img.out.unchanged) return;
-    img.pending = static_cast<int>(img.children.size());
-    if (img.pending == 0) return put_top(i);
+    img.wave = 0;
+    for (size_t d : img.child_depth) img.wave = std::max(img.wave, d);
+    put_wave(i);
+  }
+
+  void put_wave(size_t i) {
+    auto& img = *images_[i];
+    if (img.wave == 0) return put_top(i);
+    img.pending = static_cast<int>(std::count(img.child_depth.begin(), img.child_depth.end(), img.wave));
+    if (img.pending == 0) {
+      --img.wave;
+      return put_wave(i);
+    }
     for (size_t c = 0; c < img.children.size(); ++c) {
+      if (img.child_depth[c] != img.wave) continue;
       enqueue(img.client, [this, i, c](std::function<void()> release) {
         auto& im = *images_[i];
         const auto& child = im.children[c];
@@ -379,11 +424,14 @@ class Pusher {
                                 });
       });
     }
+    pump();  // also when called from a completion, after its release() pumped
   }
 
   void child_done(size_t i) {
     auto& img = *images_[i];
-    if (--img.pending == 0 && !img.failed()) put_top(i);
+    if (--img.pending != 0 || img.failed()) return;
+    --img.wave;
+    put_wave(i);
   }
 
   void put_manifest(size_t i, const ManifestBody& m, const std::string& ref, std::function<void()> release) {
@@ -406,6 +454,7 @@ class Pusher {
                                  fail_image(i, std::move(e));
                                } else {
                                  ++im.out.manifests_put;
+                                 if (is_top) im.top_put = true;
                                  if (is_top) record_holdings(im);
                                }
                                release();
@@ -436,7 +485,9 @@ class Pusher {
   ManifestBody present_index(const ImageState& img) const {
     if (img.missing_children.empty() || img.children.empty()) return img.top;
     std::vector<manifest::Descriptor> present;
-    for (const auto& c : img.children) present.push_back(c.desc);
+    for (size_t c = 0; c < img.children.size(); ++c) {
+      if (img.child_depth[c] == 1) present.push_back(img.children[c].desc);
+    }
     return make_index(present, img.top.desc.media_type);
   }
 

@@ -7,7 +7,8 @@
 // holds; a blob shared by several images is uploaded once per repository, and
 // mounted from the first repository that got it into the others on the same
 // registry), uploads run together up to `concurrency`, then manifests go up
-// children first and the tag last, as the exact stored bytes. One failing image
+// children first (deepest first under nested indexes; artifacts and attestations
+// the store holds included) and the tag last, as the exact stored bytes. One failing image
 // does not stop the others; the report says which failed and why.
 //
 // Runs on the engine's loop thread (it drives engine.run() itself).

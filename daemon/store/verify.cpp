@@ -300,10 +300,11 @@ void walk(const Store& store, const ReachedBlob& m, size_t depth, std::set<diges
     }
     return;
   }
-  // An index: its image entries were pulled; other children (attestations) only when present.
+  // An index: its image entries and nested indexes were pulled; other children
+  // (attestations, artifacts) only when present, and then checked like the rest.
   for (const auto& child : std::get<manifest::Index>(*parsed).manifests) {
-    walk(store, {child, ReachedBlob::Role::Manifest, m.via, manifest::is_image_entry(child)}, depth + 1, walked,
-         out);
+    const bool required = manifest::is_image_entry(child) || manifest::is_index_type(child.media_type);
+    walk(store, {child, ReachedBlob::Role::Manifest, m.via, required}, depth + 1, walked, out);
   }
 }
 

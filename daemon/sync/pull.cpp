@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "export/index_tree.h"
 #include "registry/client_pool.h"
 #include "store/fs_util.h"
 #include "sync/schema1_convert.h"
@@ -70,6 +71,16 @@ struct ImageState {
   int pending = 0;                                // outstanding manifest requests
   std::optional<manifest::Descriptor> index;      // top-level index, when there is one
   std::string index_body;
+  std::optional<manifest::Index> top_index;       // index, parsed
+  struct Nested {
+    manifest::Descriptor desc;
+    std::string body;
+    manifest::Index index;
+  };
+  std::vector<Nested> nested;           // indexes below the top one, as they arrived
+  std::set<digest::Digest> indexes_asked;  // top and nested indexes asked for (each once)
+  int indexes_pending = 0;              // nested index requests outstanding
+  bool whole_tree = false;              // every child is pulled: the top index is the entry
   struct Child {
     manifest::Descriptor desc;
     std::string body;
@@ -237,17 +248,92 @@ class Puller {
     top.media_type = index.media_type;
     img.index = top;
     img.index_body = std::move(r->body);
+    img.top_index = std::move(index);
+    img.indexes_asked.insert(top.digest);
+    fetch_nested(i, *img.top_index, 1);
+    if (img.indexes_pending == 0 && !img.failed()) choose_children(i);
+  }
+
+  // Ask for every index below `index` (at `level`; the top is 1), bounded by
+  // kMaxIndexDepth and kMaxTreeIndexes; each digest once, so a cycle ends.
+  void fetch_nested(size_t i, const manifest::Index& index, size_t level) {
+    auto& img = *images_[i];
+    for (const auto& d : index.manifests) {
+      if (img.failed()) return;
+      if (!manifest::is_index_type(d.media_type) || !img.indexes_asked.insert(d.digest).second) continue;
+      if (level + 1 > manifest::kMaxIndexDepth || img.indexes_asked.size() > manifest::kMaxTreeIndexes + 1) {
+        return fail_image(i, core::Error{core::ErrorKind::InvalidInput,
+                                         fmt::format("indexes nested deeper than {} levels (or more than {}) at {}",
+                                                     manifest::kMaxIndexDepth, manifest::kMaxTreeIndexes,
+                                                     d.digest.str()),
+                                         0, {}, std::nullopt});
+      }
+      ++img.pending;
+      ++img.indexes_pending;
+      img.client->get_manifest(img.out.ref.repository, d.digest.str(), false,
+                               [this, i, d, level](core::Result<registry::ManifestReply> r) {
+                                 on_nested_index(i, d, level + 1, std::move(r));
+                               });
+    }
+  }
+
+  void on_nested_index(size_t i, const manifest::Descriptor& d, size_t level,
+                       core::Result<registry::ManifestReply> r) {
+    auto& img = *images_[i];
+    --img.pending;
+    --img.indexes_pending;
+    if (img.failed()) return;
+    if (!r) return fail_image(i, r.error());
+    if (r->digest != d.digest || r->size != d.size) {
+      return fail_image(i, core::Error{core::ErrorKind::DigestMismatch,
+                                       fmt::format("index {} from the index hashes to {}", d.digest.str(),
+                                                   r->digest.str()),
+                                       0, {}, std::nullopt});
+    }
+    auto parsed = manifest::parse(r->body, r->media_type);
+    if (!parsed) return fail_image(i, parsed.error().context(fmt::format("index {}", d.digest.str())));
+    auto* index = std::get_if<manifest::Index>(&*parsed);
+    if (!index) {
+      return fail_image(i, core::Error{core::ErrorKind::InvalidInput,
+                                       fmt::format("{} is named as an index ({}) but is an image manifest",
+                                                   d.digest.str(), d.media_type),
+                                       0, {}, std::nullopt});
+    }
+    img.nested.push_back({d, std::move(r->body), std::move(*index)});
+    // The vector may grow while fetch_nested runs: walk a copy of the entries.
+    const manifest::Index copy = img.nested.back().index;
+    fetch_nested(i, copy, level);
+    if (img.indexes_pending == 0 && !img.failed()) choose_children(i);
+  }
+
+  // Every index of the tree is here: choose the manifests across all its levels.
+  // All platforms (or a platform list that covers every image of the tree) takes
+  // every child, attestations and artifacts included, so the registry's own index
+  // can be stored as the reference's entry.
+  void choose_children(size_t i) {
+    auto& img = *images_[i];
+    auto lookup = [&img](const digest::Digest& d) -> const manifest::Index* {
+      for (const auto& n : img.nested) {
+        if (n.desc.digest == d) return &n.index;
+      }
+      return nullptr;
+    };
+    auto flat = manifest::flatten(*img.top_index, lookup);
+    if (!flat) return fail_image(i, flat.error());
     std::vector<manifest::Descriptor> wanted;
-    if (img.target.all_platforms) {
-      wanted = manifest::image_entries(index);
-    } else {
+    if (!img.target.all_platforms) {
       for (const auto& p : img.target.platforms) {
-        auto d = manifest::select_platform(index, p);
+        auto d = manifest::select_platform(*flat, p);
         if (!d) return fail_image(i, d.error());
         bool dup = std::any_of(wanted.begin(), wanted.end(), [&](auto& w) { return w.digest == d->digest; });
         if (!dup) wanted.push_back(*d);
       }
     }
+    const auto images = manifest::image_entries(*flat);
+    img.whole_tree = img.target.all_platforms || (!images.empty() && wanted.size() == images.size());
+    if (img.whole_tree) wanted = flat->manifests;
+    spdlog::debug("index resolved ref={} nested_indexes={} children={} whole_tree={}", img.out.ref.str(),
+                  img.nested.size(), wanted.size(), img.whole_tree);
     for (auto& d : wanted) {
       img.wanted.push_back(d.digest);
       fetch_child(i, d);
@@ -272,8 +358,11 @@ class Puller {
                                if (!parsed) return fail_image(i, parsed.error());
                                auto* m = std::get_if<manifest::ImageManifest>(&*parsed);
                                if (!m) {
-                                 return fail_image(i, core::Error{core::ErrorKind::Unsupported,
-                                                                  "nested index inside an index", 0, {}, std::nullopt});
+                                 return fail_image(i, core::Error{core::ErrorKind::InvalidInput,
+                                                                  fmt::format("{} is named as an image manifest ({}) "
+                                                                              "but is an index",
+                                                                              d.digest.str(), d.media_type),
+                                                                  0, {}, std::nullopt});
                                }
                                im.children.push_back({d, std::move(r->body), std::move(*m)});
                              });
@@ -557,6 +646,8 @@ class Puller {
   struct Completion {
     std::vector<ImageState::Child> children;  // in the index's order
     std::optional<std::pair<manifest::Descriptor, std::string>> index;
+    std::vector<std::pair<manifest::Descriptor, std::string>> nested;  // indexes below it (whole tree only)
+    bool from_index = false;                  // children came from an index: only image entries are images
     std::optional<core::Error> error;
   };
 
@@ -571,12 +662,20 @@ class Puller {
     });
     auto c = std::make_shared<Completion>();
     c->children = img.children;  // copies: the worker touches nothing the loop uses
-    if (img.index && img.target.all_platforms) c->index.emplace(*img.index, img.index_body);
+    c->from_index = img.index.has_value();
+    if (img.index && img.whole_tree) {
+      c->index.emplace(*img.index, img.index_body);
+      for (const auto& n : img.nested) c->nested.emplace_back(n.desc, n.body);
+    }
     engine_.offload(
         [this, c] {
           for (auto& child : c->children) {
             if (!child.desc.platform) child.desc.platform = platform_from_config(child.manifest);
             if (auto st = store_.put_blob(child.desc.digest, child.body); !st) return void(c->error = st.error());
+          }
+          // Nested indexes before the top one: the store never names what it lacks.
+          for (const auto& [desc, body] : c->nested) {
+            if (auto st = store_.put_blob(desc.digest, body); !st) return void(c->error = st.error());
           }
           if (c->index) {
             if (auto st = store_.put_blob(c->index->first.digest, c->index->second); !st) c->error = st.error();
@@ -591,8 +690,19 @@ class Puller {
     img.out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - img.started).count();
     if (c.error) return fail_image(i, *c.error);
     if (img.failed()) return;
-    for (const auto& child : c.children) img.out.images.push_back(child.desc);
-    img.out.entries = c.index ? std::vector<manifest::Descriptor>{c.index->first} : img.out.images;
+    // Attestations and other non-image children are in the store (under the index)
+    // but are no platform image: export never takes them as one.
+    for (const auto& child : c.children) {
+      if (!c.from_index || manifest::is_image_entry(child.desc)) img.out.images.push_back(child.desc);
+    }
+    if (c.index) {
+      img.out.entries = {c.index->first};
+    } else {
+      for (const auto& child : c.children) img.out.entries.push_back(child.desc);
+    }
+    if (img.out.entries.empty()) {
+      return fail_image(i, core::Error{core::ErrorKind::NotFound, "the index names no manifest", 0, {}, std::nullopt});
+    }
     img.complete = true;
     // What the tag resolved to: the index, the schema1 digest (what HEAD will say), or the manifest.
     const digest::Digest resolved =
@@ -702,13 +812,9 @@ core::Result<std::vector<manifest::Descriptor>> platform_images(const store::Sto
       out.push_back(e);
       continue;
     }
-    auto body = store.read_blob(e.digest, manifest::kMaxManifestSize);
-    if (!body) return core::fail(body.error());
-    auto parsed = manifest::parse(*body, e.media_type);
-    if (!parsed) return core::fail(parsed.error());
-    const auto* index = std::get_if<manifest::Index>(&*parsed);
-    if (!index) return core::fail(core::ErrorKind::InvalidInput, "index.json entry typed as index is not one");
-    for (const auto& d : manifest::image_entries(*index)) out.push_back(d);
+    auto tree = exporter::read_index_tree(store, e);  // nested indexes too
+    if (!tree) return core::fail(tree.error());
+    for (const auto& d : tree->images()) out.push_back(d);
   }
   return out;
 }

@@ -155,6 +155,33 @@ TEST_F(PushTest, AnIndexGoesUpChildrenFirstThenTheTag) {
   EXPECT_EQ(report.images[0].manifests_put, 3u);
 }
 
+TEST_F(PushTest, ANestedIndexGoesUpDeepestFirstWithItsDigest) {
+  dist_.check_index_children = true;  // an index PUT before its manifests is refused
+  auto amd = image({"amd layer"});
+  auto arm = image({"arm layer"}, "arm64");
+  const std::string inner_body = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",)"
+                                 R"("manifests":[)" + json(amd) + "," + json(arm) + "]}";
+  auto inner = put(store_, inner_body, manifest::media::kOciIndex);
+  const std::string outer_body = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",)"
+                                 R"("manifests":[)" + json(inner) + "]}";
+  auto outer = put(store_, outer_body, manifest::media::kOciIndex);
+  auto report = run({item("nested/img:latest", {outer})});
+  ASSERT_FALSE(report.images[0].error) << report.images[0].error->message;
+  EXPECT_EQ(report.images[0].digest, outer.digest);
+  EXPECT_FALSE(report.images[0].synthesized_index);
+  EXPECT_EQ(dist_.manifest("nested/img", "latest"), outer_body);
+  EXPECT_EQ(dist_.manifest("nested/img", inner.digest.str()), inner_body);
+  EXPECT_EQ(report.images[0].manifests_put, 4u);
+  // Order of the manifest PUTs: both images, then the inner index, then the tag.
+  std::vector<std::string> puts;
+  for (const auto& r : registry_.requests()) {
+    if (r.method == "PUT" && r.path.find("/manifests/") != std::string::npos) puts.push_back(r.path);
+  }
+  ASSERT_EQ(puts.size(), 4u);
+  EXPECT_EQ(puts[2], "/v2/nested/img/manifests/" + inner.digest.str());
+  EXPECT_EQ(puts[3], "/v2/nested/img/manifests/latest");
+}
+
 TEST_F(PushTest, AnIndexWhoseAttestationsWereNotMirroredIsTaggedWithTheManifestsPresent) {
   dist_.check_index_children = true;
   auto amd = image({"amd layer"});
