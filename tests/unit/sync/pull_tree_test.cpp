@@ -59,14 +59,15 @@ class Repo {
     if (!tag.empty()) manifests_[tag] = {std::string(type), body};
     return body;
   }
-  // An image: one layer, a config of `arch` (os `os`); `layer_type` in-toto makes an attestation.
+  // An image: one plain layer (its digest is its diff_id, as verify checks), a config
+  // of `arch` (os `os`); `layer_type` in-toto makes an attestation.
   std::string image(const std::string& arch, const std::string& os = "linux",
-                    std::string_view layer_type = "application/vnd.oci.image.layer.v1.tar+gzip") {
+                    std::string_view layer_type = "application/vnd.oci.image.layer.v1.tar") {
     std::string layer = "layer of " + os + "/" + arch;
     blob(layer);
     std::string config = ordered_json{{"architecture", arch}, {"os", os},
                                       {"rootfs", {{"type", "layers"},
-                                                  {"diff_ids", {digest::sha256_of("diff " + arch).str()}}}}}
+                                                  {"diff_ids", {digest::sha256_of(layer).str()}}}}}
                              .dump();
     blob(config);
     return manifest(kOciManifest, {{"schemaVersion", 2},
