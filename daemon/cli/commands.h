@@ -155,6 +155,10 @@ int run_import(const ImportArgs& args);
 // names the path and the first thing wrong.
 [[nodiscard]] core::Status check_output(const std::filesystem::path& out, std::string_view format);
 
+// Removes an output that check_output refused (a file, or the layout directory the
+// command wrote), so a bad file is never left behind to be carried across the gap.
+void discard_output(const std::filesystem::path& out);
+
 // ~/.local/share/ferry/store (or $XDG_DATA_HOME/ferry/store).
 std::string default_store_dir();
 

@@ -189,7 +189,10 @@ int write_bundle(const ExportArgs& a, const store::Store& store, const std::vect
   if (auto st = exporter::write_docker_archive(store, images, a.bundle, docker, opts); !st) {
     return failed(st.error().message);
   }
-  if (auto st = check_output(a.bundle, "docker"); !st) return failed(st.error().message);
+  if (auto st = check_output(a.bundle, "docker"); !st) {
+    discard_output(a.bundle);
+    return failed(st.error().message);
+  }
   std::error_code ec;
   auto size = fs::file_size(a.bundle, ec);
   fmt::print("bundle {}: {} references, {} images, {} bytes{}\n", a.bundle, selected.size(), images.size(),

@@ -74,4 +74,10 @@ core::Status check_output(const fs::path& out, std::string_view format) {
   return {};
 }
 
+void discard_output(const fs::path& out) {
+  std::error_code ec;
+  if (fs::is_symlink(out, ec)) return;  // never ours: writers rename regular files into place
+  fs::remove_all(out, ec);
+}
+
 }  // namespace ferry::cli

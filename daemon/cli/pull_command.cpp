@@ -202,6 +202,7 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
     }
     // Exit 0 only with the file there and verifying, whatever the path above did.
     if (auto st = check_output(a.output, a.format); !st) {
+      discard_output(a.output);  // an output that does not verify is not left to be carried
       return run_failed("pull", fmt::format("export {}: {}", a.output, st.error().message));
     }
     spdlog::info("wrote {} format={}", a.output, a.format);

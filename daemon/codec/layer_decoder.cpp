@@ -230,10 +230,8 @@ core::Status write_all(int fd, const unsigned char* data, size_t size, std::stri
 
 }  // namespace
 
-core::Result<Decoded> decode_fd_to_fd(int src_fd, std::string_view src, int dst_fd, std::string_view dst,
-                                      DecodeLimits limits) {
-  LayerDecoder decoder(
-      [dst_fd, dst](const unsigned char* data, size_t size) { return write_all(dst_fd, data, size, dst); }, limits);
+namespace {
+core::Result<Decoded> decode_with(LayerDecoder& decoder, int src_fd, std::string_view src) {
   auto named = [src](core::Error e) {  // corrupt input names the file; I/O errors already do
     if (e.kind == core::ErrorKind::InvalidInput) e.context(fmt::format("decompress {}", src));
     return e;
@@ -249,6 +247,19 @@ core::Result<Decoded> decode_fd_to_fd(int src_fd, std::string_view src, int dst_
   auto r = decoder.finish();
   if (!r) return core::fail(named(std::move(r.error())));
   return r;
+}
+}  // namespace
+
+core::Result<Decoded> decode_fd_to_fd(int src_fd, std::string_view src, int dst_fd, std::string_view dst,
+                                      DecodeLimits limits) {
+  LayerDecoder decoder(
+      [dst_fd, dst](const unsigned char* data, size_t size) { return write_all(dst_fd, data, size, dst); }, limits);
+  return decode_with(decoder, src_fd, src);
+}
+
+core::Result<Decoded> decode_fd(int src_fd, std::string_view src, DecodeLimits limits) {
+  LayerDecoder decoder({}, limits);
+  return decode_with(decoder, src_fd, src);
 }
 
 }  // namespace ferry::codec

@@ -88,4 +88,7 @@ class LayerDecoder {
 [[nodiscard]] core::Result<Decoded> decode_fd_to_fd(int src_fd, std::string_view src, int dst_fd,
                                                     std::string_view dst, DecodeLimits limits = {});
 
+// The same without an output: what `src_fd` decompresses to (its diff_id and size).
+[[nodiscard]] core::Result<Decoded> decode_fd(int src_fd, std::string_view src, DecodeLimits limits = {});
+
 }  // namespace ferry::codec

@@ -3,6 +3,9 @@
 // its last blob commits; index.json is written once, when the pull ends.
 #include "sync/pull.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <deque>
@@ -15,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "export/index_tree.h"
+#include "codec/layer_decoder.h"
 #include "registry/client_pool.h"
 #include "store/fs_util.h"
 #include "sync/schema1_convert.h"
@@ -670,6 +674,7 @@ class Puller {
     engine_.offload(
         [this, c] {
           for (auto& child : c->children) {
+            if (auto st = check_diff_ids(child.manifest); !st) return void(c->error = st.error());
             if (!child.desc.platform) child.desc.platform = platform_from_config(child.manifest);
             if (auto st = store_.put_blob(child.desc.digest, child.body); !st) return void(c->error = st.error());
           }
@@ -774,6 +779,48 @@ class Puller {
     return img.wanted.size();
   }
 
+  // On the worker: every layer of an image decompresses to the diff_id its config
+  // names, as `docker load` will check on the far side, so a registry whose config
+  // lies fails the image here instead of in a tarball. A layer checked once in this
+  // run is not decoded again (checked_ is the worker's alone). Artifacts have no
+  // rootfs; foreign layers not in the store are checked where they are fetched.
+  core::Status check_diff_ids(const manifest::ImageManifest& m) {
+    if (manifest::is_artifact(m)) return {};
+    auto body = store_.read_blob(m.config.digest, kMaxConfigSize);
+    if (!body) return core::fail(body.error());
+    auto cfg = manifest::parse_config(*body);
+    if (!cfg) return core::fail(cfg.error().context(fmt::format("config {}", m.config.digest.str())));
+    if (cfg->diff_ids.size() != m.layers.size()) {
+      return core::fail(core::ErrorKind::InvalidInput,
+                        fmt::format("config {} names {} diff_ids for {} layers", m.config.digest.str(),
+                                    cfg->diff_ids.size(), m.layers.size()));
+    }
+    for (size_t k = 0; k < m.layers.size(); ++k) {
+      const auto& layer = m.layers[k];
+      if (auto it = checked_.find(layer.digest); it != checked_.end()) {
+        if (it->second != cfg->diff_ids[k]) return diff_id_mismatch(layer, it->second, cfg->diff_ids[k]);
+        continue;
+      }
+      if (manifest::is_foreign_layer(layer) && !store_.has_blob(layer.digest)) continue;
+      auto opened = store::open_regular(store_.blob_path(layer.digest), O_RDONLY);
+      if (!opened) return core::fail(opened.error());
+      auto decoded = codec::decode_fd(*opened, store_.blob_path(layer.digest).string());
+      ::close(*opened);
+      if (!decoded) return core::fail(decoded.error().context(fmt::format("layer {}", layer.digest.str())));
+      checked_.emplace(layer.digest, decoded->diff_id);
+      if (decoded->diff_id != cfg->diff_ids[k]) return diff_id_mismatch(layer, decoded->diff_id, cfg->diff_ids[k]);
+    }
+    return {};
+  }
+
+  static core::Status diff_id_mismatch(const manifest::Descriptor& layer, const digest::Digest& got,
+                                       const digest::Digest& want) {
+    return core::fail(core::ErrorKind::DigestMismatch,
+                      fmt::format("layer {} decompresses to {}, but the image config's diff_id is {} "
+                                  "(docker load would refuse it)",
+                                  layer.digest.str(), got.str(), want.str()));
+  }
+
   std::optional<manifest::Platform> platform_from_config(const manifest::ImageManifest& m) const {
     auto body = store_.read_blob(m.config.digest, kMaxConfigSize);
     if (!body) return std::nullopt;
@@ -797,6 +844,7 @@ class Puller {
   std::map<size_t, uint64_t> committing_;     // job -> bytes fetched, while its commit is offloaded
   uint64_t bytes_planned_ = 0, bytes_done_ = 0;
   std::set<size_t> done_jobs_;
+  std::map<digest::Digest, digest::Digest> checked_;  // layer -> its diff_id; the worker thread's only
   uint64_t blobs_fetched_ = 0, blobs_present_ = 0, bytes_fetched_ = 0;
   std::optional<std::chrono::steady_clock::time_point> deadline_at_;
   bool planned_ = false, expired_ = false;

@@ -16,8 +16,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 READY_KINDS=(podman-v2s2 podman-oci twolayer buildah uncompressed multi-arm64 multi-all attestation
-  foreign-layer schema1 zstd tampered-diff-id)
-PENDING_KINDS=(multi-index nested-index artifact wrong-diff-id)
+  foreign-layer schema1 zstd tampered-diff-id multi-index nested-index artifact wrong-diff-id)
+PENDING_KINDS=()
 read -r -a KINDS <<<"${REALWORLD_KINDS:-${READY_KINDS[*]}}"
 RWJSON=("$IT_PYTHON" "$IT_SUPPORT_DIR/rwjson.py")
 OUT="$IT_TMP/out"

@@ -32,14 +32,20 @@ struct TestImage {
   std::vector<std::string> layers;
   digest::Digest manifest_digest;
 
-  TestImage(std::string r, std::vector<std::string> layer_bodies)
+  // `lying_config`: the config names diff_ids the layers do not decompress to.
+  TestImage(std::string r, std::vector<std::string> layer_bodies, bool lying_config = false)
       : repo(std::move(r)), layers(std::move(layer_bodies)) {
-    config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
+    // Plain layers: each one's digest is its diff_id, which pull checks.
+    std::string diff_ids;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      diff_ids += (i ? ",\"" : "\"") + digest::sha256_of(layers[i] + (lying_config ? "x" : "")).str() + "\"";
+    }
+    config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[)" + diff_ids + "]}}";
     manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
                R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
                digest::sha256_of(config).str() + R"(","size":)" + std::to_string(config.size()) + R"(},"layers":[)";
     for (size_t i = 0; i < layers.size(); ++i) {
-      manifest += (i ? "," : "") + std::string(R"({"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip",)") +
+      manifest += (i ? "," : "") + std::string(R"({"mediaType":"application/vnd.oci.image.layer.v1.tar",)") +
                   R"("digest":")" + digest::sha256_of(layers[i]).str() + R"(","size":)" +
                   std::to_string(layers[i].size()) + "}";
     }
@@ -127,7 +133,7 @@ class PullTest : public ::testing::Test {
  protected:
   PullTest()
       : registry_({TestImage("quick/img", {pattern(20000, 'a')}), TestImage("slow/img", {pattern(300000, 'b')}),
-                   TestImage("big/img", {pattern(kBig, 'c')})}) {
+                   TestImage("big/img", {pattern(kBig, 'c')}), TestImage("lie/img", {pattern(1000, 'd')}, true)}) {
     auto s = store::Store::open(dir_.path() / "store", true);
     FERRY_CHECK(s.has_value());
     store_.emplace(std::move(*s));
@@ -327,6 +333,22 @@ std::vector<std::string> ranges_of(const std::vector<FakeRequest>& gets) {
   return out;
 }
 
+// A registry whose image config names diff_ids its layers do not have (docker load
+// would refuse the tarball on the far side) fails the image at pull time: it is
+// never recorded in index.json, and the message says why.
+TEST_F(PullTest, AConfigWhoseDiffIdsLieFailsTheImage) {
+  auto report = pull(*store_, targets({"lie/img", "quick/img"}), options(), engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->images[0].error);
+  EXPECT_NE(report->images[0].error->message.find("but the image config's diff_id is"), std::string::npos)
+      << report->images[0].error->message;
+  EXPECT_FALSE(report->images[1].error);
+  auto index = store_->read_index();
+  ASSERT_TRUE(index);
+  ASSERT_EQ(index->size(), 1u);
+  EXPECT_NE(index->front().ref_name.find("quick/img"), std::string::npos);
+}
+
 TEST_F(PullTest, ABigBlobIsFetchedAsParallelRangeSegments) {
   auto report = pull(*store_, targets({"big/img"}), segmented(options()), engine_);
   ASSERT_TRUE(report) << report.error().message;
@@ -337,7 +359,7 @@ TEST_F(PullTest, ABigBlobIsFetchedAsParallelRangeSegments) {
   EXPECT_EQ(ranges_of(registry_.blob_gets(big_layer())),
             (std::vector<std::string>{"bytes=0-5242879", "bytes=10485760-15728639", "bytes=15728640-20971519",
                                       "bytes=5242880-10485759"}));
-  EXPECT_EQ(report->bytes_fetched, kBig + TestImage("big/img", {}).config.size());
+  EXPECT_EQ(report->bytes_fetched, kBig + TestImage("big/img", {pattern(kBig, 'c')}).config.size());
   EXPECT_TRUE(std::filesystem::is_empty(dir_.path() / "store" / "ingest"));
 }
 
