@@ -49,6 +49,7 @@ struct PullArgs {
   int max_attempts = 0;   // 0: registry::RetryPolicy's default
   std::string deadline;   // "" = none; config::parse_duration syntax
   int segments = config::kDefaultSegments;  // parallel Range segments for a big blob; 1 = never
+  std::string foreign_layers = "fetch";      // or "refuse"
 };
 
 struct SyncArgs {

@@ -48,6 +48,11 @@ void add_pull_options(CLI::App& cmd, PullArgs& a) {
                  "HOST[:PORT] that may be reached over plain HTTP or unverified TLS");
   cmd.add_option("--username", a.username, "registry user for the references' registries");
   cmd.add_flag("--password-stdin", a.password_stdin, "read the password from standard input");
+  cmd.add_option("--foreign-layers", a.foreign_layers,
+                 "fetch: foreign (non-distributable) layers from their URLs into the store (https, never with "
+                 "credentials); refuse: fail an image that has one")
+      ->check(CLI::IsMember({"fetch", "refuse"}))
+      ->capture_default_str();
   add_retry_options(cmd, a.max_attempts, a.deadline, a.segments);
 }
 
@@ -164,6 +169,7 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
   sync::PullOptions opts;
   opts.concurrency = a.concurrency;
   opts.segments = a.segments;
+  opts.fetch_foreign = a.foreign_layers == "fetch";
   if (auto st = apply_deadline(a.deadline, std::nullopt, opts); !st) return usage(st.error().message);
   opts.registry_options = [creds = std::move(*creds), insecure = a.insecure_registries,
                            attempts = a.max_attempts](const std::string& domain) {

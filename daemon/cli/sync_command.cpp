@@ -49,7 +49,8 @@ std::atomic<bool> g_stop{false};
 void print_plan(const config::Watchlist& w, const std::string& store, const std::string& export_dir) {
   fmt::print("watchlist {}\n", w.source.string());
   fmt::print("store     {}\nexport    {}\n", store, export_dir.empty() ? "(none)" : export_dir);
-  fmt::print("schedule  {}\nconcurrency {}\nsegments  {}\n", w.schedule.str(), w.concurrency, w.segments);
+  fmt::print("schedule  {}\nconcurrency {}\nsegments  {}\nforeign_layers {}\n", w.schedule.str(), w.concurrency,
+             w.segments, w.fetch_foreign ? "fetch" : "refuse");
   fmt::print("retry     max_attempts={} deadline={}\n", w.retry.max_attempts,
              w.retry.deadline ? config::format_duration(*w.retry.deadline) : "none");
   for (const auto& [host, r] : w.registries) {
@@ -295,6 +296,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   push_opts.concurrency = l.w.concurrency;
   push_opts.registry_options = *ro;
   opts.segments = l.w.segments;
+  opts.fetch_foreign = l.w.fetch_foreign;
   opts.registry_options = std::move(*ro);
   if (auto st = apply_deadline({}, l.w.retry.deadline, opts); !st) return usage_error("sync", st.error().message);
   opts.skip_unchanged = true;

@@ -121,6 +121,7 @@ struct Watchlist {
   Schedule schedule;             // Kind::None when not given
   int concurrency = kDefaultConcurrency;  // transfers in flight across all registries
   int segments = kDefaultSegments;        // parallel Range segments for a big blob; 1 = never
+  bool fetch_foreign = true;              // `foreign_layers: fetch` (default) or `refuse`
   std::vector<manifest::Platform> platforms{{"linux", "amd64", "", ""}};
   RetrySettings retry;
   std::map<std::string, RegistrySettings> registries;  // by normalised host

@@ -52,6 +52,14 @@ core::Status read_settings(const Source& source, const detail::Fields& fields, W
     if (!v) return core::fail(v.error());
     out.segments = *v;
   }
+  if (const Field* f = fields.find("foreign_layers")) {
+    auto v = detail::read_string(source, *f);
+    if (!v) return core::fail(v.error());
+    if (*v != "fetch" && *v != "refuse") {
+      return detail::fail_at(source, f->mark(), fmt::format("foreign_layers: want fetch or refuse, got \"{}\"", *v));
+    }
+    out.fetch_foreign = *v == "fetch";
+  }
   if (const Field* f = fields.find("platforms")) {
     auto v = detail::read_platforms(source, *f);
     if (!v) return core::fail(v.error());
@@ -76,7 +84,7 @@ core::Result<Watchlist> read_document(const Source& source, const YAML::Node& ro
   }
   auto fields = detail::read_fields(
       source, root, "the watchlist",
-      {"store", "export", "schedule", "concurrency", "segments", "platforms", "retry", "registries", "images",
+      {"store", "export", "schedule", "concurrency", "segments", "foreign_layers", "platforms", "retry", "registries", "images",
        "mirror_to"});
   if (!fields) return core::fail(fields.error());
   Watchlist out;

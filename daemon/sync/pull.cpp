@@ -408,8 +408,17 @@ class Puller {
       for (const auto& child : img.children) {
         std::vector<manifest::Descriptor> blobs{child.manifest.config};
         for (const auto& l : child.manifest.layers) {
-          if (!manifest::is_foreign_layer(l)) blobs.push_back(l);
+          if (!manifest::is_foreign_layer(l)) {
+            blobs.push_back(l);
+          } else if (!opts_.fetch_foreign) {
+            fail_image(i, core::Error{core::ErrorKind::Denied,
+                                      fmt::format("foreign layer {} refused (foreign_layers: refuse)", l.digest.str()),
+                                      0, {}, std::nullopt});
+          } else if (!l.urls.empty()) {
+            blobs.push_back(l);
+          }
         }
+        if (img.failed()) break;
         for (const auto& b : blobs) plan_blob(i, b, by_digest);
       }
       if (img.schema1) {
@@ -490,7 +499,8 @@ class Puller {
     if (!ingest) return job_failed(j, ingest.error());
     auto holder = std::make_shared<std::unique_ptr<store::Ingest>>(std::move(*ingest));
     store::Ingest& in = **holder;
-    const bool may_segment = opts_.segments > 1 && !job.single_stream && !no_ranges_.count(job.client) &&
+    const bool foreign = manifest::is_foreign_layer(job.desc) && !job.desc.urls.empty();
+    const bool may_segment = !foreign && opts_.segments > 1 && !job.single_stream && !no_ranges_.count(job.client) &&
                              job.desc.size >= static_cast<int64_t>(opts_.segment_min_size);
     // Spare slots: those the queued blobs will not take.
     const int spare = clients_.free_slots(job.client) - static_cast<int>(queue_.size());
@@ -502,12 +512,28 @@ class Puller {
     const uint64_t resumed_from = in.size();
     active_[j] = &in;
     ingest_start_[j] = resumed_from;
-    job.client->get_blob(job.repository, job.desc.digest, in, [this, j, holder, resumed_from](core::Status st) {
+    auto done = [this, j, holder, resumed_from](core::Status st) {
       clients_.release(jobs_[j].client);
       active_.erase(j);
       const uint64_t got = (*holder)->size() - std::min((*holder)->size(), resumed_from);
       finish_job(j, holder, got, std::move(st));
-    });
+    };
+    if (foreign) {
+      const std::string& url = job.desc.urls.front();
+      return job.client->get_foreign(url, http_allowed(url), in, std::move(done));
+    }
+    job.client->get_blob(job.repository, job.desc.digest, in, std::move(done));
+  }
+
+  // A foreign layer's URL may be plain http only on a loopback host or one the
+  // registry settings mark insecure, as for registries.
+  bool http_allowed(const std::string& url) const {
+    auto start = url.find("://");
+    if (start == std::string::npos) return false;
+    std::string host = url.substr(start + 3, url.find_first_of("/?#", start + 3) - (start + 3));
+    if (auto at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
+    if (registry::is_loopback_host(host)) return true;
+    return opts_.registry_options && opts_.registry_options(host).insecure;
   }
 
   // One blob as `n` parallel Range segments into one partial (the gaps of a resumed

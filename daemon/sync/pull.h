@@ -80,6 +80,12 @@ struct PullOptions {
   // Range with 200 gets single streams from then on.
   int segments = 4;
   uint64_t segment_min_size = 64ULL << 20;
+  // Foreign (non-distributable) layers that name `urls`: fetched from the first URL
+  // into the store like any blob (digest and size verified; never with
+  // Authorization; https, or http only to a loopback or insecure host), so their
+  // image crosses the gap whole. false (`foreign_layers: refuse`): an image with
+  // one fails, naming the layer. A foreign layer without URLs is left out.
+  bool fetch_foreign = true;
   // A time limit for the whole pull (resolve and transfers); none = no limit. When it
   // passes, transfers stop (partials stay in ingest/ for the next run), every image
   // not complete by then fails with "deadline of <deadline_text> exceeded", and the

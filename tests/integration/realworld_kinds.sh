@@ -177,7 +177,23 @@ kind_foreign_layer() {
     >"$d/manifest.json"
   reg_put_blob "$d/config" rw/case7
   reg_put_manifest "$d/manifest.json" rw/case7 1
-  expect_runs_or_refused foreign-layer 'foreign' "$REG/rw/case7:1"
+  # Fetched from its URL into the store (the registry does not have it), so the
+  # tarball and the OCI archive carry it: both load and run.
+  local before
+  before=$(grep -c 'GET /layer.tar.gz' "$IT_TMP/files.log" || true)
+  # A store of its own: other kinds' stores hold the same layer as a plain blob.
+  ferry_ok pull "$REG/rw/case7:1" --store "$IT_TMP/foreign-store" -o "$OUT/foreign-layer.tar"
+  ferry_ok verify "$OUT/foreign-layer.tar"
+  ferry_ok pull "$REG/rw/case7:1" --store "$IT_TMP/foreign-store" --format oci-archive -o "$OUT/foreign-layer.oci.tar"
+  ferry_ok verify "$OUT/foreign-layer.oci.tar"
+  (($(grep -c 'GET /layer.tar.gz' "$IT_TMP/files.log" || true) > before)) ||
+    fail "foreign-layer: the layer was not fetched from its URL"
+  consumers_amd64 "$REG/rw/case7:1" foreign-layer
+  # Refused on request, before anything is written, naming the layer.
+  local rc=0
+  ferry pull "$REG/rw/case7:1" --store "$IT_TMP/foreign-refuse" --foreign-layers refuse \
+    -o "$OUT/foreign-refused.tar" || rc=$?
+  expect_refused foreign-refused 'foreign layer .* refused' "$OUT/foreign-refused.tar" "$rc"
 }
 
 # wrong-diff-id: a registry image whose config names a wrong diff_id for its

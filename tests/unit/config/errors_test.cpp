@@ -42,7 +42,7 @@ std::vector<BadCase> yaml_and_shape_cases() {
       {"missing images", "store: /s\n", "w.yaml:1:1: ", "missing required key \"images\""},
       {"unknown top key", "images: []\nstorage: /s\n", "w.yaml:2:1: ",
        "unknown key \"storage\" in the watchlist (expected store, export, schedule, concurrency, segments, "
-       "platforms, retry, registries, images, mirror_to)"},
+       "foreign_layers, platforms, retry, registries, images, mirror_to)"},
       {"duplicate top key", "images: []\nstore: /a\nstore: /b\n", "w.yaml:3:1: ",
        "duplicate key \"store\" in the watchlist (first on line 2)"},
       {"non-string key", "[a]: 1\nimages: []\n", "w.yaml:1:1: ", "keys must be strings"},

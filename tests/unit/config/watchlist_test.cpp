@@ -71,6 +71,18 @@ TEST(Watchlist, RetryBudgetAndDeadline) {
   EXPECT_FALSE(none->retry.deadline);
 }
 
+TEST(Watchlist, ForeignLayersAreFetchedUnlessRefused) {
+  auto d = parse("images: [ubuntu]\n", "d.yaml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_TRUE(d->fetch_foreign);
+  auto r = parse("foreign_layers: refuse\nimages: [ubuntu]\n", "r.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->fetch_foreign);
+  auto bad = parse("foreign_layers: maybe\nimages: [ubuntu]\n", "b.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "b.yaml:1:17: foreign_layers: want fetch or refuse, got \"maybe\"");
+}
+
 TEST(Watchlist, EveryFeature) {
   auto w = parse(kFull, "full.yaml", "/etc/ferry");
   ASSERT_TRUE(w) << w.error().message;
