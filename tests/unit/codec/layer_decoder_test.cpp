@@ -14,6 +14,7 @@
 
 #include "codec/layer_decoder.h"
 #include "support/temp_dir.h"
+#include "support/gzip.h"
 
 using ferry::codec::Compression;
 using ferry::codec::DecodeLimits;
@@ -23,20 +24,7 @@ using ferry::digest::sha256_of;
 
 namespace {
 
-std::string gzip(std::string_view data) {
-  z_stream zs{};
-  if (deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw std::runtime_error("deflate");
-  std::string out(deflateBound(&zs, static_cast<uLong>(data.size())) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  int rc = deflate(&zs, Z_FINISH);
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) throw std::runtime_error("deflate did not finish");
-  out.resize(zs.total_out);
-  return out;
-}
+std::string gzip(std::string_view data) { return ferry::testing::gzip(data, 9); }
 
 std::string zstd(std::string_view data, int level = 3) {
   std::string out(ZSTD_compressBound(data.size()), '\0');

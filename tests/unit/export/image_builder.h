@@ -21,6 +21,7 @@
 #include "reference/reference.h"
 #include "store/store.h"
 #include "test_util.h"
+#include "support/gzip.h"
 
 namespace ferry::exporter::testing {
 
@@ -33,20 +34,7 @@ struct Layer {
   std::vector<std::string> urls;
 };
 
-inline std::string gzip(std::string_view data) {
-  z_stream zs{};
-  if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw std::runtime_error("deflate");
-  std::string out(deflateBound(&zs, static_cast<uLong>(data.size())) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  int rc = deflate(&zs, Z_FINISH);
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) throw std::runtime_error("deflate did not finish");
-  out.resize(zs.total_out);
-  return out;
-}
+inline std::string gzip(std::string_view data) { return ferry::testing::gzip(data); }
 
 // A layer tar holding `files` (name -> content), written with TarWriter to a file.
 inline std::string make_tar(const std::filesystem::path& scratch, const std::map<std::string, std::string>& files) {

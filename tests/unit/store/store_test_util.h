@@ -16,6 +16,7 @@
 #include "manifest/manifest.h"
 #include "store/store.h"
 #include "support/temp_dir.h"
+#include "support/gzip.h"
 
 namespace ferry::store::testing {
 
@@ -31,20 +32,7 @@ inline manifest::Descriptor put(Store& s, const std::string& body, std::string_v
   return d;
 }
 
-inline std::string gzip(std::string_view data) {
-  z_stream zs{};
-  if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw std::runtime_error("deflate");
-  std::string out(deflateBound(&zs, static_cast<uLong>(data.size())) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  int rc = deflate(&zs, Z_FINISH);
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) throw std::runtime_error("deflate did not finish");
-  out.resize(zs.total_out);
-  return out;
-}
+inline std::string gzip(std::string_view data) { return ferry::testing::gzip(data); }
 
 // A layer: `content` (standing in for the tar) gzip'd and committed. diff_id is
 // the sha256 of `content`, as its config must name it.
