@@ -99,6 +99,7 @@ struct LayerDecoder::State {
   core::Status start(Compression c);
   core::Status feed(const unsigned char* data, size_t size);
   core::Status feed_gzip(const unsigned char* data, size_t size);
+  core::Result<int> inflate_step();
   core::Status feed_zstd(const unsigned char* data, size_t size);
 };
 
@@ -131,10 +132,22 @@ core::Status LayerDecoder::State::feed(const unsigned char* data, size_t size) {
   return {};
 }
 
+// One inflate call into the output buffer, its output handed on: zlib's code, or
+// the error (corrupt data, a failing sink). A finished member clears in_member.
+core::Result<int> LayerDecoder::State::inflate_step() {
+  zs.next_out = out.get();
+  zs.avail_out = static_cast<uInt>(kOutBuffer);
+  int rc = inflate(&zs, Z_NO_FLUSH);
+  if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+    return core::fail(failed(invalid(fmt::format("corrupt gzip data: {}", zs.msg != nullptr ? zs.msg : "inflate failed")))
+                          .error());
+  }
+  if (auto st = emit(out.get(), kOutBuffer - zs.avail_out); !st) return core::fail(st.error());
+  if (rc == Z_STREAM_END) in_member = false;
+  return rc;
+}
+
 core::Status LayerDecoder::State::feed_gzip(const unsigned char* data, size_t size) {
-  auto corrupt = [this] {
-    return failed(invalid(fmt::format("corrupt gzip data: {}", zs.msg != nullptr ? zs.msg : "inflate failed")));
-  };
   zs.next_in = const_cast<Bytef*>(data);
   zs.avail_in = static_cast<uInt>(size);
   while (zs.avail_in > 0) {
@@ -142,23 +155,15 @@ core::Status LayerDecoder::State::feed_gzip(const unsigned char* data, size_t si
       inflateReset(&zs);  // another member follows
       in_member = true;
     }
-    zs.next_out = out.get();
-    zs.avail_out = static_cast<uInt>(kOutBuffer);
-    int rc = inflate(&zs, Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) return corrupt();
-    if (auto st = emit(out.get(), kOutBuffer - zs.avail_out); !st) return st;
-    if (rc == Z_STREAM_END) in_member = false;
-    if (rc == Z_BUF_ERROR && zs.avail_out != 0) break;  // needs more input
+    auto rc = inflate_step();
+    if (!rc) return core::fail(rc.error());
+    if (*rc == Z_BUF_ERROR && zs.avail_out != 0) break;  // needs more input
   }
   // Drain output still pending for the input already taken.
   while (in_member) {
-    zs.next_out = out.get();
-    zs.avail_out = static_cast<uInt>(kOutBuffer);
-    int rc = inflate(&zs, Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) return corrupt();
-    if (auto st = emit(out.get(), kOutBuffer - zs.avail_out); !st) return st;
-    if (rc == Z_STREAM_END) in_member = false;
-    if (rc != Z_OK || zs.avail_out != 0) break;
+    auto rc = inflate_step();
+    if (!rc) return core::fail(rc.error());
+    if (*rc != Z_OK || zs.avail_out != 0) break;
   }
   return {};
 }

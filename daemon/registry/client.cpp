@@ -27,17 +27,6 @@ namespace {
 constexpr int kMaxRedirects = 5;              // Docker Hub needs 1; loops end here
 constexpr uint64_t kMaxErrorBody = 64 << 10;  // error bodies are small; never keep more
 
-std::string url_host(std::string_view url) {
-  auto s = url.find("://");
-  if (s == std::string_view::npos) return {};
-  url.remove_prefix(s + 3);
-  auto end = url.find_first_of("/?#");
-  std::string_view auth = url.substr(0, end);
-  if (auto at = auth.rfind('@'); at != std::string_view::npos) auth = auth.substr(at + 1);
-  std::string out(auth);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string url_scheme_host(std::string_view url) {
   auto s = url.find("://");
@@ -63,6 +52,18 @@ std::string media_type_of(const std::string& content_type) {
 }
 
 }  // namespace
+
+std::string url_host(std::string_view url) {
+  auto s = url.find("://");
+  if (s == std::string_view::npos) return {};
+  url.remove_prefix(s + 3);
+  auto end = url.find_first_of("/?#");
+  std::string_view auth = url.substr(0, end);
+  if (auto at = auth.rfind('@'); at != std::string_view::npos) auth = auth.substr(at + 1);
+  std::string out(auth);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
 
 bool is_loopback_host(std::string_view host_port) {
   std::string host(host_port);

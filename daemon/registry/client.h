@@ -49,6 +49,10 @@ struct RegistryOptions {
 // True for localhost, 127.0.0.0/8 and ::1 (with or without a port).
 bool is_loopback_host(std::string_view host_port);
 
+// The lower-cased host[:port] of an absolute URL (userinfo dropped); "" when the
+// URL has no scheme.
+std::string url_host(std::string_view url);
+
 struct ManifestReply {
   std::string body;          // exact bytes (empty for HEAD)
   std::string media_type;    // Content-Type without parameters

@@ -528,10 +528,8 @@ class Puller {
   // A foreign layer's URL may be plain http only on a loopback host or one the
   // registry settings mark insecure, as for registries.
   bool http_allowed(const std::string& url) const {
-    auto start = url.find("://");
-    if (start == std::string::npos) return false;
-    std::string host = url.substr(start + 3, url.find_first_of("/?#", start + 3) - (start + 3));
-    if (auto at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
+    const std::string host = registry::url_host(url);
+    if (host.empty()) return false;
     if (registry::is_loopback_host(host)) return true;
     return opts_.registry_options && opts_.registry_options(host).insecure;
   }
