@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "config/config.h"
+#include "config/registry_options.h"
 #include "export/export.h"
 #include "export/index_tree.h"
 #include "manifest/manifest.h"
@@ -161,24 +162,16 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
     if (!r) return usage(r.error().message);
     targets.push_back({*r, {*platform}, a.all_platforms});
   }
-  auto creds = auth::CredentialStore::load_default();
-  if (!creds) return usage(creds.error().message);
-  if (*login) {
-    for (const auto& t : targets) creds->set(t.ref.domain, **login);
-  }
+  config::RegistryFlags flags{a.insecure_registries, a.max_attempts, *login, {}};
+  for (const auto& t : targets) flags.login_domains.push_back(t.ref.domain);
+  auto resolver = config::registry_resolver(nullptr, flags);
+  if (!resolver) return usage(resolver.error().message);
   sync::PullOptions opts;
   opts.concurrency = a.concurrency;
   opts.segments = a.segments;
   opts.fetch_foreign = a.foreign_layers == "fetch";
   if (auto st = apply_deadline(a.deadline, std::nullopt, opts); !st) return usage(st.error().message);
-  opts.registry_options = [creds = std::move(*creds), insecure = a.insecure_registries,
-                           attempts = a.max_attempts](const std::string& domain) {
-    registry::RegistryOptions ro;
-    if (attempts > 0) ro.retry.max_attempts = attempts;
-    ro.insecure = std::find(insecure.begin(), insecure.end(), domain) != insecure.end();
-    ro.credentials = creds.lookup(domain);
-    return ro;
-  };
+  opts.registry_options = std::move(*resolver);
 
   auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, true);
   if (!store) return usage(store.error().message);

@@ -22,6 +22,7 @@
 
 #include "auth/auth.h"
 #include "cli/commands.h"
+#include "config/registry_options.h"
 #include "push/push.h"
 #include "reference/reference.h"
 #include "store/lock.h"
@@ -146,20 +147,14 @@ int run_push(const PushArgs& a, http::Engine& engine) {
   }
   if (items.empty()) return usage("the store holds no images");
 
-  auto creds = auth::CredentialStore::load_default();
-  if (!creds) return usage(creds.error().message);
-  if (*login) {
-    for (const auto& i : items) creds->set(i.destination.domain, **login);
-  }
+  config::RegistryFlags flags{a.insecure_registries, 0, *login, {}};
+  for (const auto& i : items) flags.login_domains.push_back(i.destination.domain);
+  auto resolver = config::registry_resolver(nullptr, flags);
+  if (!resolver) return usage(resolver.error().message);
   push::PushOptions opts;
   opts.concurrency = a.concurrency;
   opts.chunk_size = static_cast<uint64_t>(a.chunk_mib) << 20;
-  opts.registry_options = [creds = std::move(*creds), insecure = a.insecure_registries](const std::string& domain) {
-    registry::RegistryOptions ro;
-    ro.insecure = std::find(insecure.begin(), insecure.end(), domain) != insecure.end();
-    ro.credentials = creds.lookup(domain);
-    return ro;
-  };
+  opts.registry_options = std::move(*resolver);
 
   auto report = push::push(*store, items, opts, engine);
   if (!report) return failed(report.error().message);

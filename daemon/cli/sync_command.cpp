@@ -29,6 +29,7 @@
 #include "cli/progress.h"
 #include "cli/run_report.h"
 #include "config/config.h"
+#include "config/registry_options.h"
 #include "export/export.h"
 #include "export/export_set.h"
 #include "push/push.h"
@@ -70,31 +71,10 @@ void print_plan(const config::Watchlist& w, const std::string& store, const std:
   }
 }
 
-// Registry connection settings for each domain: watchlist first, then docker config.
+// Registry connection settings for each domain (config/registry_options.h);
 // `max_attempts` (from the command line) overrides the watchlist's when > 0.
-core::Result<std::function<registry::RegistryOptions(const std::string&)>> registry_options(
-    const config::Watchlist& w, int max_attempts) {
-  auto creds = auth::CredentialStore::load_default();
-  if (!creds) return core::fail(creds.error());
-  for (const auto& [host, r] : w.registries) {
-    if (!r.credentials) continue;
-    auto up = config::resolve_credentials(*r.credentials);
-    if (!up) return core::fail(up.error().context(fmt::format("{}: registry {}", w.source.string(), host)));
-    creds->set(host, auth::Credentials{up->first, up->second, {}});
-  }
-  return [w, creds = std::move(*creds), max_attempts](const std::string& domain) {
-    registry::RegistryOptions ro;
-    ro.retry.max_attempts = w.retry.max_attempts;
-    if (const auto* r = config::find_registry(w, domain)) {
-      ro.insecure = r->insecure;
-      ro.ca_file = r->ca_file;
-      ro.max_concurrency = r->concurrency;
-      if (r->max_attempts > 0) ro.retry.max_attempts = r->max_attempts;
-    }
-    if (max_attempts > 0) ro.retry.max_attempts = max_attempts;
-    ro.credentials = creds.lookup(domain);
-    return ro;
-  };
+core::Result<config::RegistryResolver> registry_options(const config::Watchlist& w, int max_attempts) {
+  return config::registry_resolver(&w, config::RegistryFlags{{}, max_attempts, std::nullopt, {}});
 }
 
 // The files of one reference in the new export set: written when the image

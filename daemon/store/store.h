@@ -13,7 +13,16 @@
 // A blob enters blobs/ only through commit(): size and sha256 checked, file fsynced,
 // renamed, directory fsynced. index.json is replaced by write-temp + fsync + rename.
 // A crash at any point leaves old or new state plus partials. The store never logs.
-// One thread at a time per Store object; separate processes are excluded by lock().
+// Threads: a Store holds only what open() set and is shared by the loop, the engine
+// worker and the export threads. has_blob, read_blob, blob_path, read_index,
+// put_blob and commit may run concurrently from any threads: a blob is written under
+// a private temporary name and renamed into place once, never rewritten, so a reader
+// sees all of it or none, and two commits of one digest leave one verified file. An
+// Ingest (and its Segments) belongs to one thread at a time, and at most one Ingest
+// per digest exists at once (callers deduplicate). upsert_index and replace_index
+// read, modify and rename index.json: the caller runs them from one thread (the loop
+// at the end of a pull, import's single thread); separate processes are excluded by
+// the store lock (store/lock.h).
 #pragma once
 
 #include <cstdint>
