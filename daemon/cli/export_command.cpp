@@ -286,6 +286,7 @@ int run_export(const ExportArgs& a) {
     }
   }
   if (auto st = set->commit(); !st) return failed(st.error().message);
+  if (set->unchanged()) spdlog::info("export set {} unchanged: its files were already these", out_dir);
   fmt::print("export {}: {} files, CONTENTS.json and SHA256SUMS\n", out_dir, set->files().size());
   return kExitOk;
 }

@@ -343,6 +343,8 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
     if (auto st = set->commit(); !st) {
       spdlog::error("export directory {}: {}", l.export_dir, st.error().message);
       export_failed = true;
+    } else if (set->unchanged()) {
+      spdlog::info("export set {} unchanged: nothing to switch", l.export_dir);
     }
   }
   if (l.w.mirror_to && !engine.cancelled()) mirror_images(*l.w.mirror_to, *store, *report, push_opts, engine, s);

@@ -351,8 +351,22 @@ core::Status ExportSetBuilder::add(ExportFileInfo info, const WrittenFile& writt
   return {};
 }
 
+bool ExportSetBuilder::same_as_current() const {
+  if (migrate_ || current_dir_.empty() || files_.empty() || files_.size() != current_.size()) return false;
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::symlink_status(current_dir_ / std::string(kSumsFile), ec))) return false;
+  return std::all_of(files_.begin(), files_.end(), [&](const ExportFileInfo& f) {
+    auto it = current_.find(f.file);
+    return it != current_.end() && it->second == f && current(f.file);
+  });
+}
+
 core::Status ExportSetBuilder::commit() {
   std::sort(files_.begin(), files_.end(), [](const auto& a, const auto& b) { return a.file < b.file; });
+  if (same_as_current()) {
+    unchanged_ = true;  // the new generation (hard links only) goes with the destructor
+    return {};
+  }
   std::string contents = contents_json(files_, utc_stamp("%Y-%m-%dT%H:%M:%SZ"));
   std::map<std::string, std::string> sums;
   for (const auto& f : files_) sums[f.file] = f.sha256;

@@ -53,6 +53,8 @@ struct ExportFileInfo {
   std::vector<std::string> platforms;  // "linux/amd64", one per manifest
   uint64_t size = 0;                   // filled by the builder
   std::string sha256;                  // hex, filled by the builder
+
+  friend bool operator==(const ExportFileInfo&, const ExportFileInfo&) = default;
 };
 
 // CONTENTS.json of a set, and the SHA256SUMS text for it (sorted by name, the
@@ -109,8 +111,13 @@ class ExportSetBuilder {
   const std::vector<ExportFileInfo>& files() const { return files_; }
 
   // Write CONTENTS.json and SHA256SUMS, fsync, switch EXPORT to the new generation,
-  // then remove generations other than the new and the previous one.
+  // then remove generations other than the new and the previous one. When the new
+  // generation would list exactly the current set's files (same names, references,
+  // manifests, sizes and checksums), EXPORT is left as it is instead, CONTENTS.json
+  // and its `created` included, and unchanged() is true: a no-op run is a no-op for
+  // whoever copies EXPORT too.
   [[nodiscard]] core::Status commit();
+  bool unchanged() const { return unchanged_; }
 
  private:
   ExportSetBuilder() = default;
@@ -125,6 +132,8 @@ class ExportSetBuilder {
   std::unique_ptr<std::mutex> files_mu_ = std::make_unique<std::mutex>();  // reuse() and add() may run on many threads
   int lock_fd_ = -1;
   bool committed_ = false;
+  bool unchanged_ = false;
+  bool same_as_current() const;
 };
 
 }  // namespace ferry::exporter

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -144,9 +145,9 @@ core::Status Store::upsert_index(const std::vector<IndexEntry>& entries) {
   auto current = read_index();
   if (!current) return core::fail(current.error());
   // A reference may map to several entries (one per platform): replace the whole group.
-  for (const auto& e : entries) {
-    std::erase_if(*current, [&](const IndexEntry& c) { return c.ref_name == e.ref_name; });
-  }
+  std::set<std::string_view> replaced;
+  for (const auto& e : entries) replaced.insert(e.ref_name);
+  std::erase_if(*current, [&](const IndexEntry& c) { return replaced.contains(c.ref_name); });
   current->insert(current->end(), entries.begin(), entries.end());
   return replace_index(*current);
 }

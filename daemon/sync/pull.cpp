@@ -205,14 +205,20 @@ class Puller {
 
   // HEAD says the tag still points where the last pull left it: take the entries
   // from the store (when they are all still there) and do nothing else.
+  // index.json is read once per run (on the first unchanged image), not once per
+  // image: a no-op over many tags stays linear (#15).
   bool reuse_entries(size_t i) {
     auto& img = *images_[i];
-    auto index = store_.read_index();
-    if (!index) return false;
-    for (const auto& e : *index) {
-      if (e.ref_name != img.out.ref.str()) continue;
-      if (!store_.has_blob(e.descriptor.digest, e.descriptor.size)) return false;
-      img.out.entries.push_back(e.descriptor);
+    if (!stored_refs_) {
+      auto index = store_.read_index();
+      if (!index) return false;
+      stored_refs_.emplace();
+      for (auto& e : *index) stored_refs_->emplace(e.ref_name, std::move(e.descriptor));
+    }
+    auto [from, to] = stored_refs_->equal_range(img.out.ref.str());
+    for (auto it = from; it != to; ++it) {
+      if (!store_.has_blob(it->second.digest, it->second.size)) return false;
+      img.out.entries.push_back(it->second);
     }
     if (img.out.entries.empty()) return false;
     img.out.changed = false;
@@ -861,6 +867,7 @@ class Puller {
   std::vector<std::unique_ptr<ImageState>> images_;
   std::vector<BlobJob> jobs_;
   std::map<std::string, LastPull> last_;
+  std::optional<std::multimap<std::string, manifest::Descriptor>> stored_refs_;  // index.json at the first reuse
   std::deque<size_t> queue_;
   std::set<registry::Client*> no_ranges_;     // answered a Range with 200 once
   std::map<size_t, store::Ingest*> active_;   // job -> its ingest while in flight

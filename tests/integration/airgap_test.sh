@@ -97,6 +97,13 @@ assert_eq "SHA256SUMS lines (tarballs + CONTENTS.json)" 6 "$(wc -l <"$EXPORT/SHA
 for t in "$EXPORT"/*.tar; do
   it_skopeo inspect "docker-archive:$t" >/dev/null || fail "skopeo cannot read $(basename "$t")"
 done
+# A no-op sync leaves the set as it is: same generation, CONTENTS.json not re-dated.
+gen_before=$(readlink "$EXPORT")
+contents_before=$(sha256sum <"$EXPORT/CONTENTS.json")
+ferry_ok sync --once -c "$WATCH"
+assert_eq "generation after a no-op sync" "$gen_before" "$(readlink "$EXPORT")"
+assert_eq "CONTENTS.json after a no-op sync" "$contents_before" "$(sha256sum <"$EXPORT/CONTENTS.json")"
+assert_eq "generations kept after a no-op" 1 "$(find "$(dirname "$EXPORT")/.export.sets" -mindepth 1 -maxdepth 1 -type d | wc -l)"
 
 ###############################################################################
 log "=== 2. ferry verify: the directory, a flipped byte, a missing layer"
@@ -221,7 +228,7 @@ assert_eq "lab/b kept (hard link, same inode)" "$before" "$(stat -c %i "$(ls "$E
 log "=== 6. copies taken while the export is rewritten are whole sets"
 held=$(readlink -f "$EXPORT")
 copies=0
-ferry export -c "$WATCH" >/dev/null 2>&1 &
+ferry export -c "$WATCH" --format both >/dev/null 2>&1 &  # a changed set (OCI archives added): a switch
 export_pid=$!
 while kill -0 "$export_pid" 2>/dev/null || ((copies < 3)); do
   rm -rf "$IT_TMP/copy"
@@ -233,6 +240,8 @@ wait "$export_pid" || fail "ferry export during the copies failed"
 (cd "$held" && sha256sum --strict --quiet -c SHA256SUMS) || fail "the generation held by a reader changed"
 [[ "$(readlink -f "$EXPORT")" != "$held" ]] || fail "ferry export did not switch generations"
 log "$copies copies during a rewrite, each consistent; the held generation stayed whole"
+ferry_ok export -c "$WATCH"  # back to docker tarballs only, for the pushes below
+assert_eq "tarballs after the switch back" 5 "$(cd "$EXPORT" && ls -1 -- *.tar | wc -l)"
 
 ###############################################################################
 log "=== 7. offline registry B: push the export directory, then a delta bundle"

@@ -285,3 +285,54 @@ TEST(ExportSetSums, TarballsAreTheTarFilesOfTheDirectorySorted) {
   ASSERT_FALSE(none);
   EXPECT_NE(none.error().message.find("nowhere"), std::string::npos) << none.error().message;
 }
+
+TEST(ExportSet, NoChangeLeavesTheSetAsItIs) {
+  TempDir tmp;
+  fs::path exp = tmp.path() / "export";
+  write_set(exp, {{"a.tar", "AAA"}, {"b.tar", "BBB"}});
+  const fs::path before = fs::read_symlink(exp);
+  const std::string contents = read_file((exp / "CONTENTS.json").string());
+  {  // a run where every file is reused: same list, same checksums
+    auto set = ExportSetBuilder::begin(exp);
+    ASSERT_TRUE(set) << set.error().message;
+    ASSERT_TRUE(set->reuse("a.tar"));
+    ASSERT_TRUE(set->reuse("b.tar"));
+    auto st = set->commit();
+    ASSERT_TRUE(st) << st.error().message;
+    EXPECT_TRUE(set->unchanged());
+  }
+  EXPECT_EQ(fs::read_symlink(exp), before);
+  EXPECT_EQ(read_file((exp / "CONTENTS.json").string()), contents) << "created is not re-dated";
+  size_t generations = 0;
+  for (const auto& e : fs::directory_iterator(tmp.path() / ".export.sets")) generations += e.is_directory();
+  EXPECT_EQ(generations, 1u) << "the unused generation is removed";
+  expect_sums_ok(exp);
+}
+
+TEST(ExportSet, OneChangedFileSwitches) {
+  TempDir tmp;
+  fs::path exp = tmp.path() / "export";
+  write_set(exp, {{"a.tar", "AAA"}, {"b.tar", "BBB"}});
+  const fs::path before = fs::read_symlink(exp);
+  auto set = ExportSetBuilder::begin(exp);
+  ASSERT_TRUE(set) << set.error().message;
+  ASSERT_TRUE(set->reuse("a.tar"));
+  write_file(set->path_for("b.tar"), "BBB2");
+  ASSERT_TRUE(set->add(info("b.tar", "example.com/app:b.tar")));
+  ASSERT_TRUE(set->commit());
+  EXPECT_FALSE(set->unchanged());
+  EXPECT_NE(fs::read_symlink(exp), before);
+  EXPECT_EQ(read_file((exp / "b.tar").string()), "BBB2");
+}
+
+TEST(ExportSet, DroppedReferenceSwitches) {
+  TempDir tmp;
+  fs::path exp = tmp.path() / "export";
+  write_set(exp, {{"a.tar", "AAA"}, {"b.tar", "BBB"}});
+  auto set = ExportSetBuilder::begin(exp);
+  ASSERT_TRUE(set) << set.error().message;
+  ASSERT_TRUE(set->reuse("a.tar"));
+  ASSERT_TRUE(set->commit());
+  EXPECT_FALSE(set->unchanged());
+  EXPECT_FALSE(fs::exists(exp / "b.tar"));
+}
