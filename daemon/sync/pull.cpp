@@ -19,6 +19,7 @@
 
 #include "export/index_tree.h"
 #include "codec/layer_decoder.h"
+#include "core/redact.h"
 #include "registry/client_pool.h"
 #include "store/fs_util.h"
 #include "sync/schema1_convert.h"
@@ -106,6 +107,7 @@ struct BlobJob {
   std::string repository;
   std::vector<size_t> images;  // indexes into Puller::images_
   int integrity_retries = 0;
+  size_t foreign_url = 0;      // the desc.urls entry a foreign layer is fetched from
   bool single_stream = false;  // the registry ignored Range: no segments for this blob
 };
 
@@ -524,11 +526,31 @@ class Puller {
       const uint64_t got = (*holder)->size() - std::min((*holder)->size(), resumed_from);
       finish_job(j, holder, got, std::move(st));
     };
-    if (foreign) {
-      const std::string& url = job.desc.urls.front();
-      return job.client->get_foreign(url, http_allowed(url), in, std::move(done));
-    }
+    if (foreign) return fetch_foreign(j, holder, std::move(done));
     job.client->get_blob(job.repository, job.desc.digest, in, std::move(done));
+  }
+
+  // A foreign layer from its URLs in order: a failed transfer empties the partial
+  // and tries the next URL; the last one's failure is the job's. A digest mismatch
+  // is found at commit, where finish_commit moves on to the next URL.
+  void fetch_foreign(size_t j, std::shared_ptr<std::unique_ptr<store::Ingest>> holder,
+                     std::function<void(core::Status)> done) {
+    auto& job = jobs_[j];
+    const std::string& url = job.desc.urls[std::min(job.foreign_url, job.desc.urls.size() - 1)];
+    job.client->get_foreign(url, http_allowed(url), **holder,
+                            [this, j, holder, done = std::move(done)](core::Status st) mutable {
+                              auto& jb = jobs_[j];
+                              if (!st && jb.foreign_url + 1 < jb.desc.urls.size() && !expired_) {
+                                spdlog::warn("foreign layer URL failed, trying the next digest={} url={} error={}",
+                                             jb.desc.digest.str(), core::redact_url(jb.desc.urls[jb.foreign_url]),
+                                             st.error().message);
+                                if (auto r = (*holder)->restart(); r) {
+                                  ++jb.foreign_url;
+                                  return fetch_foreign(j, holder, std::move(done));
+                                }
+                              }
+                              done(std::move(st));
+                            });
   }
 
   // A foreign layer's URL may be plain http only on a loopback host or one the
@@ -635,9 +657,12 @@ class Puller {
   void finish_commit(size_t j, const std::shared_ptr<std::unique_ptr<store::Ingest>>& holder, uint64_t got,
                      core::Status st) {
     auto& jb = jobs_[j];
-    if (!st && (st.error().kind == core::ErrorKind::DigestMismatch ||
-                st.error().kind == core::ErrorKind::SizeMismatch) &&
-        jb.integrity_retries++ < 1 && !expired_) {
+    const bool bad_bytes = !st && (st.error().kind == core::ErrorKind::DigestMismatch ||
+                                   st.error().kind == core::ErrorKind::SizeMismatch);
+    // A foreign layer whose bytes do not verify at one URL is fetched from the next.
+    const bool next_url = bad_bytes && manifest::is_foreign_layer(jb.desc) && jb.foreign_url + 1 < jb.desc.urls.size();
+    if (next_url) ++jb.foreign_url;  // not counted against the last URL's one retry
+    if (bad_bytes && (next_url || jb.integrity_retries++ < 1) && !expired_) {
       spdlog::warn("blob failed verification, fetching again digest={} error={}", jb.desc.digest.str(),
                    st.error().message);
       // A failed commit has discarded the partial; a transfer that overran its
