@@ -189,6 +189,21 @@ kind_foreign_layer() {
   (($(grep -c 'GET /layer.tar.gz' "$IT_TMP/files.log" || true) > before)) ||
     fail "foreign-layer: the layer was not fetched from its URL"
   consumers_amd64 "$REG/rw/case7:1" foreign-layer
+  # Several URLs: a 404 and a file with other bytes come first; ferry moves on to
+  # the next URL each time and the layer still verifies.
+  printf 'not the layer' >"$FILES_DIR/wrong.tar.gz"
+  "${RWJSON[@]}" manifest application/vnd.docker.distribution.manifest.v2+json \
+    application/vnd.docker.container.image.v1+json "$d/config" \
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip:$FILES_DIR/layer.tar.gz:$FILES_URL/missing.tar.gz|$FILES_URL/wrong.tar.gz|$FILES_URL/layer.tar.gz" \
+    >"$d/manifest-urls.json"
+  reg_put_manifest "$d/manifest-urls.json" rw/case7 urls
+  before=$(grep -c 'GET /layer.tar.gz' "$IT_TMP/files.log" || true)
+  ferry_ok pull "$REG/rw/case7:urls" --store "$IT_TMP/foreign-urls" -o "$OUT/foreign-urls.tar"
+  ferry_ok verify "$OUT/foreign-urls.tar"
+  grep -q 'GET /missing.tar.gz' "$IT_TMP/files.log" || fail "foreign-layer: the first URL was not tried"
+  grep -q 'GET /wrong.tar.gz' "$IT_TMP/files.log" || fail "foreign-layer: the second URL was not tried"
+  (($(grep -c 'GET /layer.tar.gz' "$IT_TMP/files.log" || true) > before)) ||
+    fail "foreign-layer: the third URL was not reached"
   # Refused on request, before anything is written, naming the layer.
   local rc=0
   ferry pull "$REG/rw/case7:1" --store "$IT_TMP/foreign-refuse" --foreign-layers refuse \

@@ -5,7 +5,8 @@
               LAYER_MT:FILE[:URL] ...
         Print a manifest (compact JSON) whose config and layers are the given
         files (digest and size computed).  With :URL the layer is a foreign one:
-        it gets "urls": [URL] (the registry never holds it).
+        it gets "urls": [URL] (the registry never holds it); URL1|URL2|... lists
+        several, in that order.
     rwjson.py index MT:DIGEST:SIZE[:PLATFORM[:ANNOTATIONS_JSON]] ...
         Print an OCI index over the given descriptors; PLATFORM is os/arch.
     rwjson.py tamper-config IN OUT
@@ -62,7 +63,7 @@ def cmd_manifest(args):
         rest = rest[2:]
     for spec in rest:
         lmt, path, *url = spec.split(":", 2)
-        m["layers"].append(file_desc(lmt, path, url or None))
+        m["layers"].append(file_desc(lmt, path, url[0].split("|") if url else None))
     print(compact(m))
 
 
