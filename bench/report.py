@@ -22,6 +22,8 @@ SCENARIOS = {
     "p": "(b′) proxy check: through the proxy without faults",
     "c": "(c) no-op re-sync",
     "d": "(d) cold sync + docker-load tarballs",
+    "h": "(h) cold sync, far registry (+100 ms/request, 4 MiB/s per connection)",
+    "hn": "(h) no-op re-sync, far registry (skopeo: inspect per tag)",
     "e": "(e) one image with a 1 GB layer (tar size) to a docker-load tarball",
 }
 TOOL_ORDER = ["ferry", "skopeo-sync", "skopeo-archive", "raw-curl", "disk-floor"]
@@ -144,6 +146,9 @@ def checks(stats, tags):
     add("(d) sync + tarballs ≥ 5× faster than skopeo copy docker-archive",
         "%s×" % fmt(r) + ("" if floor is None else " (ferry at %s× the disk floor)" % fmt(floor)),
         None if r is None else r >= 5)
+    for scen, what in (("h", "cold"), ("hn", "no-op")):
+        r = ratio(g(scen, "skopeo-sync", "wall"), g(scen, "ferry", "wall"))
+        add("(h) far registry %s: ferry ≥ 10× skopeo" % what, "%s×" % fmt(r), None if r is None else r >= 10)
     rss_a, rss_e = g("a", "ferry", "rss_mb"), g("e", "ferry", "rss_mb")
     add("(e) peak RSS ≤ 24 MB in (a)", "%s MB" % fmt(rss_a, 1), None if rss_a is None else rss_a <= 24)
     add("(e) peak RSS not growing with layer size (1 GB layer export ≤ 24 MB and ≤ 1.25× (a))",

@@ -11,7 +11,8 @@
 #   BENCH_RUNS_B=BENCH_RUNS runs of (b) (skopeo sync takes ~13 min per run there)
 #   BENCH_SEED=ferry-bench-1  fleet seed (the fleet is a function of seed+scale)
 #   BENCH_CONCURRENCY=16    ferry's transfers in flight, and the raw bound's curls
-#   BENCH_SCENARIOS="a b c d e"  which scenarios to run (c needs a)
+#   BENCH_SCENARIOS="a b c d e h"  which scenarios to run (c needs a)
+#   BENCH_FAR_LATENCY_MS=100  (h): the far registry's added latency per request
 #   BENCH_CACHE=/var/tmp/ferry-bench  generated fleets (kept between runs)
 #   BENCH_TMP=/var/tmp      where the registry, stores and exports live (needs
 #                           ~3x the fleet size free)
@@ -26,7 +27,7 @@ SMOKE=0
 for arg in "$@"; do
   case "$arg" in
     --smoke) SMOKE=1 ;;
-    -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,9 +35,9 @@ if ((SMOKE)); then
   : "${BENCH_SCALE:=0.002}" "${BENCH_RUNS:=1}" "${BENCH_OUT:=$ROOT/bench/results/smoke}"
 fi
 : "${BENCH_SCALE:=1}" "${BENCH_RUNS:=3}" "${BENCH_SEED:=ferry-bench-1}" "${BENCH_CONCURRENCY:=16}"
-: "${BENCH_SCENARIOS:=a b c d e}" "${BENCH_CACHE:=/var/tmp/ferry-bench}" "${BENCH_TMP:=/var/tmp}"
+: "${BENCH_SCENARIOS:=a b c d e h}" "${BENCH_CACHE:=/var/tmp/ferry-bench}" "${BENCH_TMP:=/var/tmp}"
 : "${BENCH_TIMEOUT:=3600}" "${BENCH_OUT:=$ROOT/bench/results}"
-: "${BENCH_PROXY_LATENCY_MS:=20}" "${BENCH_PROXY_RATE:=4194304}"
+: "${BENCH_PROXY_LATENCY_MS:=20}" "${BENCH_PROXY_RATE:=4194304}" "${BENCH_FAR_LATENCY_MS:=100}"
 [[ "$BENCH_SCALE" =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "bench/run.sh: BENCH_SCALE must be a number, got '$BENCH_SCALE'" >&2; exit 2; }
 [[ "$BENCH_RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: BENCH_RUNS must be a positive integer, got '$BENCH_RUNS'" >&2; exit 2; }
 : "${BENCH_RUNS_B:=$BENCH_RUNS}"
@@ -156,8 +157,15 @@ skopeo_archives() {
       "docker-archive:$out/${ref//[\/:]/_}.tar:$ref" || return 1
   done <"$lists/images.txt"
 }
+skopeo_inspect_all() {
+  local reg ref
+  reg=$(sed -n 's/^  \([^:]*:[0-9]*\): .*/\1/p' "$1/watchlist.yaml")
+  while read -r ref; do
+    bench_skopeo inspect --raw --tls-verify=false "docker://$reg/$ref" >/dev/null || return 1
+  done <"$1/images.txt"
+}
 # Exported so `measure` (which runs them through timeout) can reach them.
-export -f bench_skopeo skopeo_sync raw_bound skopeo_archives
+export -f bench_skopeo skopeo_sync raw_bound skopeo_archives skopeo_inspect_all
 export BENCH_DIR TOKEN_URL IT_SERVICE BENCH_CONCURRENCY FERRY_BIN
 RUN_FN=(bash -c '"$@"' _) # timeout execs programs: exported functions run in a bash
 
@@ -211,6 +219,22 @@ for ((run = 1; run <= BENCH_RUNS; run++)); do
     measure e skopeo-archive "$run" skopeo --insecure-policy copy --quiet --src-tls-verify=false \
       "docker://$REG/$big" "docker-archive:$W/e-skopeo.tar:$big"
     rm -f "$W/e-skopeo.tar"
+  fi
+  # (h) a far registry: the WAN proxy with +BENCH_FAR_LATENCY_MS per request
+  # (same per-connection cap), cold and no-op; the rules go back to (b)'s after.
+  if has h; then
+    start_proxy
+    fault_proxy_rules "$PROXY_RULES" \
+      "[{\"latency_ms\": $BENCH_FAR_LATENCY_MS, \"rate_bytes_per_sec\": $BENCH_PROXY_RATE}]"
+    measure h ferry "$run" "$FERRY_BIN" sync --once -c "$W/wan/watchlist.yaml" --store "$W/h-ferry"
+    measure hn ferry "$run" "$FERRY_BIN" sync --once -c "$W/wan/watchlist.yaml" --store "$W/h-ferry"
+    rm -rf "$W/h-ferry"
+    measure h skopeo-sync "$run" "${RUN_FN[@]}" skopeo_sync "$W/wan" "$W/h-skopeo"
+    # skopeo's no-op stand-in: an inspect per tag (sync refuses an existing dir).
+    measure hn skopeo-sync "$run" "${RUN_FN[@]}" skopeo_inspect_all "$W/wan"
+    rm -rf "$W/h-skopeo"
+    fault_proxy_rules "$PROXY_RULES" \
+      "[{\"latency_ms\": $BENCH_PROXY_LATENCY_MS, \"rate_bytes_per_sec\": $BENCH_PROXY_RATE}]"
   fi
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
