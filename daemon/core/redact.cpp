@@ -1,6 +1,8 @@
 // redact_url: keep scheme, host and path; keep only whitelisted query values.
 #include "core/redact.h"
 
+#include <fmt/format.h>
+
 #include <array>
 
 namespace ferry::core {
@@ -47,6 +49,19 @@ std::string redact_url(std::string_view url) {
     out.append(key);
     if (eq != std::string_view::npos) out.append(safe_key(key) ? pair.substr(eq) : "=REDACTED");
   }
+  return out;
+}
+
+std::string printable(std::string_view text, size_t max_bytes) {
+  std::string out;
+  for (unsigned char c : text.substr(0, max_bytes)) {
+    if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > max_bytes) out += "...";
   return out;
 }
 

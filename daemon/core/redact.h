@@ -1,4 +1,4 @@
-// URL redaction for logs and error messages: signed CDN URLs carry secrets in their
+// Untrusted text in logs and error messages. URL redaction: signed CDN URLs carry secrets in their
 // query strings, so only a few harmless query keys survive; userinfo is dropped.
 #pragma once
 
@@ -9,5 +9,9 @@ namespace ferry::core {
 
 // "https://user:pw@host/p?scope=x&sig=y" -> "https://host/p?scope=x&sig=REDACTED"
 std::string redact_url(std::string_view url);
+
+// Untrusted text made safe for a one-line message: control bytes (and DEL) as
+// \xNN, at most `max_bytes` bytes, then "...".
+std::string printable(std::string_view text, size_t max_bytes = 120);
 
 }  // namespace ferry::core

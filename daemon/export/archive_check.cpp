@@ -10,7 +10,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/redact.h"
 #include "export/export.h"
+#include "reference/reference.h"
 #include "export/image_set.h"
 #include "store/fs_util.h"
 
@@ -310,6 +312,15 @@ void walk_oci(const ArchiveScan& scan, const manifest::Descriptor& d, size_t dep
   out.push_back(std::move(base));
 }
 
+// A name an archive gives an image must be a reference with a tag or digest
+// (what import records); anything else is named as a problem, never dropped.
+std::optional<std::string> bad_reference(std::string_view where, std::string_view name) {
+  auto r = reference::parse(name);
+  if (r && (!r->tag.empty() || r->digest)) return std::nullopt;
+  return fmt::format("{}: \"{}\" is not a reference with a tag or digest{}", where, core::printable(name),
+                     r ? "" : ": " + r.error().message);
+}
+
 void check_oci(const ArchiveScan& scan, const ScannedEntry& index_entry, ArchiveReport& r) {
   auto bytes = scan.read(index_entry, manifest::kMaxManifestSize);
   if (!bytes) return r.problems.push_back("index.json: " + bytes.error().message);
@@ -322,12 +333,18 @@ void check_oci(const ArchiveScan& scan, const ScannedEntry& index_entry, Archive
     for (auto key : {"io.containerd.image.name", "org.opencontainers.image.ref.name"}) {
       if (auto it = d.annotations.find(key); it != d.annotations.end() && img.name.empty()) img.name = it->second;
     }
+    // A ref.name without ':' is a tag alone (the OCI layout's own use): a display
+    // name, not a reference. Anything that looks like a reference must parse.
+    std::optional<std::string> bad;
     if (auto it = d.annotations.find("io.containerd.image.name"); it != d.annotations.end()) {
-      img.ref_names.push_back(it->second);
+      bad = bad_reference("index.json io.containerd.image.name", it->second);
+      if (!bad) img.ref_names.push_back(it->second);
     } else if (auto ref = d.annotations.find("org.opencontainers.image.ref.name"); ref != d.annotations.end() &&
                                                                                  ref->second.find(':') != std::string::npos) {
-      img.ref_names.push_back(ref->second);
+      bad = bad_reference("index.json org.opencontainers.image.ref.name", ref->second);
+      if (!bad) img.ref_names.push_back(ref->second);
     }
+    if (bad) r.problems.push_back(*bad);
     if (img.name.empty()) img.name = short_name(d.digest);
     if (d.platform && !d.platform->os.empty()) img.name += " " + d.platform->str();
     img.entry = d;
@@ -342,9 +359,21 @@ ArchiveImage check_docker_item(const ArchiveScan& scan, const nlohmann::json& it
     return item.contains(key) && item[key].is_string() ? item[key].get<std::string>() : std::string();
   };
   img.config_entry = str_of("Config");
-  if (item.contains("RepoTags") && item["RepoTags"].is_array()) {
-    for (const auto& t : item["RepoTags"]) {
-      if (t.is_string()) img.ref_names.push_back(t.get<std::string>());
+  // RepoTags may be absent or null (an untagged `docker save IMAGE-ID`); otherwise
+  // every entry must be a reference, or the image would land under no name.
+  if (item.contains("RepoTags") && !item["RepoTags"].is_null()) {
+    if (!item["RepoTags"].is_array()) {
+      img.problems.push_back("manifest.json: RepoTags is not a list");
+    } else {
+      for (const auto& t : item["RepoTags"]) {
+        if (!t.is_string()) {
+          img.problems.push_back(fmt::format("manifest.json: RepoTags entry {} is not a string", core::printable(t.dump())));
+        } else if (auto bad = bad_reference("manifest.json RepoTags", t.get<std::string>())) {
+          img.problems.push_back(*bad);
+        } else {
+          img.ref_names.push_back(t.get<std::string>());
+        }
+      }
     }
   }
   img.name = img.ref_names.empty() ? img.config_entry : img.ref_names.front();
@@ -443,9 +472,15 @@ void read_bundle(const ArchiveScan& scan, const ScannedEntry& e, ArchiveReport& 
   r.since = doc.value("since", "");
   for (const auto& img : doc.value("images", nlohmann::json::array())) {
     auto d = img.is_object() ? descriptor_from(img.value("manifest", nlohmann::json())) : std::nullopt;
-    std::string ref = img.is_object() ? img.value("reference", "") : "";
+    std::string ref = img.is_object() && img.contains("reference") && img["reference"].is_string()
+                          ? img["reference"].get<std::string>()
+                          : "";
     if (!d || ref.empty()) {
       r.problems.push_back(std::string(kBundleFile) + ": an image entry lacks a reference or a manifest descriptor");
+      continue;
+    }
+    if (auto bad = bad_reference(std::string(kBundleFile) + " reference", ref)) {
+      r.problems.push_back(*bad);
       continue;
     }
     r.bundle_images.emplace_back(ref, *d);

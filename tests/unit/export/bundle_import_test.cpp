@@ -158,3 +158,34 @@ TEST_F(BundleTest, ABundleNamingAManifestItDoesNotHoldFailsItsCheck) {
   ASSERT_TRUE(offline);
   EXPECT_FALSE(import_archive(*offline, *scan, report));
 }
+
+// A name in manifest.json or ferry-bundle.json that is not a reference is a
+// problem naming it, for verify and import alike, never an image under no name.
+TEST_F(BundleTest, AnUnparseableNameIsAProblemNamingIt) {
+  for (const std::string key : {"\"RepoTags\"", "\"reference\""}) {
+    BundleOptions opts;
+    opts.bundle = true;
+    fs::path out = tmp.path() / "names.tar";
+    ASSERT_TRUE(write_docker_archive(*store, {single.image}, out, {}, opts));
+    std::string bytes = read_file(out);
+    const size_t key_at = bytes.find(key);
+    ASSERT_NE(key_at, std::string::npos) << key;
+    const size_t at = bytes.find("example.com/app:1", key_at);
+    ASSERT_NE(at, std::string::npos) << key;
+    bytes.replace(at, 17, "example.com/APP:1");  // same length: the tar stays valid; uppercase is no repository
+    write_file(out, bytes);
+    auto scan = ArchiveScan::scan(out);
+    ASSERT_TRUE(scan);
+    auto report = check_archive(*scan);
+    EXPECT_FALSE(report.ok()) << key;
+    bool named = false;
+    for (const auto& p : report.problems) named |= p.find("example.com/APP:1") != std::string::npos;
+    for (const auto& img : report.images) {
+      for (const auto& p : img.problems) named |= p.find("example.com/APP:1") != std::string::npos;
+    }
+    EXPECT_TRUE(named) << key;
+    auto offline = ferry::store::Store::open(tmp.path() / ("offline-" + key.substr(1, 4)), true);
+    ASSERT_TRUE(offline);
+    EXPECT_FALSE(import_archive(*offline, *scan, report)) << key;
+  }
+}
