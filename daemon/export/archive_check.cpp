@@ -104,6 +104,19 @@ core::Result<ArchiveScan> ArchiveScan::scan(const fs::path& tar, const ScanOptio
     }
     s.entries_[e.entry.name] = std::move(e);
   }
+  // Blob entries that are links take the content of what they resolve to (std::map
+  // nodes are stable, so the pointers hold).
+  for (auto& [name, e] : s.entries_) {
+    if (e.entry.type == '0') continue;
+    auto named = digest_of_blob_name(name);
+    if (!named) continue;
+    e.named_by_digest = true;
+    e.link_target = s.find(name);
+    if (e.link_target) {
+      e.sha256 = e.link_target->sha256;
+      e.matches_name = *named == e.sha256;
+    }
+  }
   return s;
 }
 
@@ -504,11 +517,16 @@ ArchiveReport check_archive(const ArchiveScan& scan) {
   ArchiveReport r;
   r.problems = scan.problems();
   for (const auto& [name, e] : scan.entries()) {
-    if (!e.named_by_digest || e.entry.type != '0') continue;
-    if (e.matches_name) {
+    if (!e.named_by_digest) continue;
+    if (e.entry.type != '0' && !e.link_target) {
+      r.problems.push_back(fmt::format("{} is a link to {}, which is no regular file inside the archive", name,
+                                       core::printable(e.entry.link)));
+    } else if (e.matches_name) {
       r.good_blobs.insert(e.sha256);
     } else {
-      r.problems.push_back(fmt::format("{} is corrupt: its content hashes to {}", name, e.sha256.str()));
+      r.problems.push_back(fmt::format("{}{} is corrupt: its content hashes to {}", name,
+                                       e.link_target ? " (a link to " + e.link_target->entry.name + ")" : "",
+                                       e.sha256.str()));
     }
   }
   if (const ScannedEntry* bundle = scan.find(std::string(kBundleFile))) read_bundle(scan, *bundle, r);
@@ -549,6 +567,18 @@ ArchiveReport check_archive(const ArchiveScan& scan) {
     if (!e || !r.good_blobs.contains(d.digest) || d.size < 0 || e->entry.size != static_cast<uint64_t>(d.size)) {
       r.problems.push_back(fmt::format("{}: {} names manifest {} ({} bytes), which the archive does not hold intact",
                                        kBundleFile, ref, d.digest.str(), d.size));
+      continue;
+    }
+    // The whole image behind the reference, as for index.json: its config and every
+    // layer present (or left out by the delta), so that import never points a
+    // reference at content neither the archive nor the store has.
+    ArchiveImage img;
+    img.name = ref;
+    img.entry = d;
+    std::vector<ArchiveImage> walked;
+    walk_oci(scan, d, 0, std::move(img), walked, r.omitted);
+    for (const auto& w : walked) {
+      for (const auto& p : w.problems) r.problems.push_back(fmt::format("{}: {}: {}", kBundleFile, w.name, p));
     }
   }
   return r;

@@ -48,6 +48,10 @@ struct ScannedEntry {
   std::string decode_error;
   bool named_by_digest = false;            // blobs/sha256/<hex>
   bool matches_name = false;               // named_by_digest and sha256 == name
+  // A blobs/sha256/<hex> entry that is a symlink or hard link: the regular entry it
+  // resolves to inside the archive (its sha256 copied above), nullptr when it leads
+  // nowhere. Such a blob is checked and imported through its target.
+  const ScannedEntry* link_target = nullptr;
 };
 
 struct ScanOptions {

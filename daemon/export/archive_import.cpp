@@ -149,8 +149,12 @@ core::Result<ImportResult> import_archive(store::Store& store, const ArchiveScan
                                   store.root().string(), list));
   }
   ImportResult r;
-  for (const auto& [name, e] : scan.entries()) {
-    if (!e.named_by_digest || !e.matches_name || e.entry.type != '0') continue;
+  for (const auto& [name, entry] : scan.entries()) {
+    if (!entry.named_by_digest || !entry.matches_name) continue;
+    // A blob stored as a link is ingested from the entry it resolves to (the check
+    // above made sure that one hashes to the name).
+    const ScannedEntry& e = entry.link_target ? *entry.link_target : entry;
+    if (e.entry.type != '0') continue;
     if (store.has_blob(e.sha256, static_cast<int64_t>(e.entry.size))) {
       ++r.blobs_present;
       continue;

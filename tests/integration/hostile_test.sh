@@ -16,6 +16,12 @@
 #      each gets its own file, CONTENTS.json maps each file to its reference, and
 #      every file verifies.
 #   6. `--receipt receipt.json`, a bare name: written in the working directory, exit 0.
+#   7. a bundle whose ferry-bundle.json points a reference the offline store already
+#      has at a manifest whose config and layer are absent: verify and import both
+#      fail naming the missing blob; the store is byte-identical afterwards.
+#   8. a bundle whose largest blob entry is a symlink: to an entry inside the
+#      archive, verify and import take the target's content (the blob lands as a
+#      regular file); leading nowhere, both refuse naming the link, store unchanged.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -106,5 +112,41 @@ log "=== 6. --receipt with a bare file name"
 mkdir -p "$IT_TMP/cwd"
 (cd "$IT_TMP/cwd" && ferry_ok import "$IT_TMP/first.tar" --store "$IT_TMP/s6" --receipt receipt.json)
 [[ -s "$IT_TMP/cwd/receipt.json" ]] || fail "receipt.json was not written in the working directory"
+
+# store_snapshot DIR: every file's path and sha256, and every link, sorted.
+store_snapshot() {
+  (cd "$1" && find . \( -type f -o -type l \) ! -path './state/*' -printf '%y %p\n' | sort | while read -r t p; do
+    if [[ $t == l ]]; then echo "link $p"; else echo "$(sha256sum <"$p" | cut -c1-64) $p"; fi
+  done)
+}
+FORGE=("$IT_PYTHON" "$(dirname "${BASH_SOURCE[0]}")/../support/forge_archive.py")
+
+log "=== 7. a forged ferry-bundle.json: a known reference pointed at a hollow manifest"
+ferry_ok export --store "$STORE" --bundle "$IT_TMP/good-bundle.tar" "$APP_REF"
+ferry_ok import "$IT_TMP/good-bundle.tar" --store "$IT_TMP/s7"
+before=$(store_snapshot "$IT_TMP/s7")
+"${FORGE[@]}" bundle-ref-to-hollow "$IT_TMP/good-bundle.tar" "$IT_TMP/forged.tar"
+ferry_rc 1 verify "$IT_TMP/forged.tar"
+grep -q "ferry-bundle.json: .*config sha256:.* is missing" "$IT_TMP/ferry.out" || fail "verify: $(cat "$IT_TMP/ferry.out")"
+ferry_rc 1 import "$IT_TMP/forged.tar" --store "$IT_TMP/s7"
+grep -q "ferry-bundle.json: .*lab/app:1: config sha256:.* is missing" "$IT_TMP/ferry.err" || fail "import: $(cat "$IT_TMP/ferry.err")"
+grep -q "does not verify; nothing imported" "$IT_TMP/ferry.err" || fail "import: $(cat "$IT_TMP/ferry.err")"
+assert_eq "store after the forged import" "$before" "$(store_snapshot "$IT_TMP/s7")"
+ferry_ok verify --store "$IT_TMP/s7"
+
+log "=== 8. a blob entry that is a symlink: resolved inside the archive, or refused"
+linked=$("${FORGE[@]}" blob-as-link "$IT_TMP/good-bundle.tar" "$IT_TMP/linked.tar" ../../other/data)
+ferry_ok verify "$IT_TMP/linked.tar"
+ferry_ok import "$IT_TMP/linked.tar" --store "$IT_TMP/s8"
+[[ -f "$IT_TMP/s8/blobs/sha256/${linked#sha256:}" && ! -L "$IT_TMP/s8/blobs/sha256/${linked#sha256:}" ]] ||
+  fail "the blob stored as a link in the archive did not land as a regular file"
+ferry_ok verify --store "$IT_TMP/s8"
+"${FORGE[@]}" blob-as-link "$IT_TMP/good-bundle.tar" "$IT_TMP/dangling.tar" ../../../../etc/passwd >/dev/null
+ferry_rc 1 verify "$IT_TMP/dangling.tar"
+grep -q "blobs/sha256/${linked#sha256:} is a link to ../../../../etc/passwd" "$IT_TMP/ferry.out" ||
+  fail "verify did not name the link: $(cat "$IT_TMP/ferry.out")"
+before=$(store_snapshot "$IT_TMP/s7")
+ferry_rc 1 import "$IT_TMP/dangling.tar" --store "$IT_TMP/s7"
+assert_eq "store after the dangling-link import" "$before" "$(store_snapshot "$IT_TMP/s7")"
 
 log "PASS hostile"
