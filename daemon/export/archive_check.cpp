@@ -85,6 +85,7 @@ core::Result<ArchiveScan> ArchiveScan::scan(const fs::path& tar, const ScanOptio
   s.fd_ = *opened;
   TarReader reader(s.fd_, tar.string());
   auto buffer = std::make_unique<char[]>(kChunk);
+  uint64_t name_bytes = 0;
   for (;;) {
     auto next = reader.next();
     if (!next) {
@@ -101,6 +102,12 @@ core::Result<ArchiveScan> ArchiveScan::scan(const fs::path& tar, const ScanOptio
       e.matches_name = named && *named == e.sha256;
     } else if (e.entry.type != '2' && e.entry.type != '1') {
       continue;  // directories and the like name no content
+    }
+    name_bytes += e.entry.name.size() + e.entry.link.size();
+    if (s.entries_.size() >= opts.max_entries || name_bytes > opts.max_name_bytes) {
+      s.problems_.push_back(fmt::format("more than {} entries or {} bytes of names: not an image archive ferry reads",
+                                        opts.max_entries, opts.max_name_bytes));
+      break;
     }
     s.entries_[e.entry.name] = std::move(e);
   }

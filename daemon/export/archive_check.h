@@ -13,7 +13,8 @@
 // blobs/sha256/<hex>, <id>/layer.tar or <diff_id>.tar), and OCI layouts in a tar
 // (index.json -> manifests -> config and layers, all blobs/sha256/<hex>).
 //
-// Memory is bounded: one scan entry per tar entry plus the manifests and configs
+// Memory is bounded: one scan entry per kept tar entry (at most
+// ScanOptions::max_entries, names at most max_name_bytes together) plus the manifests and configs
 // (each at most its kMax*Size) read back one at a time with pread. Entry names are
 // validated by TarReader (no "..", no absolute names); a name in manifest.json or a
 // symlink target that would leave the archive is a problem, never a path.
@@ -54,10 +55,17 @@ struct ScannedEntry {
   const ScannedEntry* link_target = nullptr;
 };
 
+// Caps on what a scan keeps in memory (#13): an image archive holds a few
+// entries per blob, so a tar beyond these is refused as not an image archive.
+inline constexpr size_t kMaxArchiveEntries = 100000;
+inline constexpr uint64_t kMaxArchiveNameBytes = 64ull << 20;  // all kept names together
+
 struct ScanOptions {
   // false (`ferry verify --quick`): hash only; compressed entries get no diff_id
   // and their diff_ids are reported as not checked.
   bool decode = true;
+  size_t max_entries = kMaxArchiveEntries;          // tests lower them
+  uint64_t max_name_bytes = kMaxArchiveNameBytes;
 };
 
 // An open archive and what its scan found.

@@ -189,3 +189,28 @@ TEST_F(BundleTest, AnUnparseableNameIsAProblemNamingIt) {
     EXPECT_FALSE(import_archive(*offline, *scan, report)) << key;
   }
 }
+
+// The scan keeps at most max_entries entries and max_name_bytes of names: beyond
+// either, a problem saying so, and the archive does not verify.
+TEST_F(BundleTest, ScanCapsEntriesAndNames) {
+  fs::path out = tmp.path() / "caps.tar";
+  ASSERT_TRUE(write_docker_archive(*store, {single.image}, out, {}));
+  auto whole = ArchiveScan::scan(out);
+  ASSERT_TRUE(whole);
+  ASSERT_TRUE(check_archive(*whole).ok());
+  const size_t n = whole->entries().size();
+  ASSERT_GT(n, 2u);
+  for (auto opts : {ferry::exporter::ScanOptions{true, n - 1, ferry::exporter::kMaxArchiveNameBytes},
+                    ferry::exporter::ScanOptions{true, n, 40}}) {
+    auto scan = ArchiveScan::scan(out, opts);
+    ASSERT_TRUE(scan);
+    auto report = check_archive(*scan);
+    EXPECT_FALSE(report.ok());
+    bool named = false;
+    for (const auto& p : report.problems) named |= p.find("not an image archive ferry reads") != std::string::npos;
+    EXPECT_TRUE(named);
+  }
+  auto exact = ArchiveScan::scan(out, {true, n, ferry::exporter::kMaxArchiveNameBytes});
+  ASSERT_TRUE(exact);
+  EXPECT_TRUE(check_archive(*exact).ok()) << "exactly at the cap is fine";
+}
