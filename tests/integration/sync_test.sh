@@ -303,6 +303,10 @@ log "=== 6a. daemon: SIGTERM during a download keeps the partial; the next run r
 push_image v2s2 lab/big:1 --layer bigseed:150000000
 big_layer=$(reg_raw_manifest lab/big:1 | imgtool json - 'd["layers"][0]["digest"]')
 big_size=$(reg_raw_manifest lab/big:1 | imgtool json - 'd["layers"][0]["size"]')
+# The registry must hold the whole layer, or a failed resume below would blame ferry
+# for the registry's short file (a full disk under the registry cuts it silently).
+reg_blob="$REG_DIR/storage/docker/registry/v2/blobs/sha256/${big_layer:7:2}/${big_layer#sha256:}/data"
+assert_eq "bytes of the big layer in the registry's storage" "$big_size" "$(stat -c %s "$reg_blob" 2>&1)"
 BSTORE="$IT_TMP/store-big"
 BEXPORT="$IT_TMP/export-big"
 BWATCH="$IT_TMP/big.yaml"
@@ -353,7 +357,14 @@ grep -q -i 'partial downloads are kept' "$IT_TMP/daemon-big.log" || fail "daemon
 
 log "--- the next run resumes with a Range request"
 mark=$(reg_log_mark)
-sync_once "$BWATCH" 0 --store "$BSTORE" --export "$BEXPORT" --segments 1
+rc=0
+ferry sync --once -c "$BWATCH" --store "$BSTORE" --export "$BEXPORT" --segments 1 || rc=$?
+if ((rc != 0)); then
+  cat "$IT_TMP/ferry.out" "$IT_TMP/ferry.err" >&2
+  log "registry file: $(stat -c %s "$reg_blob") bytes (layer $big_size); partial: $(stat -c %s "$partial" 2>&1); disk: $(df -h "$IT_TMP" | tail -1)"
+  tail -n +"$((mark + 1))" "$REG_LOG" | grep -F "${big_layer#sha256:}" | tail -n 8 >&2 || true
+  fail "the resuming ferry sync --once exited $rc, want 0"
+fi
 gets=$(ferry_requests "$mark" | awk -v p="/blobs/$big_layer" '$1 == "GET" && index($2, p) && $3 ~ /^(200|206)$/')
 assert_eq "GETs of the big layer when resuming" 1 "$(wc -l <<<"$gets")"
 read -r _ _ status sent <<<"$gets"
