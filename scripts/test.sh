@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
 BUILD=${FERRY_BUILD_DIR:-build}
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${FERRY_CMAKE_ARGS:-} >/dev/null
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_WERROR=ON ${FERRY_CMAKE_ARGS:-} >/dev/null
 cmake --build "$BUILD"
 status=0
 ctest --test-dir "$BUILD" --output-on-failure -j2 || status=1
@@ -19,7 +19,8 @@ ctest --test-dir "$BUILD" --output-on-failure -j2 || status=1
 FUZZ_SECONDS=${FERRY_FUZZ_SECONDS:-30}
 if [[ "$FUZZ_SECONDS" != 0 ]]; then
   FUZZ_BUILD=${FERRY_FUZZ_BUILD_DIR:-build-fuzz}
-  # clang may warn where g++ does not: warnings stay visible but are not errors here.
+  # clang may warn where g++ does not: warnings stay visible but are not errors here
+  # (the fuzz build is clang's; g++ with -Werror above is the gate).
   cmake -S . -B "$FUZZ_BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DFERRY_FUZZ=ON -DFERRY_SANITIZE=ON -DFERRY_WERROR=OFF -DFERRY_FUZZ_SECONDS="$FUZZ_SECONDS" \
     ${FERRY_CMAKE_ARGS:-} >/dev/null

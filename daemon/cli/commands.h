@@ -42,6 +42,7 @@ struct PullArgs {
   std::string store;
   std::string platform = "linux/amd64";
   bool all_platforms = false;
+  bool referrers = false;
   int concurrency = 8;
   std::vector<std::string> insecure_registries;
   std::string username;

@@ -238,6 +238,7 @@ int run_export(const ExportArgs& a) {
   const auto by_ref = store::group_by_reference(*index);
   if (a.config.empty()) {
     for (const auto& g : by_ref) {
+      if (!g.referrer_of.empty()) continue;  // a referrer goes with its subject
       auto r = reference::parse(g.ref_name);
       if (r) wanted.push_back(*r);
     }
@@ -261,6 +262,19 @@ int run_export(const ExportArgs& a) {
     selected.push_back({r, it->descriptors});
   }
   if (selected.empty()) return usage("nothing to export: the store holds no images");
+  if (!a.bundle.empty()) {
+    // A bundle carries each image's referrers (signatures, SBOMs, attestations) with it.
+    const size_t subjects = selected.size();
+    for (size_t i = 0; i < subjects; ++i) {
+      for (const auto& name : store::referrers_of(by_ref, selected[i].ref.str())) {
+        auto r = reference::parse(name);
+        if (!r) return failed(fmt::format("index.json names referrer {}: {}", name, r.error().message));
+        auto it = std::find_if(by_ref.begin(), by_ref.end(), [&](const auto& g) { return g.ref_name == name; });
+        bool dup = std::any_of(selected.begin(), selected.end(), [&](const auto& s) { return s.ref == *r; });
+        if (!dup) selected.push_back({*r, it->descriptors});
+      }
+    }
+  }
 
   if (!a.bundle.empty()) return write_bundle(a, *store, selected);
 

@@ -44,6 +44,9 @@ void add_pull_options(CLI::App& cmd, PullArgs& a) {
   cmd.add_option("--store", a.store, "content store directory (default ~/.local/share/ferry/store)");
   cmd.add_option("--platform", a.platform, "os/arch[/variant] to pick from multi-arch images");
   cmd.add_flag("--all-platforms", a.all_platforms, "pull every platform of multi-arch images");
+  cmd.add_flag("--referrers", a.referrers,
+               "also pull each image's referrers (signatures, SBOMs, attestations: the OCI referrers API, "
+               "its sha256-<hex> tag fallback, cosign's .sig/.att/.sbom tags)");
   cmd.add_option("--concurrency", a.concurrency, "blob transfers in flight")->check(CLI::Range(1, 256));
   cmd.add_option("--insecure-registry", a.insecure_registries,
                  "HOST[:PORT] that may be reached over plain HTTP or unverified TLS");
@@ -160,7 +163,7 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
   for (const auto& text : a.refs) {
     auto r = reference::parse(text);
     if (!r) return usage(r.error().message);
-    targets.push_back({*r, {*platform}, a.all_platforms});
+    targets.push_back({*r, {*platform}, a.all_platforms, a.referrers});
   }
   config::RegistryFlags flags{a.insecure_registries, a.max_attempts, *login, {}};
   for (const auto& t : targets) flags.login_domains.push_back(t.ref.domain);

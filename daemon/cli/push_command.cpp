@@ -13,6 +13,7 @@
 // HTTP only for loopback and --insecure-registry hosts. --receipt FILE lists every
 // blob the destination now holds for the pushed images (for `ferry export --since`).
 #include <algorithm>
+#include <map>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -123,11 +124,15 @@ int run_push(const PushArgs& a, http::Engine& engine) {
       if (it == all_items->end()) return usage(fmt::format("{} is not in the store {}", ref->str(), store->root().string()));
       items.push_back(*it);
     }
+    items = push::with_referrers(*all_items, std::move(items));  // signatures, SBOMs go with their image
   }
+  std::map<std::string, reference::Reference> dest_of;  // source -> destination, for referrers
   for (auto& item : items) {
     auto src = reference::parse(item.source);
     if (!src) return usage(fmt::format("index.json names {}: {}", item.source, src.error().message));
-    if (!rename.empty()) {
+    if (auto subject = dest_of.find(item.referrer_of); !rename.empty() && subject != dest_of.end()) {
+      item.destination = push::referrer_destination(subject->second, *src);
+    } else if (!rename.empty()) {
       auto dest = reference::parse(rename);
       if (!dest) return usage(dest.error().message);
       if (rename.substr(0, rename.find('/')) != dest->domain || rename.find('/') == std::string::npos) {
@@ -144,6 +149,7 @@ int run_push(const PushArgs& a, http::Engine& engine) {
       if (!dest) return usage(dest.error().message);
       item.destination = *dest;
     }
+    dest_of.emplace(item.source, item.destination);
   }
   if (items.empty()) return usage("the store holds no images");
 

@@ -67,7 +67,8 @@ void print_plan(const config::Watchlist& w, const std::string& store, const std:
       if (!platforms.empty()) platforms += ',';
       platforms += p.str();  // not `"," + p.str()`: GCC 12 -O3 warns falsely there (-Wrestrict, GCC PR105651)
     }
-    fmt::print("image     {}  [{}]\n", e.ref.str(), e.all_platforms ? "all platforms" : platforms);
+    fmt::print("image     {}  [{}]{}\n", e.ref.str(), e.all_platforms ? "all platforms" : platforms,
+               e.referrers ? " +referrers" : "");
   }
 }
 
@@ -194,8 +195,27 @@ void mirror_images(const config::MirrorTarget& target, const store::Store& store
       s.images[i].error = "push: " + dest.error().message;
       continue;
     }
-    items.push_back({img.ref.str(), img.entries, *dest});
+    items.push_back({img.ref.str(), img.entries, *dest, {}});
     outcome_of.push_back(i);
+  }
+  // Each image's referrers go with it; a failed one fails its subject's outcome.
+  if (std::any_of(report.images.begin(), report.images.end(), [](const auto& im) { return !im.referrers.empty(); })) {
+    auto all = push::store_items(store);
+    if (!all) {
+      for (size_t i : outcome_of) s.images[i].error = "push: " + all.error().message;
+      return;
+    }
+    const size_t subjects = items.size();
+    for (size_t k = 0; k < subjects; ++k) {
+      for (const auto& ref : report.images[outcome_of[k]].referrers) {
+        auto it = std::find_if(all->begin(), all->end(), [&](const auto& a) { return a.source == ref.str(); });
+        if (it == all->end()) continue;
+        push::PushItem item = *it;
+        item.destination = push::referrer_destination(items[k].destination, ref);
+        items.push_back(std::move(item));
+        outcome_of.push_back(outcome_of[k]);
+      }
+    }
   }
   if (items.empty()) return;
   s.mirrored = true;
@@ -211,6 +231,12 @@ void mirror_images(const config::MirrorTarget& target, const store::Store& store
   for (size_t k = 0; k < pushed->images.size(); ++k) {
     const auto& p = pushed->images[k];
     auto& o = s.images[outcome_of[k]];
+    if (!p.error && !o.pushed_to.empty()) continue;  // a referrer pushed: its subject's line stands
+    if (!o.pushed_to.empty() && p.error) {
+      o.error = "push referrer " + p.source + ": " + p.error->message;
+      print_error("sync", o.error);
+      continue;
+    }
     o.pushed_to = p.destination.str();
     o.push_current = p.unchanged;
     o.pushed_bytes = p.bytes_uploaded;
@@ -268,7 +294,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   std::vector<sync::PullTarget> targets;
   for (const auto& e : l.w.images) {
     auto platforms = config::platforms_for(l.w, e);
-    targets.push_back({e.ref, platforms, e.all_platforms || platforms.empty()});
+    targets.push_back({e.ref, platforms, e.all_platforms || platforms.empty(), e.referrers});
   }
   sync::PullOptions opts;
   opts.concurrency = l.w.concurrency;

@@ -98,6 +98,7 @@ struct ImageEntry {
   reference::Reference ref;                    // normalised; tag "latest" when none given
   std::vector<manifest::Platform> platforms;   // empty = the watchlist's default
   bool all_platforms = false;                  // mirror every platform of an index
+  bool referrers = false;                      // `referrers: true`: signatures, SBOMs, attestations too
   int line = 0;                                // 1-based line of the entry (or its tag) in the file
 
   friend bool operator==(const ImageEntry&, const ImageEntry&) = default;

@@ -62,7 +62,7 @@ core::Status expand_tags(const Source& source, const Field& tags, const std::str
   return {};
 }
 
-// platforms / all_platforms of a mapping item, into `entry`.
+// platforms / all_platforms / referrers of a mapping item, into `entry`.
 core::Status read_entry_platforms(const Source& source, const Fields& fields, ImageEntry& entry) {
   const Field* platforms = fields.find("platforms");
   const Field* all = fields.find("all_platforms");
@@ -76,6 +76,11 @@ core::Status read_entry_platforms(const Source& source, const Fields& fields, Im
     if (!flag) return core::fail(flag.error());
     entry.all_platforms = *flag;
   }
+  if (const Field* referrers = fields.find("referrers")) {
+    auto flag = read_bool(source, *referrers);
+    if (!flag) return core::fail(flag.error());
+    entry.referrers = *flag;
+  }
   if (platforms && entry.all_platforms) {
     return fail_at(source, all->key_node.Mark(),
                    "all_platforms: true cannot be combined with platforms (choose one)");
@@ -84,7 +89,7 @@ core::Status read_entry_platforms(const Source& source, const Fields& fields, Im
 }
 
 core::Status read_mapping_item(const Source& source, const YAML::Node& item, std::vector<Located>& out) {
-  auto fields = read_fields(source, item, "image entry", {"name", "tags", "platforms", "all_platforms"});
+  auto fields = read_fields(source, item, "image entry", {"name", "tags", "platforms", "all_platforms", "referrers"});
   if (!fields) return core::fail(fields.error());
   const Field* name_field = fields->find("name");
   if (!name_field) return fail_at(source, item.Mark(), "image entry: missing name");

@@ -503,6 +503,24 @@ void read_bundle(const ArchiveScan& scan, const ScannedEntry& e, ArchiveReport& 
       r.problems.push_back(*bad);
       continue;
     }
+    // A referrer (signature, SBOM) names its subject: import records it as one.
+    if (img.contains("referrerOf")) {
+      const auto& of = img["referrerOf"];
+      if (!of.is_string()) {
+        r.problems.push_back(std::string(kBundleFile) + ": referrerOf of " + ref + " is not a string");
+        continue;
+      }
+      if (auto bad = bad_reference(std::string(kBundleFile) + " referrerOf", of.get<std::string>())) {
+        r.problems.push_back(*bad);
+        continue;
+      }
+      d->annotations[std::string(store::kReferrerOfAnnotation)] = of.get<std::string>();
+      if (img.contains("subject") && img["subject"].is_string()) {
+        if (auto sd = digest::Digest::parse(img["subject"].get<std::string>())) {
+          d->annotations[std::string(store::kReferrerSubjectAnnotation)] = sd->str();
+        }
+      }
+    }
     r.bundle_images.emplace_back(ref, *d);
   }
   for (const auto& o : doc.value("omitted", nlohmann::json::array())) {

@@ -228,6 +228,16 @@ core::Result<manifest::Descriptor> DockerArchiveWriter::add_manifest(const Loade
   return entry;
 }
 
+// ferry-bundle.json: a referrer's entry names its subject, so import records it as one.
+static void note_referrer(ordered_json& b, const manifest::Descriptor& source) {
+  const std::string of = store::referrer_of(source);
+  if (of.empty()) return;
+  b["referrerOf"] = of;
+  if (auto it = source.annotations.find(std::string(store::kReferrerSubjectAnnotation)); it != source.annotations.end()) {
+    b["subject"] = it->second;
+  }
+}
+
 // An artifact in a bundle: its blobs and manifest as stored, named in
 // ferry-bundle.json only (docker load has nothing to do with it, so neither
 // manifest.json nor index.json lists it).
@@ -245,6 +255,7 @@ core::Status DockerArchiveWriter::add_artifact(const LoadedImage& image) {
                    {"digest", requested.digest.str()},
                    {"size", static_cast<int64_t>(image.manifest_bytes.size())}};
   b["artifactType"] = image.artifact_type;
+  note_referrer(b, requested);
   bundle_images_.push_back(std::move(b));
   return {};
 }
@@ -295,6 +306,7 @@ core::Status DockerArchiveWriter::add_index_tree(const ExportImage& index) {
   b["manifest"] = {{"mediaType", index.descriptor.media_type},
                    {"digest", index.descriptor.digest.str()},
                    {"size", static_cast<int64_t>(tree->top.bytes.size())}};
+  note_referrer(b, index.descriptor);
   kept.push_back(std::move(b));
   bundle_images_ = std::move(kept);
   return {};
@@ -324,6 +336,7 @@ core::Status DockerArchiveWriter::add_image(const LoadedImage& image) {
     b["reference"] = ref.str();
     b["manifest"] = nlohmann::ordered_json::parse(descriptor_json(*entry));
     b["manifest"].erase("annotations");
+    note_referrer(b, image.request->descriptor);
     bundle_images_.push_back(std::move(b));
   }
   index_.push_back(std::move(*entry));

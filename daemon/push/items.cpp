@@ -57,8 +57,30 @@ core::Result<std::vector<PushItem>> store_items(const store::Store& store) {
   auto index = store.read_index();
   if (!index) return core::fail(index.error());
   std::vector<PushItem> out;
-  for (auto& g : store::group_by_reference(*index)) out.push_back(PushItem{g.ref_name, std::move(g.descriptors), {}});
+  for (auto& g : store::group_by_reference(*index)) {
+    out.push_back(PushItem{g.ref_name, std::move(g.descriptors), {}, g.referrer_of});
+  }
   return out;
+}
+
+std::vector<PushItem> with_referrers(const std::vector<PushItem>& all, std::vector<PushItem> chosen) {
+  const size_t subjects = chosen.size();
+  for (const auto& item : all) {
+    if (item.referrer_of.empty()) continue;
+    bool of_chosen = std::any_of(chosen.begin(), chosen.begin() + static_cast<std::ptrdiff_t>(subjects),
+                                 [&](const PushItem& c) { return c.source == item.referrer_of; });
+    bool dup = std::any_of(chosen.begin(), chosen.end(), [&](const PushItem& c) { return c.source == item.source; });
+    if (of_chosen && !dup) chosen.push_back(item);
+  }
+  return chosen;
+}
+
+reference::Reference referrer_destination(const reference::Reference& subject_dest,
+                                          const reference::Reference& referrer_source) {
+  reference::Reference d = subject_dest;
+  d.tag = referrer_source.tag;
+  d.digest = referrer_source.tag.empty() ? referrer_source.digest : std::nullopt;
+  return d;
 }
 
 }  // namespace ferry::push

@@ -34,6 +34,7 @@ struct PushItem {
   std::string source;                            // the store's reference, for reports
   std::vector<manifest::Descriptor> manifests;   // its index.json entries
   reference::Reference destination;              // registry, repository, tag (or digest)
+  std::string referrer_of;                       // a referrer: its subject's source reference
 };
 
 struct PushOptions {
@@ -88,5 +89,14 @@ struct BuiltManifest {
 
 // index.json entries grouped per reference, in the order of first appearance.
 [[nodiscard]] core::Result<std::vector<PushItem>> store_items(const store::Store& store);
+
+// `chosen` followed by the referrers (signatures, SBOMs, attestations) that `all`
+// holds for any of them, each once, in `all`'s order: an image is pushed with them.
+[[nodiscard]] std::vector<PushItem> with_referrers(const std::vector<PushItem>& all, std::vector<PushItem> chosen);
+
+// Where a referrer of an image pushed to `subject_dest` goes: the same registry and
+// repository, under the referrer's own tag or digest (`referrer_source`).
+[[nodiscard]] reference::Reference referrer_destination(const reference::Reference& subject_dest,
+                                                        const reference::Reference& referrer_source);
 
 }  // namespace ferry::push

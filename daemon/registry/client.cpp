@@ -446,6 +446,25 @@ void Client::get_manifest(const std::string& repository, const std::string& ref,
   impl_->start(op);
 }
 
+void Client::get_referrers(const std::string& repository, const digest::Digest& d,
+                           std::function<void(core::Result<std::optional<std::string>>)> done) {
+  auto op = std::make_shared<Op>();
+  op->method = "GET";
+  op->registry_url = fmt::format("/v2/{}/referrers/{}", repository, d.str());
+  op->scope = fmt::format("repository:{}:pull", repository);
+  op->headers.push_back(fmt::format("Accept: {}", manifest::media::kOciIndex));
+  op->max_body = manifest::kMaxManifestSize;
+  ++impl_->stats.manifest_gets;
+  op->done = [done = std::move(done)](core::Result<http::Response> r) {
+    if (!r) {
+      if (r.error().http_status == 404) return done(std::optional<std::string>{});
+      return done(core::fail(r.error()));
+    }
+    done(std::optional<std::string>{std::move(r->body)});
+  };
+  impl_->start(op);
+}
+
 void Client::get_blob(const std::string& repository, const digest::Digest& d, core::ByteSink& sink,
                       std::function<void(core::Status)> done) {
   get_blob_range(repository, d, 0, 0, sink, std::move(done));

@@ -106,6 +106,13 @@ class Client {
   void get_manifest(const std::string& repository, const std::string& ref, bool head_only,
                     std::function<void(core::Result<ManifestReply>)> done);
 
+  // GET /v2/<repo>/referrers/<digest> (OCI distribution 1.1): the index of the
+  // manifests whose subject is `d`, as its exact bytes; nullopt when the registry
+  // answers 404, which the spec defines as "no referrers API here" (the caller then
+  // falls back to the sha256-<hex> tag schema). The body is bounded like a manifest.
+  void get_referrers(const std::string& repository, const digest::Digest& d,
+                     std::function<void(core::Result<std::optional<std::string>>)> done);
+
   // GET /v2/<repo>/blobs/<digest> into `sink`, resuming from sink.size() with Range.
   // Cut connections resume; a 200 to a Range restarts the sink. The caller verifies
   // (store commit). `sink` must outlive the call.

@@ -143,9 +143,16 @@ core::Result<std::vector<IndexEntry>> plan(const Store& store, const std::set<st
 
 }  // namespace
 
-core::Result<GcReport> gc(Store& store, const std::set<std::string>& keep_refs, const GcOptions& opts) {
+core::Result<GcReport> gc(Store& store, const std::set<std::string>& keep, const GcOptions& opts) {
   GcReport r;
   r.dry_run = opts.dry_run;
+  // A referrer (signature, SBOM, attestation) is kept while its subject is.
+  std::set<std::string> keep_refs = keep;
+  if (auto entries = store.read_index()) {
+    for (const auto& e : *entries) {
+      if (keep.contains(referrer_of(e.descriptor))) keep_refs.insert(e.ref_name);
+    }
+  }
   auto kept = plan(store, keep_refs, opts, r);
   if (!kept) return core::fail(kept.error());
   if (opts.dry_run) return r;

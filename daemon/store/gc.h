@@ -48,7 +48,8 @@ struct GcReport {
   bool dry_run = false;                   // nothing was changed: the lists say what would go
 };
 
-// Keep the index.json entries whose ref_name is in `keep_refs`, remove the rest and
+// Keep the index.json entries whose ref_name is in `keep_refs` (and the referrers of
+// those, kReferrerOfAnnotation), remove the rest and
 // everything only they reached. Fails, with nothing changed, when index.json
 // cannot be read or a kept manifest is missing or unparsable; a failure while
 // deleting names the path (a re-run finishes the job).

@@ -164,13 +164,26 @@ core::Status Store::replace_index(const std::vector<IndexEntry>& entries) {
   return write_file_atomic(root_ / "index.json", index.dump(2) + "\n");
 }
 
+std::string referrer_of(const manifest::Descriptor& d) {
+  auto it = d.annotations.find(std::string(kReferrerOfAnnotation));
+  return it == d.annotations.end() ? std::string() : it->second;
+}
+
 std::vector<ReferenceEntries> group_by_reference(const std::vector<IndexEntry>& entries) {
   std::vector<ReferenceEntries> out;
   std::map<std::string, size_t> at;
   for (const auto& e : entries) {
     auto [it, added] = at.emplace(e.ref_name, out.size());
-    if (added) out.push_back({e.ref_name, {}});
+    if (added) out.push_back({e.ref_name, {}, referrer_of(e.descriptor)});
     out[it->second].descriptors.push_back(e.descriptor);
+  }
+  return out;
+}
+
+std::vector<std::string> referrers_of(const std::vector<ReferenceEntries>& refs, const std::string& subject) {
+  std::vector<std::string> out;
+  for (const auto& r : refs) {
+    if (r.referrer_of == subject) out.push_back(r.ref_name);
   }
   return out;
 }

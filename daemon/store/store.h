@@ -49,6 +49,14 @@ inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image
 // payload under that digest (the bytes it is the sha256 of: the manifest without its
 // JWS signatures, itself an unsigned schema1 manifest), so it stays reachable.
 inline constexpr std::string_view kSchema1DigestAnnotation = "io.github.ferry.schema1.digest";
+// On the index.json entries of a referrer (a signature, SBOM or attestation pulled
+// with `referrers: true`, see sync/referrers.h): the full reference of its subject,
+// and the subject's digest. gc keeps a referrer while its subject is kept, export
+// puts it into bundles with its subject, push uploads it with its subject.
+inline constexpr std::string_view kReferrerOfAnnotation = "io.github.ferry.referrer.of";
+inline constexpr std::string_view kReferrerSubjectAnnotation = "io.github.ferry.referrer.subject";
+// The subject reference an index.json entry is a referrer of, or "" for an image.
+std::string referrer_of(const manifest::Descriptor& d);
 // A blob fetched without a known size (a schema1 layer: its manifest has no sizes)
 // is verified by digest alone and refused past this many bytes. Far above any real
 // layer (registries cap single layers around 10 GB) yet keeps a hostile endless body
@@ -163,10 +171,14 @@ struct IndexEntry {
 struct ReferenceEntries {
   std::string ref_name;
   std::vector<manifest::Descriptor> descriptors;
+  std::string referrer_of;  // the subject's reference when this is a referrer, else ""
 };
 
 // `entries` grouped per ref_name, in the order of first appearance.
 [[nodiscard]] std::vector<ReferenceEntries> group_by_reference(const std::vector<IndexEntry>& entries);
+// The ref_names of the referrers of `subject` (a full reference) among `refs`.
+[[nodiscard]] std::vector<std::string> referrers_of(const std::vector<ReferenceEntries>& refs,
+                                                    const std::string& subject);
 
 class Store {
  public:

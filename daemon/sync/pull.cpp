@@ -22,6 +22,7 @@
 #include "core/redact.h"
 #include "registry/client_pool.h"
 #include "store/fs_util.h"
+#include "sync/referrers.h"
 #include "sync/schema1_convert.h"
 
 namespace ferry::sync {
@@ -98,6 +99,9 @@ struct ImageState {
   std::vector<digest::Digest> fetched;  // its blobs committed in this run
   bool completing = false;              // its manifests are being put into the store
   bool complete = false;                // blobs and manifests in the store
+  std::optional<size_t> subject;        // a referrer: the image it refers to
+  bool referrers_found = false;         // its referrer lookup answered in full
+  std::optional<digest::Digest> seen;   // a referrer: the digest its lookup saw
   bool failed() const { return out.error.has_value(); }
 };
 
@@ -120,20 +124,15 @@ class Puller {
     const auto started = std::chrono::steady_clock::now();
     const uint64_t requests_before = engine_.stats().requests;
     if (opts_.skip_unchanged) last_ = load_last_pulls(store_);
-    for (const auto& target : targets) {
-      auto st = std::make_unique<ImageState>();
-      st->out.ref = target.ref;
-      st->target = target;
-      st->client = clients_.get(target.ref);
-      st->started = started;
-      images_.push_back(std::move(st));
-    }
+    started_ = started;
+    targets_ = targets.size();
+    for (const auto& target : targets) add_image(target, std::nullopt);
     if (opts_.deadline) deadline_at_ = started + *opts_.deadline;
     auto until_idle = [this] {
       check_deadline();
       return engine_.idle();
     };
-    for (size_t i = 0; i < images_.size(); ++i) resolve(i);
+    for (size_t i = 0; i < targets_; ++i) resolve(i);  // referrers found meanwhile resolve themselves
     if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
     if (!expired_) {
       plan();
@@ -141,9 +140,10 @@ class Puller {
       schedule_progress();
       if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
     }
+    fold_referrers();  // first: a subject whose referrer failed records none of them
     commit_manifests();
     PullReport report;
-    for (auto& img : images_) report.images.push_back(std::move(img->out));
+    for (size_t i = 0; i < targets_; ++i) report.images.push_back(std::move(images_[i]->out));
     report.blobs_fetched = blobs_fetched_;
     for (size_t j : done_jobs_) report.committed.push_back(jobs_[j].desc.digest);
     report.blobs_present = blobs_present_;
@@ -154,6 +154,59 @@ class Puller {
   }
 
  private:
+  void add_image(PullTarget target, std::optional<size_t> subject) {
+    auto st = std::make_unique<ImageState>();
+    st->out.ref = target.ref;
+    st->client = clients_.get(target.ref);
+    st->target = std::move(target);
+    st->started = started_;
+    st->subject = subject;
+    images_.push_back(std::move(st));
+  }
+
+  // ---- referrers (referrers.h) ------------------------------------------------------
+  // The subject's digest is known: look its referrers up and pull each as an image
+  // of its own (all platforms), resolved before the plan like the targets.
+  void discover(size_t i) {
+    auto& img = *images_[i];
+    if (!img.target.referrers || img.subject || img.failed()) return;
+    ++img.pending;
+    discover_referrers(*img.client, img.out.ref, img.out.digest,
+                       [this, i](core::Result<std::vector<Referrer>> r) {
+                         --images_[i]->pending;
+                         if (!r) return fail_image(i, r.error());
+                         images_[i]->referrers_found = true;
+                         for (auto& found : *r) {
+                           PullTarget t;
+                           t.ref = std::move(found.ref);
+                           t.all_platforms = true;
+                           add_image(std::move(t), i);
+                           images_.back()->seen = found.digest;
+                           resolve(images_.size() - 1);
+                         }
+                       });
+  }
+
+  // The report names targets only: a referrer's reference, bytes and failure go to
+  // its subject (whose mirror is incomplete without it).
+  void fold_referrers() {
+    for (size_t k = targets_; k < images_.size(); ++k) {
+      auto& ref_img = *images_[k];
+      auto& subject = images_[*ref_img.subject]->out;
+      subject.bytes_fetched += ref_img.out.bytes_fetched;
+      if (ref_img.failed()) {
+        if (!subject.error) {
+          core::Error e = *ref_img.out.error;
+          subject.error = e.context("referrer");
+        }
+        continue;
+      }
+      subject.referrers.push_back(ref_img.out.ref);
+    }
+  }
+
+  size_t root_of(size_t i) const { return images_[i]->subject.value_or(i); }
+
   void fail_image(size_t i, core::Error e) {
     auto& img = *images_[i];
     if (img.failed()) return;
@@ -193,13 +246,20 @@ class Puller {
     const auto& ref = img.out.ref;
     auto last = last_.find(ref.str());
     if (last == last_.end() || last->second.selection != selection(img.target)) return get_top(i);
+    // A digest cannot move, and a referrer's lookup has just seen its digest: when
+    // the last pull stored that, no request is needed.
+    const std::optional<digest::Digest> known = ref.digest ? ref.digest : img.seen;
+    if (known && last->second.digest == *known && reuse_entries(i)) {
+      img.out.digest = *known;
+      return;
+    }
     img.pending = 1;
     img.client->get_manifest(ref.repository, ref.manifest_ref(), true,
                              [this, i, known = last->second.digest](core::Result<registry::ManifestReply> r) {
                                --images_[i]->pending;
                                if (r && !r->digest.empty() && r->digest == known && reuse_entries(i)) {
                                  images_[i]->out.digest = known;
-                                 return;
+                                 return discover(i);
                                }
                                get_top(i);  // changed, unknown, or HEAD refused: do the full GET
                              });
@@ -247,6 +307,7 @@ class Puller {
                                        0, {}, std::nullopt});
     }
     img.out.digest = r->digest;
+    discover(i);
     if (manifest::is_schema1(r->body, r->media_type)) return on_schema1_manifest(i, *r);
     auto parsed = manifest::parse(r->body, r->media_type);
     if (!parsed) return fail_image(i, parsed.error());
@@ -461,8 +522,8 @@ class Puller {
   void report_progress() {
     if (!opts_.progress) return;
     Progress p;
-    p.images.resize(images_.size());
-    for (size_t i = 0; i < images_.size(); ++i) p.images[i].reference = images_[i]->out.ref.str();
+    p.images.resize(targets_);
+    for (size_t i = 0; i < targets_; ++i) p.images[i].reference = images_[i]->out.ref.str();
     for (size_t j = 0; j < jobs_.size(); ++j) {
       const auto& job = jobs_[j];
       const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(job.desc.size, 0));
@@ -475,8 +536,8 @@ class Puller {
         p.bytes_done += done;
       }
       for (size_t i : job.images) {
-        p.images[i].bytes_total += size;
-        p.images[i].bytes_done += done;
+        p.images[root_of(i)].bytes_total += size;  // a referrer's bytes count for its subject
+        p.images[root_of(i)].bytes_done += done;
       }
     }
     p.bytes_total = bytes_planned_;
@@ -770,7 +831,7 @@ class Puller {
     last_[img.out.ref.str()] = {resolved, selection(img.target)};
     spdlog::info("image pulled ref={} digest={} platforms={} bytes={}", img.out.ref.str(),
                  img.out.entries.front().digest.short_hex(), img.out.images.size(), img.out.bytes_fetched);
-    if (opts_.on_image_ready) opts_.on_image_ready(i, img.out, img.fetched);
+    if (opts_.on_image_ready && i < targets_) opts_.on_image_ready(i, img.out, img.fetched);
   }
 
   // ---- schema1 (see schema1_convert.h) ----------------------------------------------
@@ -809,22 +870,64 @@ class Puller {
   }
 
   // The pull is over: record every complete image in index.json at once.
+  // Referrers are recorded only with a subject that is complete (or unchanged), each
+  // entry annotated with its subject; the subject's referrers that were not found
+  // again (moved tag, deleted signature) leave index.json.
   void commit_manifests() {
     std::vector<store::IndexEntry> entries;
+    std::map<std::string, std::set<std::string>> found;  // subject ref -> its referrers now
     for (size_t i = 0; i < images_.size(); ++i) {
       auto& img = *images_[i];
+      if (i < targets_ && img.referrers_found && !img.failed()) found[img.out.ref.str()];
+      if (img.subject) {
+        auto& subject = *images_[*img.subject];
+        if (subject.failed() || img.failed() || (!subject.complete && subject.out.changed)) continue;
+        found[subject.out.ref.str()].insert(img.out.ref.str());
+        if (!img.complete && !img.out.changed) {
+          // Unchanged: rewrite its entries only when they do not name this subject yet.
+          bool named = std::all_of(img.out.entries.begin(), img.out.entries.end(), [&](const auto& d) {
+            return store::referrer_of(d) == subject.out.ref.str();
+          });
+          if (!named) {
+            for (auto d : img.out.entries) entries.push_back({annotated(d, subject), img.out.ref.str()});
+          }
+          continue;
+        }
+      }
       if (!img.complete) {
         img.out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - img.started).count();
         continue;
       }
-      for (const auto& d : img.out.entries) entries.push_back({d, img.out.ref.str()});
+      for (const auto& d : img.out.entries) {
+        entries.push_back({img.subject ? annotated(d, *images_[*img.subject]) : d, img.out.ref.str()});
+      }
     }
-    if (entries.empty()) return;
-    auto st = store_.upsert_index(entries);
-    if (st) st = save_last_pulls(store_, last_);
+    core::Status st;
+    if (!entries.empty()) st = store_.upsert_index(entries);
+    if (st && !found.empty()) st = drop_stale_referrers(found);
+    if (st && !entries.empty()) st = save_last_pulls(store_, last_);
     if (!st) {
       for (size_t i = 0; i < images_.size(); ++i) fail_image(i, st.error());
     }
+  }
+
+  static manifest::Descriptor annotated(manifest::Descriptor d, const ImageState& subject) {
+    d.annotations[std::string(store::kReferrerOfAnnotation)] = subject.out.ref.str();
+    d.annotations[std::string(store::kReferrerSubjectAnnotation)] = subject.out.digest.str();
+    return d;
+  }
+
+  core::Status drop_stale_referrers(const std::map<std::string, std::set<std::string>>& found) {
+    auto index = store_.read_index();
+    if (!index) return core::fail(index.error());
+    const size_t before = index->size();
+    std::erase_if(*index, [&](const store::IndexEntry& e) {
+      auto it = found.find(store::referrer_of(e.descriptor));
+      return it != found.end() && !it->second.contains(e.ref_name);
+    });
+    if (index->size() == before) return {};
+    spdlog::info("referrers no longer listed dropped from index.json entries={}", before - index->size());
+    return store_.replace_index(*index);
   }
 
   size_t child_rank(const ImageState& img, const digest::Digest& d) const {
@@ -889,7 +992,9 @@ class Puller {
   http::Engine& engine_;
   auth::TokenCache tokens_;
   registry::ClientPool clients_{engine_, tokens_, opts_.registry_options, opts_.concurrency};
-  std::vector<std::unique_ptr<ImageState>> images_;
+  std::vector<std::unique_ptr<ImageState>> images_;  // the targets first, then referrers as found
+  size_t targets_ = 0;
+  std::chrono::steady_clock::time_point started_;
   std::vector<BlobJob> jobs_;
   std::map<std::string, LastPull> last_;
   std::optional<std::multimap<std::string, manifest::Descriptor>> stored_refs_;  // index.json at the first reuse

@@ -34,6 +34,10 @@ struct PullTarget {
   reference::Reference ref;
   std::vector<manifest::Platform> platforms{{"linux", "amd64", "", ""}};
   bool all_platforms = false;
+  // Also mirror the image's referrers (signatures, SBOMs, attestations; see
+  // referrers.h): found after the reference resolves, pulled in the same run,
+  // recorded in index.json as referrers of it. A failed lookup fails the image.
+  bool referrers = false;
 };
 
 // A snapshot of the transfer phase, for progress displays.
@@ -59,6 +63,9 @@ struct PulledImage {
   std::vector<manifest::Descriptor> images;
   digest::Digest digest;             // what the reference resolved to (an index or a manifest)
   std::optional<core::Error> error;  // set when this reference failed
+  // With PullTarget::referrers: the references its referrers are stored under
+  // (<repo>@<digest>, or the fallback and cosign tags), in index.json order.
+  std::vector<reference::Reference> referrers;
   bool changed = true;               // false: HEAD showed the last pull is current
   uint64_t bytes_fetched = 0;        // bytes received in this run for this image's blobs
   double seconds = 0;

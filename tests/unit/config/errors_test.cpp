@@ -115,7 +115,7 @@ std::vector<BadCase> image_cases() {
       {"empty item", "images:\n  - ubuntu\n  - \"\"\n", "w.yaml:3:5: ", "image entry must be a reference"},
       {"list item", "images:\n  - [ubuntu]\n", "w.yaml:2:5: ", "got a list"},
       {"unknown image key", "images:\n  - name: x\n    platfroms: [linux/amd64]\n", "w.yaml:3:5: ",
-       "unknown key \"platfroms\" in image entry (expected name, tags, platforms, all_platforms)"},
+       "unknown key \"platfroms\" in image entry (expected name, tags, platforms, all_platforms, referrers)"},
       {"missing name", "images:\n  - tags: [a]\n", "w.yaml:2:5: ", "image entry: missing name"},
       {"name a list", "images:\n  - name: [x]\n", "w.yaml:2:11: ", "name: must be a string"},
       {"bad name", "images:\n  - name: a//b\n", "w.yaml:2:11: ", "name: invalid reference \"a//b\""},

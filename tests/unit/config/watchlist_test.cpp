@@ -213,6 +213,21 @@ TEST(Watchlist, PlatformsFor) {
   EXPECT_TRUE(platforms_for(*w, w->images[2]).empty());
 }
 
+TEST(Watchlist, ReferrersAreAskedPerEntryAndOffByDefault) {
+  auto w = parse("images:\n  - a\n  - {name: b, referrers: true}\n  - name: c\n    tags: ['1', '2']\n"
+                 "    referrers: true\n",
+                 "w.yaml");
+  ASSERT_TRUE(w) << w.error().message;
+  ASSERT_EQ(w->images.size(), 4u);
+  EXPECT_FALSE(w->images[0].referrers);
+  EXPECT_TRUE(w->images[1].referrers);
+  EXPECT_TRUE(w->images[2].referrers);  // every tag of the entry
+  EXPECT_TRUE(w->images[3].referrers);
+  auto bad = parse("images:\n  - {name: b, referrers: maybe}\n", "w.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("w.yaml:2:"), std::string::npos) << bad.error().message;
+}
+
 TEST(Load, ResolvesRelativePathsAgainstTheFilesDirectory) {
   testing::TempDir dir;
   auto file = dir.write("etc/watch.yaml",

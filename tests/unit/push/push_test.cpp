@@ -68,7 +68,7 @@ class PushTest : public ::testing::Test {
   PushItem item(const std::string& dest, std::vector<manifest::Descriptor> manifests) {
     auto ref = reference::parse(registry_.host() + "/" + dest);
     EXPECT_TRUE(ref);
-    return PushItem{"src/" + dest, std::move(manifests), *ref};
+    return PushItem{"src/" + dest, std::move(manifests), *ref, {}};
   }
 
   PushReport run(const std::vector<PushItem>& items) {
@@ -282,3 +282,22 @@ TEST(MapDestination, KeepsRepositoryAndTagUnderThePrefix) {
 
 }  // namespace
 }  // namespace ferry::push
+
+TEST(PushReferrers, PushTakesAnImagesReferrersAlongUnderTheirOwnTagOrDigest) {
+  using ferry::push::PushItem;
+  std::vector<PushItem> all{{"reg.example/ns/app:1", {}, {}, ""},
+                            {"reg.example/ns/app:sha256-x.sig", {}, {}, "reg.example/ns/app:1"},
+                            {"reg.example/ns/other:1", {}, {}, ""},
+                            {"reg.example/ns/other@" + std::string("sha256:") + std::string(64, 'b'), {}, {}, "reg.example/ns/other:1"}};
+  auto items = ferry::push::with_referrers(all, {all[0]});
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[1].source, "reg.example/ns/app:sha256-x.sig");
+  auto again = ferry::push::with_referrers(all, {all[0], all[1]});  // already chosen: once
+  EXPECT_EQ(again.size(), 2u);
+
+  const auto dest = *ferry::reference::parse("mirror.example/m/app:renamed");
+  auto tagged = ferry::push::referrer_destination(dest, *ferry::reference::parse("reg.example/ns/app:sha256-x.sig"));
+  EXPECT_EQ(tagged.str(), "mirror.example/m/app:sha256-x.sig");
+  auto by_digest = ferry::push::referrer_destination(dest, *ferry::reference::parse("reg.example/ns/other@" + std::string("sha256:") + std::string(64, 'b')));
+  EXPECT_EQ(by_digest.str(), "mirror.example/m/app@" + std::string("sha256:") + std::string(64, 'b'));
+}

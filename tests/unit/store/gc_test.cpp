@@ -285,3 +285,26 @@ TEST(Gc, KeepsTheSchema1PayloadThatAnEntryAnnotates) {
   EXPECT_EQ(v->problems[0].kind, ferry::store::VerifyProblem::Kind::Missing);
   EXPECT_NE(v->problems[0].message.find(payload.digest.str()), std::string::npos) << v->problems[0].message;
 }
+
+// A referrer (here: image b recorded as a signature of a) is kept with its subject
+// and goes with it; one of another subject is not kept by it.
+TEST(Gc, KeepsTheReferrersOfAKeptImageAndDropsThemWithIt) {
+  Fixture f;
+  Descriptor sig = f.b.manifest;
+  sig.annotations[std::string(ferry::store::kReferrerOfAnnotation)] = kRefA;
+  sig.annotations[std::string(ferry::store::kReferrerSubjectAnnotation)] = f.a.manifest.digest.str();
+  const std::string sig_ref = std::string("example.com/ns/a:sha256-") + std::string(f.a.manifest.digest.hex()) + ".sig";
+  ASSERT_TRUE(f.s.upsert_index({IndexEntry{sig, sig_ref}}));
+  auto kept = ferry::store::gc(f.s, {kRefA});
+  ASSERT_TRUE(kept) << kept.error().message;
+  std::vector<std::string> want{kRefA, kRefB, sig_ref};
+  auto refs = index_refs(f.s);
+  std::sort(refs.begin(), refs.end());
+  std::erase(want, std::string(kRefB));
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(refs, want);
+  EXPECT_TRUE(f.s.has_blob(f.b.layers[2].digest));  // the referrer's own blobs stay
+  auto dropped = ferry::store::gc(f.s, {kRefB});
+  ASSERT_TRUE(dropped) << dropped.error().message;
+  EXPECT_TRUE(index_refs(f.s).empty());
+}
