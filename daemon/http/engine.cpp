@@ -305,6 +305,9 @@ struct Engine::Impl {
     core::Result<Response> result = std::move(t->resp);
     if (t->sink_error) {
       result = core::fail(*t->sink_error);
+    } else if (code == CURLE_PARTIAL_FILE && !t->to_sink && t->resp.status >= 400) {
+      // An error page cut short (a Go registry that declared the blob's length on a
+      // 416): the status is the answer, not the short read.
     } else if (code != CURLE_OK && !t->error_body_cut) {
       result = core::fail(curl_error(code, t->errbuf, t->req.method + " " + core::redact_url(t->req.url)));
     }

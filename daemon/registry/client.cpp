@@ -95,6 +95,7 @@ struct Op {
   uint64_t high_water = 0;  // most bytes the sink ever held: progress is going past it
   int redirects = 0;
   bool refreshed = false;
+  bool range_restarted = false;  // a resume the registry refused (416) started over from 0
   std::optional<http::Body> body;  // uploads: sent again on each attempt
   bool anonymous = false;          // never Authorization, even on the registry's host (foreign layers)
   // False for requests whose repetition the caller must decide (a PATCH the registry
@@ -391,7 +392,18 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       invalidate_token(op->scope);
       return authorize_and_send(op);
     }
+    if (status == 416 && op->sink && op->range_end == 0 && op->sink->size() > 0 && !op->range_restarted) {
+      // The registry will not serve the rest of what the partial holds (it holds the
+      // whole blob, or the registry's copy changed): start the blob over, once.
+      op->range_restarted = true;
+      spdlog::warn("registry refused the resume (416), fetching from the start url={}", core::redact_url(op->url));
+      if (auto st = op->sink->restart(); !st) return op->done(core::fail(st.error()));
+      return authorize_and_send(op);
+    }
     core::Error e = error_from_response(*resp, what);
+    if (status == 416 && op->sink && op->range_end == 0 && op->range_restarted) {
+      e.message += " (after starting over from byte 0)";
+    }
     if (status == 401 && !opts.credentials) e.message += " (anonymous access refused; credentials required?)";
     if (may_retry(*op, e)) return retry(op, e);
     op->done(core::fail(std::move(e)));

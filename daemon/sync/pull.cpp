@@ -577,6 +577,12 @@ class Puller {
     if (in.segmented()) {
       if (auto st = in.drop_segments(); !st) return job_failed(j, st.error());
     }
+    if (job.desc.size > 0 && in.size() >= static_cast<uint64_t>(job.desc.size)) {
+      // Every byte arrived before the last run stopped, short of the commit: verify and
+      // commit it now (a Range past the end would only draw a 416). A mismatch starts
+      // the blob over in finish_commit.
+      return finish_job(j, holder, 0, {});
+    }
     clients_.acquire(job.client);
     const uint64_t resumed_from = in.size();
     active_[j] = &in;

@@ -709,6 +709,60 @@ TEST_F(ClientTest, AResumeAnswered200RestartsTheSink) {
   EXPECT_EQ(with_path(registry_.requests(), kBlobPath).at(1).header("range"), "bytes=1500-");
 }
 
+// distribution on Go 1.19 answers a Range past the blob's end with a 416 that still
+// declares the blob's length, and sends only its short error line: the status is the
+// answer, and the resume starts over from byte 0 once.
+FakeResponse go_416(const std::string& body) {
+  const std::string page = "invalid range: failed to overlap\n";
+  FakeResponse r = respond(416, page, {{"Content-Length", std::to_string(body.size())},
+                                       {"Content-Range", "bytes */" + std::to_string(body.size())}});
+  r.cut_after = page.size();  // and closes the connection there
+  return r;
+}
+
+TEST_F(ClientTest, AResumeRefusedWith416StartsOverFromZeroOnce) {
+  const std::string body = blob_body();
+  registry_.set_handler(no_auth([body](const FakeRequest& req) {
+    if (req.has_header("range")) return go_416(body);
+    return respond(200, body);
+  }));
+  auto client = make_client();
+  CountingSink sink;
+  ASSERT_TRUE(sink.write("stale bytes", 11));
+  auto st = blob(*client, sink);
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(sink.data(), body);
+  EXPECT_EQ(sink.restarts(), 1);
+  auto blobs = with_path(registry_.requests(), kBlobPath);
+  ASSERT_EQ(blobs.size(), 2u);
+  EXPECT_EQ(blobs[0].header("range"), "bytes=11-");
+  EXPECT_FALSE(blobs[1].has_header("range"));
+  EXPECT_EQ(client->stats().retries, 0u);
+}
+
+TEST_F(ClientTest, A416AfterStartingOverIsAnErrorNamingTheStatus) {
+  const std::string body = blob_body();
+  std::atomic<int> calls{0};
+  registry_.set_handler(no_auth([body, &calls](const FakeRequest&) {
+    // The restart's first answer is cut, then every resume is refused.
+    if (calls++ == 1) {
+      FakeResponse r = respond(200, body);
+      r.cut_after = 100;
+      return r;
+    }
+    return go_416(body);
+  }));
+  auto client = make_client();
+  CountingSink sink;
+  ASSERT_TRUE(sink.write("stale bytes", 11));
+  auto st = blob(*client, sink);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("416"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("starting over"), std::string::npos) << st.error().message;
+  EXPECT_EQ(st.error().message.find("remaining to read"), std::string::npos) << st.error().message;
+  EXPECT_EQ(with_path(registry_.requests(), kBlobPath).size(), 3u);
+}
+
 // ---- manifests -----------------------------------------------------------------
 
 TEST_F(ClientTest, AManifestWhoseDigestHeaderDisagreesIsDigestMismatch) {
