@@ -378,7 +378,7 @@ core::Status ExportSetBuilder::commit() {
   if (!st) return st;
 
   const fs::path parent = parent_of(export_);
-  const fs::path link_tmp = temp_sibling(parent / ("." + export_.filename().string() + ".link"));
+  const fs::path link_tmp = temp_sibling(parent / fmt::format(".{}.link", export_.filename().string()));
   const fs::path target = fs::path(sets_.filename()) / gen_.filename();
   ::unlink(link_tmp.c_str());
   if (::symlink(target.c_str(), link_tmp.c_str()) != 0) {

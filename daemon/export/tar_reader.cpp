@@ -135,7 +135,10 @@ core::Result<std::string> normalise_entry_name(std::string_view name) {
   }
   if (parts.empty()) return bad("is empty");
   std::string out;
-  for (auto p : parts) out += (out.empty() ? "" : "/") + std::string(p);
+  for (auto p : parts) {
+    if (!out.empty()) out += '/';
+    out += p;
+  }
   return out;
 }
 

@@ -66,7 +66,10 @@ std::string history_json(const Schema1& m) {
 
 std::string rootfs_json(const std::vector<digest::Digest>& diff_ids) {
   std::string out = R"({"diff_ids":[)";
-  for (size_t k = 0; k < diff_ids.size(); ++k) out += (k ? "," : "") + quote(diff_ids[k].str());
+  for (size_t k = 0; k < diff_ids.size(); ++k) {
+    if (k) out += ',';
+    out += quote(diff_ids[k].str());
+  }
   return out + R"(],"type":"layers"})";
 }
 
@@ -113,7 +116,10 @@ core::Result<std::string> schema1_config(const Schema1& m, const std::vector<dig
 std::string schema2_manifest(const Descriptor& config, const std::vector<Descriptor>& layers) {
   std::string out = fmt::format(R"({{"schemaVersion":2,"mediaType":{},"config":{},"layers":[)",
                                 quote(media::kDockerManifest), descriptor_json(config));
-  for (size_t k = 0; k < layers.size(); ++k) out += (k ? "," : "") + descriptor_json(layers[k]);
+  for (size_t k = 0; k < layers.size(); ++k) {
+    if (k) out += ',';
+    out += descriptor_json(layers[k]);
+  }
   return out + "]}";
 }
 

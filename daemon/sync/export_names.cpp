@@ -76,7 +76,10 @@ ExportNames::ExportNames(const std::vector<reference::Reference>& refs) {
 
 std::string ExportNames::name(const reference::Reference& ref, const manifest::Platform* platform) const {
   std::string name = base_name(ref);
-  if (suffixed_.contains(ref.str())) name += "_" + std::string(digest::sha256_of(ref.str()).hex().substr(0, 8));
+  if (suffixed_.contains(ref.str())) {
+    name += '_';
+    name += digest::sha256_of(ref.str()).hex().substr(0, 8);
+  }
   append_platform(name, platform);
   return name + ".tar";
 }
