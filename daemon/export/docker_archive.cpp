@@ -245,6 +245,10 @@ core::Status DockerArchiveWriter::add_artifact(const LoadedImage& image) {
   const auto& config = image.manifest.config;
   if (auto st = add_blob_once(config.digest, config.size); !st) return st;
   for (const auto& layer : image.manifest.layers) {
+    if (bundle_.omit_layers.contains(layer.digest) && !written_.contains(layer.digest)) {
+      omitted_[layer.digest] = layer.size;  // a delta: the other side holds it
+      continue;
+    }
     if (auto st = add_blob_once(layer.digest, layer.size); !st) return st;
   }
   const manifest::Descriptor& requested = image.request->descriptor;

@@ -119,12 +119,32 @@ log "=== 4. a bundle carries them; import and push keep tags and digests"
 ferry_ok export --store "$S" --bundle "$IT_TMP/b.tar"
 ferry_ok verify "$IT_TMP/b.tar"
 S2="$IT_TMP/store2"
-ferry_ok import "$IT_TMP/b.tar" --store "$S2"
+ferry_ok import "$IT_TMP/b.tar" --store "$S2" --receipt "$IT_TMP/receipt.json"
 assert_eq "referrers in the imported store" "$(index_entries "$S")" "$(index_entries "$S2")"
 ferry_ok push --store "$S2" "$REG/lab/app:1" --to "$REG/mirror"
 assert_eq "pushed signature tag" "$SIG1" "$(reg_digest "mirror/lab/app:sha256-${SUBJ1#sha256:}.sig")"
 assert_eq "pushed fallback index tag" "$(sha "$IT_TMP/r1/fallback.json")" "$(reg_digest "mirror/lab/app:sha256-${SUBJ1#sha256:}")"
 assert_eq "pushed SBOM by digest" "$SBOM1" "$(reg_digest "mirror/lab/app@$SBOM1")"
+
+log "=== 4b. a new attestation of the same image crosses in a delta bundle"
+d="$IT_TMP/r1"
+printf '{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}' >"$d/att"
+printf '{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":["%s"]}}' "$(sha "$d/att")" >"$d/attconfig"
+"${RWJSON[@]}" manifest application/vnd.oci.image.manifest.v1+json application/vnd.oci.image.config.v1+json \
+  "$d/attconfig" "application/vnd.dsse.envelope.v1+json:$d/att" >"$d/att.json"
+reg_put_blob "$d/attconfig" lab/app
+reg_put_blob "$d/att" lab/app
+ATT1=$(sha "$d/att.json")
+reg_put_manifest "$d/att.json" lab/app "sha256-${SUBJ1#sha256:}.att"
+ferry_ok sync --once -c "$W"
+ferry_ok export --store "$S" --bundle "$IT_TMP/delta.tar" --since "$IT_TMP/receipt.json"
+tar -tf "$IT_TMP/delta.tar" | grep -q "blobs/sha256/$(sha "$d/payload" | cut -c8-)" &&
+  fail "the delta bundle carries the signature payload the receipt lists"
+ferry_ok import "$IT_TMP/delta.tar" --store "$S2"
+assert_eq "referrers after the delta" "$(index_entries "$S")" "$(index_entries "$S2")"
+grep -q "$FB1.att $REG/lab/app:1" <(index_entries "$S2") || fail "the delta did not bring the .att referrer"
+[[ -f "$S2/blobs/sha256/${ATT1#sha256:}" ]] || fail "the imported store lacks the attestation manifest"
+ferry_ok verify --store "$S2"
 
 log "=== 5. the tag moves: the old image's referrers leave index.json"
 push_schema2 lab/app:1 --layer moved:1000
