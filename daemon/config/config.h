@@ -90,6 +90,9 @@ std::string format_duration(std::chrono::seconds d);
 struct RetrySettings {
   int max_attempts = kDefaultMaxAttempts;      // per request; a registry's own value wins
   std::optional<std::chrono::seconds> deadline = kDefaultSyncDeadline;  // the whole sync run; nullopt: `none`
+  // Average bytes/s below which one blob download gives up (its time cap, see
+  // registry::RetryPolicy); nullopt: the default; 0: no cap.
+  std::optional<uint64_t> blob_min_rate;
 
   friend bool operator==(const RetrySettings&, const RetrySettings&) = default;
 };

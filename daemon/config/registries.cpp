@@ -160,16 +160,22 @@ core::Result<RetrySettings> read_retry(const Source& source, const Field& retry,
   if (!retry.value.IsMap()) {
     return fail_at(source, retry.mark(),
                    fmt::format("retry: must be a mapping ({}), got {}",
-                               registry_level ? "max_attempts" : "max_attempts, deadline", type_name(retry.value)));
+                               registry_level ? "max_attempts" : "max_attempts, deadline, blob_min_rate",
+                               type_name(retry.value)));
   }
   auto fields = registry_level ? read_fields(source, retry.value, "retry", {"max_attempts"})
-                               : read_fields(source, retry.value, "retry", {"max_attempts", "deadline"});
+                               : read_fields(source, retry.value, "retry", {"max_attempts", "deadline", "blob_min_rate"});
   if (!fields) return core::fail(fields.error());
   RetrySettings out;
   if (const Field* f = fields->find("max_attempts")) {
     auto v = read_int(source, *f, 1, kMaxMaxAttempts);
     if (!v) return core::fail(v.error());
     out.max_attempts = *v;
+  }
+  if (const Field* f = fields->find("blob_min_rate")) {
+    auto v = read_int(source, *f, 0, 1 << 30);  // bytes per second; 0: no per-blob cap
+    if (!v) return core::fail(v.error());
+    out.blob_min_rate = static_cast<uint64_t>(*v);
   }
   if (const Field* f = fields->find("deadline")) {
     auto text = read_string(source, *f);

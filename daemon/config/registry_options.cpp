@@ -38,6 +38,7 @@ core::Result<RegistryResolver> registry_resolver(const Watchlist* watchlist, con
     ro.insecure = std::find(insecure.begin(), insecure.end(), key) != insecure.end();
     if (w) {
       ro.retry.max_attempts = w->retry.max_attempts;
+      if (w->retry.blob_min_rate) ro.retry.blob_min_rate = *w->retry.blob_min_rate;
       if (const auto* r = find_registry(*w, domain)) {
         ro.insecure = ro.insecure || r->insecure;
         ro.ca_file = r->ca_file;

@@ -383,6 +383,7 @@ void Engine::submit(Request req, Completion done) {
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, static_cast<long>(t->req.connect_timeout.count()));
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(t->req.stall_timeout.count()));
+  if (t->req.max_time.count() > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->req.max_time.count()));
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t->req.verify_tls ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t->req.verify_tls ? 2L : 0L);
   if (!t->req.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, t->req.ca_file.c_str());

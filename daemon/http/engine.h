@@ -60,6 +60,7 @@ struct Request {
   std::string ca_file;                 // extra CA bundle, empty for the system one
   std::chrono::seconds connect_timeout{30};
   std::chrono::seconds stall_timeout{60};  // abort when under 1 KiB/s for this long
+  std::chrono::milliseconds max_time{0};   // the whole exchange at most this long; 0 = no limit
 };
 
 struct Response {

@@ -95,7 +95,11 @@ struct Op {
   uint64_t high_water = 0;  // most bytes the sink ever held: progress is going past it
   int redirects = 0;
   bool refreshed = false;
-  bool range_restarted = false;  // a resume the registry refused (416) started over from 0
+  bool range_restarted = false;
+  // A blob's time cap (RetryPolicy::blob_min_rate): no attempt runs past it.
+  std::optional<std::chrono::steady_clock::time_point> give_up_at;
+  std::chrono::milliseconds cap{0};
+  uint64_t cap_bytes = 0;  // a resume the registry refused (416) started over from 0
   std::optional<http::Body> body;  // uploads: sent again on each attempt
   bool anonymous = false;          // never Authorization, even on the registry's host (foreign layers)
   // False for requests whose repetition the caller must decide (a PATCH the registry
@@ -311,6 +315,12 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       whole.status = 206;
       return op->done(std::move(whole));
     }
+    std::chrono::milliseconds max_time{0};
+    if (op->give_up_at) {
+      max_time = std::chrono::duration_cast<std::chrono::milliseconds>(*op->give_up_at -
+                                                                        std::chrono::steady_clock::now());
+      if (max_time.count() <= 0) return op->done(core::fail(cap_error(*op)));
+    }
     http::Request r = request(op->method, op->url);
     r.headers = op->headers;
     if (!auth_header.empty()) r.headers.push_back(auth_header);
@@ -318,6 +328,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     r.max_body = op->max_body;
     r.range_from = op->range_base + (op->sink ? op->sink->size() : 0);
     r.range_to = op->range_end;
+    r.max_time = max_time;
     r.body = op->body;
     auto self = shared_from_this();
     engine.submit(std::move(r), [self, op](core::Result<http::Response> resp) {
@@ -329,6 +340,24 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   std::chrono::milliseconds paused_for() const {
     auto left = paused_until - std::chrono::steady_clock::now();
     return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(left), std::chrono::milliseconds(0));
+  }
+
+  // Start the time cap of a blob download that still needs `bytes`.
+  void start_cap(Op& op, uint64_t bytes) const {
+    auto cap = blob_time_cap(opts.retry, bytes);
+    if (!cap) return;
+    op.cap = *cap;
+    op.cap_bytes = bytes;
+    op.give_up_at = std::chrono::steady_clock::now() + *cap;
+  }
+
+  core::Error cap_error(const Op& op) const {
+    return core::Error{core::ErrorKind::Timeout,
+                       fmt::format("GET {}: not complete within its time cap of {:.1f} s ({} s + {} bytes at {} bytes/s, "
+                                   "retry.blob_min_rate); the partial is kept for the next run",
+                                   core::redact_url(op.url), static_cast<double>(op.cap.count()) / 1000,
+                                   opts.retry.blob_time_base.count(), op.cap_bytes, opts.retry.blob_min_rate),
+                       0, {}, std::nullopt};
   }
 
   void retry(std::shared_ptr<Op> op, const core::Error& why) {
@@ -372,6 +401,9 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       if (op->sink && op->sink->size() >= op->high_water + opts.retry.min_progress_bytes) {
         op->high_water = op->sink->size();
         op->attempt = 1;
+      }
+      if (op->give_up_at && std::chrono::steady_clock::now() + std::chrono::milliseconds(20) >= *op->give_up_at) {
+        return op->done(core::fail(cap_error(*op)));
       }
       if (may_retry(*op, e)) return retry(op, e);
       return op->done(core::fail(std::move(e)));
@@ -477,14 +509,30 @@ void Client::get_referrers(const std::string& repository, const digest::Digest& 
   impl_->start(op);
 }
 
+std::optional<std::chrono::milliseconds> blob_time_cap(const RetryPolicy& policy, uint64_t bytes) {
+  if (policy.blob_min_rate == 0) return std::nullopt;
+  const uint64_t ms = bytes / policy.blob_min_rate * 1000 + bytes % policy.blob_min_rate * 1000 / policy.blob_min_rate;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(policy.blob_time_base) + std::chrono::milliseconds(ms);
+}
+
 void Client::get_blob(const std::string& repository, const digest::Digest& d, core::ByteSink& sink,
-                      std::function<void(core::Status)> done) {
-  get_blob_range(repository, d, 0, 0, sink, std::move(done));
+                      std::function<void(core::Status)> done, int64_t size) {
+  get_blob_op(repository, d, 0, 0, sink, std::move(done), size);
 }
 
 void Client::get_blob_range(const std::string& repository, const digest::Digest& d, uint64_t from, uint64_t to,
                             core::ByteSink& sink, std::function<void(core::Status)> done) {
+  get_blob_op(repository, d, from, to, sink, std::move(done), -1);
+}
+
+void Client::get_blob_op(const std::string& repository, const digest::Digest& d, uint64_t from, uint64_t to,
+                         core::ByteSink& sink, std::function<void(core::Status)> done, int64_t size) {
   auto op = std::make_shared<Op>();
+  if (to > 0) {
+    impl_->start_cap(*op, to - std::min(to, from + sink.size()));
+  } else if (size >= 0) {
+    impl_->start_cap(*op, static_cast<uint64_t>(size) - std::min<uint64_t>(static_cast<uint64_t>(size), sink.size()));
+  }
   op->range_base = from;
   op->range_end = to;
   op->method = "GET";
@@ -500,7 +548,7 @@ void Client::get_blob_range(const std::string& repository, const digest::Digest&
 }
 
 void Client::get_foreign(const std::string& url, bool allow_http, core::ByteSink& sink,
-                         std::function<void(core::Status)> done) {
+                         std::function<void(core::Status)> done, int64_t size) {
   const bool https = url.rfind("https://", 0) == 0;
   if (!https && !(allow_http && url.rfind("http://", 0) == 0)) {
     return done(core::fail(core::ErrorKind::Denied,
@@ -513,6 +561,9 @@ void Client::get_foreign(const std::string& url, bool allow_http, core::ByteSink
   op->url = url;
   op->anonymous = true;
   op->sink = &sink;
+  if (size >= 0) {
+    impl_->start_cap(*op, static_cast<uint64_t>(size) - std::min<uint64_t>(static_cast<uint64_t>(size), sink.size()));
+  }
   ++impl_->stats.blob_gets;
   op->done = [done = std::move(done)](core::Result<http::Response> r) {
     if (!r) return done(core::fail(r.error()));

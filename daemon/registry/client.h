@@ -34,7 +34,16 @@ struct RetryPolicy {
   // least this many new bytes: real progress on a flaky link, not a registry that
   // trickles 16 bytes a minute to keep one blob alive for weeks (#13).
   uint64_t min_progress_bytes = 64 << 10;
+  // Each blob download (or segment) must end within blob_time_base + the bytes it
+  // still needs / blob_min_rate, over all its attempts: a registry that keeps a
+  // transfer just above the stall rate cannot hold it for days. The partial stays
+  // for the next run. blob_min_rate 0: no cap (the run's deadline still holds).
+  std::chrono::seconds blob_time_base{600};
+  uint64_t blob_min_rate = 8 << 10;  // bytes per second, on average
 };
+
+// The cap above for `bytes` still to fetch; nullopt when there is none.
+std::optional<std::chrono::milliseconds> blob_time_cap(const RetryPolicy& policy, uint64_t bytes);
 
 struct RegistryOptions {
   // Plain HTTP allowed (after HTTPS is tried) and TLS unverified: only for hosts the
@@ -116,8 +125,10 @@ class Client {
   // GET /v2/<repo>/blobs/<digest> into `sink`, resuming from sink.size() with Range.
   // Cut connections resume; a 200 to a Range restarts the sink. The caller verifies
   // (store commit). `sink` must outlive the call.
+  // `size` (the descriptor's, -1 when unknown) sets the blob's time cap
+  // (RetryPolicy::blob_min_rate); past it the download fails with Timeout, not retried.
   void get_blob(const std::string& repository, const digest::Digest& d, core::ByteSink& sink,
-                std::function<void(core::Status)> done);
+                std::function<void(core::Status)> done, int64_t size = -1);
 
   // ---- uploads (scope repository:<repo>:pull,push) ---------------------------------
   // HEAD /v2/<repo>/blobs/<digest>: true when the registry has it (404: false).
@@ -145,7 +156,7 @@ class Client {
   // marked insecure; the caller decides). Redirects are followed without credentials.
   // The caller verifies digest and size (store commit).
   void get_foreign(const std::string& url, bool allow_http, core::ByteSink& sink,
-                   std::function<void(core::Status)> done);
+                   std::function<void(core::Status)> done, int64_t size = -1);
 
   // GET bytes [from, to) of the blob into `sink` (one segment of a segmented
   // download): asks Range: bytes=(from + sink.size())-(to - 1), resuming cut
@@ -158,6 +169,8 @@ class Client {
   const ClientStats& stats() const;
 
  private:
+  void get_blob_op(const std::string& repository, const digest::Digest& d, uint64_t from, uint64_t to,
+                   core::ByteSink& sink, std::function<void(core::Status)> done, int64_t size);
   friend struct BlobUploadOp;
   struct Impl;
   std::shared_ptr<Impl> impl_;

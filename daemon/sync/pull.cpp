@@ -594,7 +594,7 @@ class Puller {
       finish_job(j, holder, got, std::move(st));
     };
     if (foreign) return fetch_foreign(j, holder, std::move(done));
-    job.client->get_blob(job.repository, job.desc.digest, in, std::move(done));
+    job.client->get_blob(job.repository, job.desc.digest, in, std::move(done), job.desc.size);
   }
 
   // A foreign layer from its URLs in order: a failed transfer empties the partial
@@ -617,7 +617,8 @@ class Puller {
                                 }
                               }
                               done(std::move(st));
-                            });
+                            },
+                            job.desc.size);
   }
 
   // A foreign layer's URL may be plain http only on a loopback host or one the

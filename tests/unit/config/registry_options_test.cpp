@@ -24,7 +24,7 @@ auth::CredentialStore docker_config(const std::string& host, const std::string& 
 Watchlist watchlist(testing::TempDir& dir) {
   dir.write("token", "wl-secret\n");
   auto w = parse(
-      "store: s\nexport: e\nretry: {max_attempts: 7}\n"
+      "store: s\nexport: e\nretry: {max_attempts: 7, blob_min_rate: 4096}\n"
       "registries:\n"
       "  reg.example.com:\n"
       "    ca_file: /etc/ferry/ca.pem\n"
@@ -67,6 +67,7 @@ TEST(RegistryResolver, WatchlistSettingsApply) {
   EXPECT_EQ(reg.credentials->password, "wl-secret");
   EXPECT_TRUE((*r)("127.0.0.1:5000").insecure);
   EXPECT_EQ((*r)("elsewhere.io").retry.max_attempts, 7) << "the watchlist's own retry for unlisted hosts";
+  EXPECT_EQ(reg.retry.blob_min_rate, 4096u) << "the run-wide blob_min_rate applies to every registry";
 }
 
 TEST(RegistryResolver, CommandLineWins) {

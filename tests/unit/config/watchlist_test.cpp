@@ -71,6 +71,25 @@ TEST(Watchlist, RetryBudgetAndDeadline) {
   EXPECT_FALSE(none->retry.deadline);
 }
 
+TEST(Watchlist, BlobMinRateIsTheTopLevelsOnlyAndZeroTurnsTheCapOff) {
+  auto d = parse("images: [ubuntu]\n", "d.yaml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_FALSE(d->retry.blob_min_rate);  // the client's default applies
+  auto r = parse("retry: {blob_min_rate: 1024}\nimages: [ubuntu]\n", "r.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->retry.blob_min_rate, 1024u);
+  auto off = parse("retry: {blob_min_rate: 0}\nimages: [ubuntu]\n", "o.yaml");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_EQ(off->retry.blob_min_rate, 0u);
+  auto per_registry = parse("registries:\n  ghcr.io: {retry: {blob_min_rate: 5}}\nimages: [ubuntu]\n", "p.yaml");
+  ASSERT_FALSE(per_registry);
+  EXPECT_NE(per_registry.error().message.find("unknown key \"blob_min_rate\""), std::string::npos)
+      << per_registry.error().message;
+  auto negative = parse("retry: {blob_min_rate: -1}\nimages: [ubuntu]\n", "n.yaml");
+  ASSERT_FALSE(negative);
+  EXPECT_NE(negative.error().message.find("n.yaml:1:"), std::string::npos) << negative.error().message;
+}
+
 TEST(Watchlist, ForeignLayersAreFetchedUnlessRefused) {
   auto d = parse("images: [ubuntu]\n", "d.yaml");
   ASSERT_TRUE(d) << d.error().message;

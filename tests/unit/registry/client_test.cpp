@@ -5,6 +5,7 @@
 // with Range, manifest digests, and secrets kept out of error messages.
 #include "registry/client.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -147,10 +148,10 @@ class ClientTest : public ::testing::Test {
     return std::move(*out);
   }
 
-  core::Status blob(Client& c, core::ByteSink& sink) {
+  core::Status blob(Client& c, core::ByteSink& sink, int64_t size = -1) {
     std::optional<core::Status> out;
     c.get_blob(std::string(kRepo), digest::sha256_of(blob_body()), sink,
-               [&out](core::Status st) { out = std::move(st); });
+               [&out](core::Status st) { out = std::move(st); }, size);
     auto st = engine_.run([&out] { return out.has_value(); });
     if (!out) return core::fail(st ? core::Error{core::ErrorKind::Internal, "no answer", 0, {}, {}} : st.error());
     return std::move(*out);
@@ -761,6 +762,46 @@ TEST_F(ClientTest, A416AfterStartingOverIsAnErrorNamingTheStatus) {
   EXPECT_NE(st.error().message.find("starting over"), std::string::npos) << st.error().message;
   EXPECT_EQ(st.error().message.find("remaining to read"), std::string::npos) << st.error().message;
   EXPECT_EQ(with_path(registry_.requests(), kBlobPath).size(), 3u);
+}
+
+// A registry that holds a transfer open just above the stall rate: the blob's time
+// cap (base + bytes / blob_min_rate) ends it, once, with a message naming the cap.
+TEST_F(ClientTest, ABlobPastItsTimeCapFailsOnceNamingTheCap) {
+  const std::string body = blob_body();
+  registry_.set_handler(no_auth([body](const FakeRequest&) {
+    FakeResponse r = respond(200, body);
+    r.delay_ms = 5000;  // far past the cap below
+    return r;
+  }));
+  RegistryOptions opts = options();
+  opts.retry.blob_time_base = 0s;
+  opts.retry.blob_min_rate = 20000;  // about 4000 bytes: a cap of 200 ms
+  auto client = make_client(opts);
+  CountingSink sink;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto st = blob(*client, sink, static_cast<int64_t>(body.size()));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().kind, core::ErrorKind::Timeout);
+  const std::string cap = fmt::format("time cap of {:.1f} s (0 s + {} bytes at 20000 bytes/s",
+                                      static_cast<double>(body.size()) / 20000, body.size());
+  EXPECT_NE(st.error().message.find(cap), std::string::npos)
+      << st.error().message;
+  EXPECT_LT(took, 3s);
+  EXPECT_EQ(with_path(registry_.requests(), kBlobPath).size(), 1u);
+  EXPECT_EQ(client->stats().retries, 0u);
+}
+
+TEST(BlobTimeCap, IsTheBasePlusTheBytesAtTheMinimumRateAndNoneAtRateZero) {
+  RetryPolicy p;
+  p.blob_time_base = 600s;
+  p.blob_min_rate = 8192;
+  EXPECT_EQ(blob_time_cap(p, 0), std::chrono::milliseconds(600000));
+  EXPECT_EQ(blob_time_cap(p, 8192 * 100), std::chrono::milliseconds(700000));
+  EXPECT_EQ(blob_time_cap(p, 4096), std::chrono::milliseconds(600500));
+  EXPECT_EQ(blob_time_cap(p, uint64_t{1} << 40), std::chrono::milliseconds(600000 + (uint64_t{1} << 40) / 8192 * 1000));
+  p.blob_min_rate = 0;
+  EXPECT_FALSE(blob_time_cap(p, 1 << 30));
 }
 
 // ---- manifests -----------------------------------------------------------------
