@@ -515,10 +515,16 @@ void read_bundle(const ArchiveScan& scan, const ScannedEntry& e, ArchiveReport& 
         continue;
       }
       d->annotations[std::string(store::kReferrerOfAnnotation)] = of.get<std::string>();
-      if (img.contains("subject") && img["subject"].is_string()) {
-        if (auto sd = digest::Digest::parse(img["subject"].get<std::string>())) {
-          d->annotations[std::string(store::kReferrerSubjectAnnotation)] = sd->str();
+      if (img.contains("subject")) {
+        const auto& subject = img["subject"];
+        auto sd = subject.is_string() ? digest::Digest::parse(subject.get<std::string>())
+                                      : core::Result<digest::Digest>(core::fail(core::ErrorKind::InvalidInput, ""));
+        if (!sd) {
+          r.problems.push_back(std::string(kBundleFile) + ": subject of referrer " + ref + " is not a digest: " +
+                               core::printable(subject.dump(), 80));
+          continue;
         }
+        d->annotations[std::string(store::kReferrerSubjectAnnotation)] = sd->str();
       }
     }
     r.bundle_images.emplace_back(ref, *d);

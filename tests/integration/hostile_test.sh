@@ -149,4 +149,18 @@ before=$(store_snapshot "$IT_TMP/s7")
 ferry_rc 1 import "$IT_TMP/dangling.tar" --store "$IT_TMP/s7"
 assert_eq "store after the dangling-link import" "$before" "$(store_snapshot "$IT_TMP/s7")"
 
+log "=== 9. a forged referrer entry: a reference or subject that is not one"
+before=$(store_snapshot "$IT_TMP/s7")
+"${FORGE[@]}" bundle-referrer "$IT_TMP/good-bundle.tar" "$IT_TMP/ref-bad-of.tar" "../../etc/passwd" "sha256:$(printf '%064d' 0)"
+ferry_rc 1 verify "$IT_TMP/ref-bad-of.tar"
+grep -q "ferry-bundle.json referrerOf.*etc/passwd" "$IT_TMP/ferry.out" || fail "verify: $(cat "$IT_TMP/ferry.out")"
+ferry_rc 1 import "$IT_TMP/ref-bad-of.tar" --store "$IT_TMP/s7"
+grep -q "nothing imported" "$IT_TMP/ferry.err" || fail "import: $(cat "$IT_TMP/ferry.err")"
+"${FORGE[@]}" bundle-referrer "$IT_TMP/good-bundle.tar" "$IT_TMP/ref-bad-subject.tar" "$APP_REF" "sha256:../../x"
+ferry_rc 1 verify "$IT_TMP/ref-bad-subject.tar"
+grep -q "subject of referrer .* is not a digest" "$IT_TMP/ferry.out" || fail "verify: $(cat "$IT_TMP/ferry.out")"
+ferry_rc 1 import "$IT_TMP/ref-bad-subject.tar" --store "$IT_TMP/s7"
+assert_eq "store after the forged referrer imports" "$before" "$(store_snapshot "$IT_TMP/s7")"
+ferry_ok verify --store "$IT_TMP/s7"
+
 log "PASS hostile"

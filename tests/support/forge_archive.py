@@ -10,6 +10,9 @@
         TARGET (a path relative to that entry). The entry's content moves to
         other/data first, so TARGET=../../other/data resolves inside the archive
         and anything else leads nowhere. Prints the blob's digest.
+    forge_archive.py bundle-referrer IN OUT OF SUBJECT
+        OUT is IN with ferry-bundle.json's first image marked as a referrer:
+        referrerOf OF and subject SUBJECT, as given (hostile values welcome).
 """
 import hashlib
 import io
@@ -80,10 +83,24 @@ def blob_as_link(src, dst, target):
     print("sha256:" + victim.name.rsplit("/", 1)[1])
 
 
+def bundle_referrer(src, dst, of, subject):
+    out = []
+    for m, data in members(src):
+        if m.name == "ferry-bundle.json":
+            doc = json.loads(data)
+            doc["images"][0]["referrerOf"] = of
+            doc["images"][0]["subject"] = subject
+            data = json.dumps(doc).encode()
+        out.append((m, data))
+    write(dst, out)
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "bundle-ref-to-hollow":
         bundle_ref_to_hollow(*args)
+    elif cmd == "bundle-referrer":
+        bundle_referrer(*args)
     elif cmd == "blob-as-link":
         blob_as_link(*args)
     else:
