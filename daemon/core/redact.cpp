@@ -52,13 +52,42 @@ std::string redact_url(std::string_view url) {
   return out;
 }
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence at the start of `s`, 0 when there is none.
+size_t utf8_sequence(std::string_view s) {
+  const auto c = static_cast<unsigned char>(s[0]);
+  const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 && c >= 0xc2 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (n == 0 || n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((static_cast<unsigned char>(s[k]) & 0xc0) != 0x80) return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+bool is_utf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const size_t n = utf8_sequence(text.substr(i));
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 std::string printable(std::string_view text, size_t max_bytes) {
   std::string out;
-  for (unsigned char c : text.substr(0, max_bytes)) {
-    if (c < 0x20 || c == 0x7f) {
+  const std::string_view shown = text.substr(0, max_bytes);
+  for (size_t i = 0; i < shown.size();) {
+    const auto c = static_cast<unsigned char>(shown[i]);
+    const size_t n = utf8_sequence(shown.substr(i));
+    if (c < 0x20 || c == 0x7f || n == 0) {  // a control byte, or a byte that is not UTF-8
       out += fmt::format("\\x{:02x}", c);
+      ++i;
     } else {
-      out += static_cast<char>(c);
+      out.append(shown.substr(i, n));
+      i += n;
     }
   }
   if (text.size() > max_bytes) out += "...";

@@ -10,8 +10,11 @@ namespace ferry::core {
 // "https://user:pw@host/p?scope=x&sig=y" -> "https://host/p?scope=x&sig=REDACTED"
 std::string redact_url(std::string_view url);
 
-// Untrusted text made safe for a one-line message: control bytes (and DEL) as
-// \xNN, at most `max_bytes` bytes, then "...".
+// Untrusted text made safe for a one-line message: control bytes, DEL and bytes
+// that are not UTF-8 as \xNN, at most `max_bytes` bytes, then "...".
 std::string printable(std::string_view text, size_t max_bytes = 120);
+
+// True when `text` is well-formed UTF-8 (no overlong two-byte forms).
+bool is_utf8(std::string_view text);
 
 }  // namespace ferry::core

@@ -591,6 +591,11 @@ ArchiveReport check_archive(const ArchiveScan& scan) {
     r.format = "unknown";
     if (scan.problems().empty()) r.problems.push_back("neither manifest.json nor index.json: not an image archive");
   }
+  if (r.format != "unknown" && r.images.empty() && r.index_images.empty() && r.bundle_images.empty() &&
+      r.problems.empty()) {
+    // Nothing to load: "consistent" would tell the far side it got what it asked for.
+    r.problems.push_back(fmt::format("holds no image: {} lists none", r.format == "docker-archive" ? "manifest.json" : "index.json"));
+  }
   // ferry-bundle.json's references become index.json entries of the store that
   // imports it: each must name a manifest the archive holds, intact.
   for (const auto& [ref, d] : r.bundle_images) {

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "core/redact.h"
 #include "export/tar_writer.h"
 #include "store/fs_util.h"
 
@@ -119,9 +120,15 @@ std::string raw_name(const char* h, const Pax& pax, const std::optional<std::str
 
 core::Result<std::string> normalise_entry_name(std::string_view name) {
   auto bad = [&](std::string_view why) {
-    return core::fail(core::ErrorKind::InvalidInput, fmt::format("entry name \"{}\" {}", name, why));
+    return core::fail(core::ErrorKind::InvalidInput, fmt::format("entry name \"{}\" {}", core::printable(name), why));
   };
   if (name.find('\0') != std::string_view::npos) return bad("contains NUL");
+  // docker save, skopeo and ferry name entries in printable ASCII; a control byte
+  // or a name that is not UTF-8 cannot be matched to anything, and is not ignored.
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f) return bad("contains a control character");
+  }
+  if (!core::is_utf8(name)) return bad("is not UTF-8");
   if (!name.empty() && name[0] == '/') return bad("is absolute");
   std::vector<std::string_view> parts;
   size_t start = 0;

@@ -44,6 +44,18 @@ TEST(StringSink, EnforcesLimit) {
 
 #include "core/redact.h"
 
+TEST(Printable, EscapesControlBytesAndBytesThatAreNotUtf8) {
+  EXPECT_EQ(printable("plain"), "plain");
+  EXPECT_EQ(printable("a\x01\n\x7f"), "a\\x01\\x0a\\x7f");
+  EXPECT_EQ(printable("caf\xc3\xa9 \xe2\x82\xac"), "caf\xc3\xa9 \xe2\x82\xac");  // UTF-8 kept
+  EXPECT_EQ(printable("caf\xe9"), "caf\\xe9");                            // Latin-1 escaped
+  EXPECT_EQ(printable("\xc0\xaf"), "\\xc0\\xaf");                       // overlong '/'
+  EXPECT_EQ(printable("\xe2\x82"), "\\xe2\\x82");                       // cut sequence
+  EXPECT_EQ(printable("abcdef", 3), "abc...");
+  EXPECT_TRUE(is_utf8("caf\xc3\xa9"));
+  EXPECT_FALSE(is_utf8("caf\xe9"));
+}
+
 TEST(RedactUrl, KeepsSafeQueryKeysOnly) {
   EXPECT_EQ(redact_url("https://auth.docker.io/token?service=registry.docker.io&scope=repository:a:pull"),
             "https://auth.docker.io/token?service=registry.docker.io&scope=repository:a:pull");

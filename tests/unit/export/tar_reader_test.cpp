@@ -168,6 +168,10 @@ TEST(TarReader, HostileArchivesAreRefusedWithOneClearLine) {
       {"garbage after the end", good + end_blocks() + "trailing", "data after the end-of-archive marker"},
       {"megabytes after the end", good + end_blocks() + std::string(2 << 20, '\0'), "bytes after the end-of-archive"},
       // #13: memory grew with names (64 KiB GNU names, 1 MiB pax paths).
+      // #13: names no tool writes were read as they came.
+      {"control byte in a name", raw_entry("blobs/a\x01-b", "x") + end_blocks(),
+       "entry name \"blobs/a\\x01-b\" contains a control character"},
+      {"name not UTF-8", raw_entry("caf\xe9.json", "x") + end_blocks(), "entry name \"caf\\xe9.json\" is not UTF-8"},
       {"pax path past PATH_MAX",
        raw_entry("PaxHeaders/x", ferry::exporter::pax_record("path", std::string(5000, 'p')), 'x') +
            raw_entry("x", "y") + end_blocks(),
@@ -312,6 +316,24 @@ TEST_F(ArchiveCheckTest, LegacyLayoutLayersAreCheckedByDiffId) {
   ASSERT_EQ(bad.images.size(), 1u);
   ASSERT_EQ(bad.images[0].problems.size(), 1u);
   EXPECT_NE(bad.images[0].problems[0].find("one/layer.tar has diff_id"), std::string::npos);
+}
+
+TEST(TarReader, Utf8NamesAreReadAsTheyAre) {
+  TempDir tmp;
+  fs::path p = tmp.path() / "u.tar";
+  write_file(p, raw_entry("caf\xc3\xa9/\xe2\x82\xac.json", "x") + end_blocks());
+  Read r = read_all(p);
+  EXPECT_TRUE(r.error.empty()) << r.error;
+}
+
+// An archive whose manifest.json lists nothing is no delivery: it fails.
+TEST_F(ArchiveCheckTest, AnArchiveWithoutImagesIsAProblem) {
+  fs::path p = tmp.path() / "empty.tar";
+  write_tar(p, [&](TarWriter& w) { ASSERT_TRUE(w.add_file("manifest.json", "[]")); });
+  auto r = check(p);
+  EXPECT_FALSE(r.ok());
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0], "holds no image: manifest.json lists none");
 }
 
 TEST_F(ArchiveCheckTest, NotAnImageArchive) {
