@@ -108,32 +108,57 @@ core::Result<int> open_regular(const fs::path& path, int flags, unsigned mode) {
 
 core::Result<int> open_input_file(const fs::path& path) { return open_checked(path, O_RDONLY, 0); }
 
+namespace {
+
+// An entry that exists where a store directory belongs: a real directory that
+// others cannot write to, or an error naming it.
+core::Status judge_dir(const fs::path& path, const struct stat& sb) {
+  if (S_ISLNK(sb.st_mode)) {
+    return core::fail(core::ErrorKind::InvalidInput,
+                      fmt::format("{}: is a symbolic link; ferry does not follow links here", path.string()));
+  }
+  if (!S_ISDIR(sb.st_mode)) {
+    return core::fail(core::ErrorKind::InvalidInput, fmt::format("{}: is not a directory", path.string()));
+  }
+  if ((sb.st_mode & S_IWOTH) != 0) {
+    return core::fail(core::ErrorKind::Denied,
+                      fmt::format("{}: is writable by other users (mode {:04o}): anyone could plant files in "
+                                  "it; run chmod o-w on it",
+                                  path.string(), sb.st_mode & 07777));
+  }
+  return {};
+}
+
+}  // namespace
+
 core::Status ensure_real_dir(const fs::path& path) {
   struct stat sb {};
-  if (::lstat(path.c_str(), &sb) == 0) {
-    if (S_ISLNK(sb.st_mode)) {
-      return core::fail(core::ErrorKind::InvalidInput,
-                        fmt::format("{}: is a symbolic link; ferry does not follow links here", path.string()));
-    }
-    if (!S_ISDIR(sb.st_mode)) {
-      return core::fail(core::ErrorKind::InvalidInput, fmt::format("{}: is not a directory", path.string()));
-    }
-    if ((sb.st_mode & S_IWOTH) != 0) {
-      return core::fail(core::ErrorKind::Denied,
-                        fmt::format("{}: is writable by other users (mode {:04o}): anyone could plant files in "
-                                    "it; run chmod o-w on it",
-                                    path.string(), sb.st_mode & 07777));
-    }
-    return {};
-  }
+  if (::lstat(path.c_str(), &sb) == 0) return judge_dir(path, sb);
   std::error_code ec;
   if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
   if (ec) return core::fail(core::errno_error("create directory", path.parent_path().string(), ec.value()));
-  // 0755 whatever the umask: a umask of 0 must not make a store others can write.
-  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
-    return core::fail(core::errno_error("create directory", path.string(), errno));
+  if (::mkdir(path.c_str(), 0755) != 0) {
+    if (errno != EEXIST) return core::fail(core::errno_error("create directory", path.string(), errno));
+    // Someone else made it meanwhile (perhaps as a link): judge what is there now.
+    if (::lstat(path.c_str(), &sb) != 0) return core::fail(core::errno_error("stat", path.string(), errno));
+    return judge_dir(path, sb);
   }
-  if (::chmod(path.c_str(), 0755) != 0) return core::fail(core::errno_error("chmod", path.string(), errno));
+  // 0755 whatever the umask: a umask of 0 must not make a store others can write.
+  // Through a descriptor of the directory made here, never a path a link could
+  // have replaced since the mkdir.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR) {
+      return core::fail(core::ErrorKind::InvalidInput,
+                        fmt::format("{}: was replaced while ferry created it; ferry does not follow links here",
+                                    path.string()));
+    }
+    return core::fail(core::errno_error("open directory", path.string(), errno));
+  }
+  const int rc = ::fchmod(fd, 0755);
+  const int saved = errno;
+  ::close(fd);
+  if (rc != 0) return core::fail(core::errno_error("chmod", path.string(), saved));
   return {};
 }
 
