@@ -118,6 +118,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   std::chrono::steady_clock::time_point paused_until{};
 
   enum class PingState { Unknown, InProgress, Done, Failed } ping_state = PingState::Unknown;
+  int ping_attempt = 1;
   std::string base;  // "https://host" or "http://host"
   std::optional<auth::Challenge> bearer;
   bool basic = false;
@@ -167,7 +168,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       }
       core::Error e = r.error();
       e.context(fmt::format("registry {} unreachable", host));
-      return finish_ping(std::move(e));
+      return retry_ping_or_finish(std::move(e));
     }
     base = scheme + "://" + host;
     if (r->status == 200) return finish_ping(std::nullopt);
@@ -190,7 +191,23 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     }
     core::Error e = error_from_response(*r, fmt::format("registry {}: GET /v2/", host));
     if (r->status == 404) e.message += " (not a Docker/OCI v2 registry)";
-    finish_ping(std::move(e));
+    retry_ping_or_finish(std::move(e));
+  }
+
+  // A refused connection, a DNS failure, a reset, a timeout or a 5xx at the first
+  // contact is as transient as anywhere else: the same backoff and budget as every
+  // request, then the error for everyone waiting.
+  void retry_ping_or_finish(core::Error e) {
+    const bool wait_ok = !e.retry_after || *e.retry_after <= opts.retry.max_retry_after;
+    if (!e.retryable() || !wait_ok || ping_attempt >= opts.retry.max_attempts) return finish_ping(std::move(e));
+    std::chrono::milliseconds delay = backoff(ping_attempt);
+    if (e.retry_after) delay = std::max(delay, std::chrono::milliseconds(*e.retry_after));
+    ++ping_attempt;
+    ++stats.retries;
+    spdlog::warn("retrying host={} attempt={}/{} wait={}ms error={}", host, ping_attempt, opts.retry.max_attempts,
+                 delay.count(), e.message);
+    auto self = shared_from_this();
+    engine.schedule(delay, [self] { self->ping_scheme("https"); });
   }
 
   void finish_ping(std::optional<core::Error> err) {
@@ -304,7 +321,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     if (op->anonymous || !on_registry(op->url)) return send(op, {});  // redirected away: no credentials
     auto self = shared_from_this();
     authorization(op->scope, [self, op](core::Result<std::string> h) {
-      if (!h) return op->done(core::fail(h.error()));
+      if (!h) {  // a token server that is down or unreachable is retried like the registry
+        if (self->may_retry(*op, h.error())) return self->retry(op, h.error());
+        return op->done(core::fail(h.error()));
+      }
       self->send(op, *h);
     });
   }

@@ -193,6 +193,52 @@ TEST_F(ClientTest, APingAnswered404IsNotARegistry) {
   EXPECT_NE(m.error().message.find("not a Docker/OCI v2 registry"), std::string::npos) << m.error().message;
 }
 
+// #16: one blip at the first contact lost the whole registry for the run.
+TEST_F(ClientTest, APingAnswered503IsRetriedLikeAnyRequest) {
+  std::atomic<int> pings{0};
+  registry_.set_handler([&pings](const FakeRequest& req) {
+    if (req.path == "/v2/") return pings++ < 2 ? respond(503, "busy") : respond(200, "{}");
+    return req.path == kManifestPath ? manifest_response() : respond(404);
+  });
+  auto client = make_client();
+  auto m = manifest(*client);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(pings.load(), 3);
+  EXPECT_EQ(client->stats().retries, 2u);
+}
+
+TEST_F(ClientTest, AnUnreachableRegistryIsTriedMaxAttemptsTimesThenNamed) {
+  int port = 0;
+  {
+    FakeRegistry gone;  // a port that nothing listens on once it is destroyed
+    port = std::stoi(gone.host().substr(gone.host().rfind(':') + 1));
+  }
+  RegistryOptions opts = options();
+  opts.retry.max_attempts = 3;
+  Client client(engine_, "127.0.0.1:" + std::to_string(port), opts, tokens_);
+  auto m = manifest(client);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().kind, core::ErrorKind::Network);
+  EXPECT_NE(m.error().message.find("unreachable"), std::string::npos) << m.error().message;
+  EXPECT_EQ(client.stats().retries, 2u);
+}
+
+TEST_F(ClientTest, ATokenServerAnswering503IsRetried) {
+  std::atomic<int> token_calls{0};
+  FakeHandler inner = bearer([](const FakeRequest& req) {
+    return req.path == kManifestPath ? manifest_response() : respond(404);
+  });
+  registry_.set_handler([&token_calls, inner](const FakeRequest& req) {
+    if (req.path_only() == "/token" && token_calls++ == 0) return respond(503, "down");
+    return inner(req);
+  });
+  auto client = make_client();
+  auto m = manifest(*client);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(token_calls.load(), 2);
+  EXPECT_EQ(client->stats().retries, 1u);
+}
+
 // ---- bearer tokens -------------------------------------------------------------
 
 TEST_F(ClientTest, AnonymousBearerFlowFetchesATokenForTheRepositoryScope) {
