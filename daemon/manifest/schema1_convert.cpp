@@ -110,7 +110,16 @@ core::Result<std::string> schema1_config(const Schema1& m, const std::vector<dig
   for (size_t k = 0; k < fields.size(); ++k) {
     out += fmt::format("{}{}:{}", k ? "," : "", quote(fields[k].first), fields[k].second);
   }
-  return out + "}";
+  out += "}";
+  // The fields copied from v1Compatibility must make a config every reader (ferry's
+  // own included) accepts: a wrongly typed one ("os.version": true) is named here,
+  // not later as a broken image.
+  if (auto back = parse_config(out); !back) {
+    return core::fail(core::ErrorKind::InvalidInput,
+                      "schema1 manifest: history[0].v1Compatibility does not make an image config: " +
+                          back.error().message);
+  }
+  return out;
 }
 
 std::string schema2_manifest(const Descriptor& config, const std::vector<Descriptor>& layers) {

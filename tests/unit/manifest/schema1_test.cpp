@@ -260,6 +260,21 @@ TEST(Schema1Convert, NullOrEmptyPlatformFieldsAreReplacedByTheDefaults) {
   EXPECT_EQ(parsed->platform.str(), "linux/ppc64le");
 }
 
+// Found by fuzz_manifest: a field copied from v1Compatibility with the wrong type
+// made a config that parse_config (and engines) refuse; the conversion names it.
+TEST(Schema1Convert, AWronglyTypedCopiedFieldIsUnconvertibleNamingIt) {
+  auto entries = small_image();
+  entries[0].v1 = R"({"throwaway":true,"os.version":true})";
+  Schema1 m = parse_ok(schema1_unsigned("ns/app", "v1", "amd64", entries));
+  auto config = schema1_config(m, {digest::sha256_of("1"), digest::sha256_of("2")});
+  ASSERT_FALSE(config) << *config;
+  EXPECT_EQ(config.error().kind, core::ErrorKind::InvalidInput);
+  EXPECT_NE(config.error().message.find("schema1 manifest: history[0].v1Compatibility does not make an image config"),
+            std::string::npos)
+      << config.error().message;
+  EXPECT_NE(config.error().message.find("os.version"), std::string::npos) << config.error().message;
+}
+
 TEST(Schema1Convert, WrongDiffIdCountIsABug) {
   Schema1 m = parse_ok(schema1_unsigned("ns/app", "v1", "amd64", small_image()));
   auto config = schema1_config(m, {digest::sha256_of("1")});
