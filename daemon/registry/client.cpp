@@ -95,11 +95,11 @@ struct Op {
   uint64_t high_water = 0;  // most bytes the sink ever held: progress is going past it
   int redirects = 0;
   bool refreshed = false;
-  bool range_restarted = false;
+  bool range_restarted = false;  // a resume the registry refused (416) started over from 0
   // A blob's time cap (RetryPolicy::blob_min_rate): no attempt runs past it.
   std::optional<std::chrono::steady_clock::time_point> give_up_at;
   std::chrono::milliseconds cap{0};
-  uint64_t cap_bytes = 0;  // a resume the registry refused (416) started over from 0
+  uint64_t cap_bytes = 0;
   std::optional<http::Body> body;  // uploads: sent again on each attempt
   bool anonymous = false;          // never Authorization, even on the registry's host (foreign layers)
   // False for requests whose repetition the caller must decide (a PATCH the registry
@@ -362,8 +362,11 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(left), std::chrono::milliseconds(0));
   }
 
-  // Start the time cap of a blob download that still needs `bytes`.
-  void start_cap(Op& op, uint64_t bytes) const {
+  // Start the time cap of a blob download of `size` bytes (-1: unknown, no cap)
+  // into `sink`, which may already hold some of them.
+  void start_cap(Op& op, int64_t size, const core::ByteSink& sink) const {
+    if (size < 0) return;
+    const uint64_t bytes = static_cast<uint64_t>(size) - std::min<uint64_t>(static_cast<uint64_t>(size), sink.size());
     auto cap = blob_time_cap(opts.retry, bytes);
     if (!cap) return;
     op.cap = *cap;
@@ -548,11 +551,8 @@ void Client::get_blob_range(const std::string& repository, const digest::Digest&
 void Client::get_blob_op(const std::string& repository, const digest::Digest& d, uint64_t from, uint64_t to,
                          core::ByteSink& sink, std::function<void(core::Status)> done, int64_t size) {
   auto op = std::make_shared<Op>();
-  if (to > 0) {
-    impl_->start_cap(*op, to - std::min(to, from + sink.size()));
-  } else if (size >= 0) {
-    impl_->start_cap(*op, static_cast<uint64_t>(size) - std::min<uint64_t>(static_cast<uint64_t>(size), sink.size()));
-  }
+  // A segment's sink holds its own bytes: the segment's length is its size.
+  impl_->start_cap(*op, to > 0 ? static_cast<int64_t>(to - std::min(to, from)) : size, sink);
   op->range_base = from;
   op->range_end = to;
   op->method = "GET";
@@ -581,9 +581,7 @@ void Client::get_foreign(const std::string& url, bool allow_http, core::ByteSink
   op->url = url;
   op->anonymous = true;
   op->sink = &sink;
-  if (size >= 0) {
-    impl_->start_cap(*op, static_cast<uint64_t>(size) - std::min<uint64_t>(static_cast<uint64_t>(size), sink.size()));
-  }
+  impl_->start_cap(*op, size, sink);
   ++impl_->stats.blob_gets;
   op->done = [done = std::move(done)](core::Result<http::Response> r) {
     if (!r) return done(core::fail(r.error()));
