@@ -594,7 +594,8 @@ ArchiveReport check_archive(const ArchiveScan& scan) {
   if (r.format != "unknown" && r.images.empty() && r.index_images.empty() && r.bundle_images.empty() &&
       r.problems.empty()) {
     // Nothing to load: "consistent" would tell the far side it got what it asked for.
-    r.problems.push_back(fmt::format("holds no image: {} lists none", r.format == "docker-archive" ? "manifest.json" : "index.json"));
+    const char* list = r.format == "docker-archive" ? "manifest.json" : "index.json";
+    r.problems.push_back(fmt::format("holds no image: {} lists none", list));
   }
   // ferry-bundle.json's references become index.json entries of the store that
   // imports it: each must name a manifest the archive holds, intact.
