@@ -33,6 +33,7 @@
 #include "export/export.h"
 #include "export/export_set.h"
 #include "push/push.h"
+#include "registry/client.h"
 #include "store/lock.h"
 #include "store/store.h"
 #include "sync/export_names.h"
@@ -52,8 +53,10 @@ void print_plan(const config::Watchlist& w, const std::string& store, const std:
   fmt::print("store     {}\nexport    {}\n", store, export_dir.empty() ? "(none)" : export_dir);
   fmt::print("schedule  {}\nconcurrency {}\nsegments  {}\nforeign_layers {}\n", w.schedule.str(), w.concurrency,
              w.segments, w.fetch_foreign ? "fetch" : "refuse");
-  fmt::print("retry     max_attempts={} deadline={}\n", w.retry.max_attempts,
-             w.retry.deadline ? config::format_duration(*w.retry.deadline) : "none");
+  const uint64_t min_rate = w.retry.blob_min_rate.value_or(registry::RetryPolicy{}.blob_min_rate);
+  fmt::print("retry     max_attempts={} deadline={} blob_min_rate={}\n", w.retry.max_attempts,
+             w.retry.deadline ? config::format_duration(*w.retry.deadline) : "none",
+             min_rate ? std::to_string(min_rate) + "B/s" : "off");
   for (const auto& [host, r] : w.registries) {
     fmt::print("registry  {}{}{}{}{}\n", host, r.insecure ? " insecure" : "",
                r.credentials ? " credentials(" + r.credentials->username + ")" : "",
