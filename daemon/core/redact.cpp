@@ -57,7 +57,7 @@ namespace {
 // Length of the well-formed UTF-8 sequence at the start of `s`, 0 when there is none.
 size_t utf8_sequence(std::string_view s) {
   const auto c = static_cast<unsigned char>(s[0]);
-  const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 && c >= 0xc2 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 && c >= 0xc2 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e && c <= 0xf4 ? 4 : 0;
   if (n == 0 || n > s.size()) return 0;
   for (size_t k = 1; k < n; ++k) {
     if ((static_cast<unsigned char>(s[k]) & 0xc0) != 0x80) return 0;

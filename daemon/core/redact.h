@@ -14,7 +14,8 @@ std::string redact_url(std::string_view url);
 // that are not UTF-8 as \xNN, at most `max_bytes` bytes, then "...".
 std::string printable(std::string_view text, size_t max_bytes = 120);
 
-// True when `text` is well-formed UTF-8 (no overlong two-byte forms).
+// True when `text` is UTF-8 by its byte patterns: lead bytes C2..F4, each followed
+// by its continuation bytes (overlong three- and four-byte forms are not checked).
 bool is_utf8(std::string_view text);
 
 }  // namespace ferry::core

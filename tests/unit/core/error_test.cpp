@@ -54,6 +54,8 @@ TEST(Printable, EscapesControlBytesAndBytesThatAreNotUtf8) {
   EXPECT_EQ(printable("abcdef", 3), "abc...");
   EXPECT_TRUE(is_utf8("caf\xc3\xa9"));
   EXPECT_FALSE(is_utf8("caf\xe9"));
+  EXPECT_TRUE(is_utf8("\xf0\x9f\x9a\xa2"));   // U+1F6A2, a ship
+  EXPECT_FALSE(is_utf8("\xf5\x80\x80\x80"));  // past U+10FFFF
 }
 
 TEST(RedactUrl, KeepsSafeQueryKeysOnly) {

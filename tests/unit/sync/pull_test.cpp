@@ -466,37 +466,35 @@ namespace {
 // A run that stopped between the last byte and the commit leaves a partial holding
 // the whole blob: the next run commits it without asking for a Range past its end
 // (which a registry answers 416), and one whose bytes are wrong is fetched again.
-TEST_F(PullTest, APartialHoldingTheWholeBlobIsCommittedWithoutARequest) {
-  const std::string body = pattern(300000, 'b');
-  const auto ingest = dir_.path() / "store" / "ingest";
-  std::filesystem::create_directories(ingest);
-  {
-    std::ofstream out(ingest / (slow_layer().substr(7) + ".partial"), std::ios::binary);
-    out << body;
+class WholePartialTest : public PullTest {
+ protected:
+  // Plants the slow layer's partial holding `body`, pulls, and checks the image made it.
+  void pull_with_partial(const std::string& body) {
+    const auto ingest = dir_.path() / "store" / "ingest";
+    std::filesystem::create_directories(ingest);
+    {
+      std::ofstream out(ingest / (slow_layer().substr(7) + ".partial"), std::ios::binary);
+      out << body;
+    }
+    auto report = pull(*store_, targets({"slow/img"}), options(), engine_);
+    ASSERT_TRUE(report) << report.error().message;
+    ASSERT_TRUE(report->ok()) << report->images[0].error->message;
+    EXPECT_TRUE(store_->has_blob(*digest::Digest::parse(slow_layer()), 300000));
   }
-  auto report = pull(*store_, targets({"slow/img"}), options(), engine_);
-  ASSERT_TRUE(report) << report.error().message;
-  ASSERT_TRUE(report->ok()) << report->images[0].error->message;
+};
+
+TEST_F(WholePartialTest, APartialHoldingTheWholeBlobIsCommittedWithoutARequest) {
+  pull_with_partial(pattern(300000, 'b'));
   EXPECT_TRUE(registry_.blob_gets(slow_layer()).empty());
-  EXPECT_TRUE(store_->has_blob(*digest::Digest::parse(slow_layer()), 300000));
 }
 
-TEST_F(PullTest, AWholeSizedPartialWithWrongBytesIsFetchedAgainFromZero) {
+TEST_F(WholePartialTest, AWholeSizedPartialWithWrongBytesIsFetchedAgainFromZero) {
   std::string body = pattern(300000, 'b');
   body[1234] ^= 1;
-  const auto ingest = dir_.path() / "store" / "ingest";
-  std::filesystem::create_directories(ingest);
-  {
-    std::ofstream out(ingest / (slow_layer().substr(7) + ".partial"), std::ios::binary);
-    out << body;
-  }
-  auto report = pull(*store_, targets({"slow/img"}), options(), engine_);
-  ASSERT_TRUE(report) << report.error().message;
-  ASSERT_TRUE(report->ok()) << report->images[0].error->message;
+  pull_with_partial(body);
   auto gets = registry_.blob_gets(slow_layer());
   ASSERT_EQ(gets.size(), 1u);
   EXPECT_FALSE(gets[0].has_header("range"));
-  EXPECT_TRUE(store_->has_blob(*digest::Digest::parse(slow_layer()), 300000));
 }
 
 }  // namespace
