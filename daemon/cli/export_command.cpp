@@ -229,7 +229,7 @@ int run_export(const ExportArgs& a) {
 
   auto store = store::Store::open(store_dir, false);
   if (!store) return failed(store.error().message);
-  auto lock = store::StoreLock::acquire(store->root());
+  auto lock = store::StoreLock::acquire(*store);
   if (!lock && lock.error().kind == core::ErrorKind::Unavailable) {
     return failed(lock.error().message);
   }

@@ -70,7 +70,7 @@ int run_gc(const GcArgs& a) {
   }
   auto store = store::Store::open(dir, false);
   if (!store) return run_failed("gc", store.error().message);
-  auto lock = store::StoreLock::acquire(store->root());
+  auto lock = store::StoreLock::acquire(*store);
   if (!lock) return run_failed("gc", lock.error().message);
   std::set<std::string> keep;
   for (const auto& e : w->images) keep.insert(e.ref.str());

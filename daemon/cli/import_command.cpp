@@ -124,7 +124,7 @@ int run_import(const ImportArgs& a) {
   if (!fs::exists(a.source, ec)) return usage_error("import", a.source + ": no such file or directory");
   auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, true);
   if (!store) return failed(store.error().message);
-  auto lock = store::StoreLock::acquire(store->root());
+  auto lock = store::StoreLock::acquire(*store);
   if (!lock) return failed(lock.error().message);
   auto imported = import_source(a.source, *store);
   if (!imported) return failed(imported.error().message);

@@ -179,7 +179,7 @@ int run_pull(const PullArgs& a, http::Engine& engine) {
   auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, true);
   if (!store) return usage(store.error().message);
   // gc or a sync on the same store must not sweep blobs this pull is about to name.
-  auto lock = store::StoreLock::acquire(store->root());
+  auto lock = store::StoreLock::acquire(*store);
   if (!lock) return run_failed("pull", lock.error().message);
   opts.progress = terminal_progress();
   auto report = sync::pull(*store, targets, opts, engine);

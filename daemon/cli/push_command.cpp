@@ -95,7 +95,7 @@ int run_push(const PushArgs& a, http::Engine& engine) {
   auto store = store::Store::open(a.store.empty() ? default_store_dir() : a.store, !a.from.empty());
   if (!store) return usage(store.error().message);
   // gc must not sweep blobs while they are being sent.
-  auto lock = store::StoreLock::acquire(store->root());
+  auto lock = store::StoreLock::acquire(*store);
   if (!lock) return failed(lock.error().message);
   if (!a.from.empty()) {
     auto imported = import_source(a.from, *store);

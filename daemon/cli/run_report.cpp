@@ -50,7 +50,7 @@ void print_summary(const RunSummary& s) {
              s.seconds);
 }
 
-core::Status write_last_run(const std::filesystem::path& store_root, const RunSummary& s) {
+core::Status write_last_run(const store::Store& store, const RunSummary& s) {
   nlohmann::json images = nlohmann::json::array();
   for (const auto& i : s.images) {
     nlohmann::json j{{"reference", i.reference}, {"digest", i.digest},       {"changed", i.changed},
@@ -71,11 +71,11 @@ core::Status write_last_run(const std::filesystem::path& store_root, const RunSu
                      {"failed", s.failed()},
                      {"last_success", s.last_success},
                      {"images", images}};
-  return store::write_file_atomic(store_root / "state" / "last-run.json", run.dump(2) + "\n");
+  return store.write_file(store::Area::State, "last-run.json", run.dump(2) + "\n");
 }
 
-int64_t read_last_success(const std::filesystem::path& store_root) {
-  auto text = store::read_file(store_root / "state" / "last-run.json", 64 << 20);
+int64_t read_last_success(const store::Store& store) {
+  auto text = store.read_file(store::Area::State, "last-run.json", 64 << 20);
   if (!text) return 0;
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (!j.is_object() || !j.contains("last_success") || !j["last_success"].is_number_integer()) return 0;

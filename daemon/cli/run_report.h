@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "store/store.h"
 #include "sync/pull.h"
 
 namespace ferry::cli {
@@ -39,9 +40,9 @@ struct RunSummary {
 };
 
 void print_summary(const RunSummary& s);
-[[nodiscard]] core::Status write_last_run(const std::filesystem::path& store_root, const RunSummary& s);
+[[nodiscard]] core::Status write_last_run(const store::Store& store, const RunSummary& s);
 // last_success of the previous run's last-run.json (0 when there is none).
-int64_t read_last_success(const std::filesystem::path& store_root);
+int64_t read_last_success(const store::Store& store);
 // Prometheus text format for node_exporter's textfile collector (atomic replace).
 [[nodiscard]] core::Status write_metrics(const std::filesystem::path& file, const RunSummary& s);
 

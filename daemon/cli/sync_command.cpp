@@ -290,7 +290,7 @@ core::Result<Loaded> load(const SyncArgs& a) {
 int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   auto store = store::Store::open(l.store, true);
   if (!store) return run_failed("sync", store.error().message);
-  auto lock = store::StoreLock::acquire(store->root());
+  auto lock = store::StoreLock::acquire(*store);
   if (!lock) return run_failed("sync", lock.error().message);
   auto ro = registry_options(l.w, a.max_attempts);
   if (!ro) return usage_error("sync", ro.error().message);
@@ -380,8 +380,8 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   s.seconds += report->seconds;
   s.finished = std::chrono::system_clock::now();
   s.last_success = s.failed() == 0 ? std::chrono::duration_cast<std::chrono::seconds>(s.finished.time_since_epoch()).count()
-                                   : read_last_success(store->root());
-  if (auto st = write_last_run(store->root(), s); !st) spdlog::error("last-run.json: {}", st.error().message);
+                                   : read_last_success(*store);
+  if (auto st = write_last_run(*store, s); !st) spdlog::error("last-run.json: {}", st.error().message);
   if (!a.metrics.empty()) {
     if (auto st = write_metrics(a.metrics, s); !st) spdlog::error("metrics: {}", st.error().message);
   }

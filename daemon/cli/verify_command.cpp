@@ -164,7 +164,7 @@ int run_verify(const VerifyArgs& a) {
   if (!check_layout_files(dir)) return kExitSomeFailed;
   auto store = store::Store::open(dir, false);
   if (!store) return run_failed("verify", store.error().message);
-  auto lock = store::StoreLock::acquire(store->root());
+  auto lock = store::StoreLock::acquire(*store);
   if (!lock && lock.error().kind == core::ErrorKind::Unavailable) {
     return run_failed("verify", lock.error().message);
   }

@@ -1,6 +1,8 @@
 // Digest validation and the OpenSSL EVP sha256 stream.
 #include "digest/digest.h"
 
+#include "core/unique_fd.h"
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <unistd.h>
@@ -95,25 +97,24 @@ Digest sha256_of(std::string_view data) {
   return h.finish();
 }
 
-core::Result<FileHash> sha256_of_file(const std::string& path, std::string& buffer) {
+core::Result<FileHash> sha256_of_fd(int fd, const std::string& name, std::string& buffer) {
   if (buffer.empty()) buffer.resize(1 << 20);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return core::fail(core::errno_error("open", path, errno));
   Sha256 hasher;
   for (;;) {
     ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return core::fail(core::errno_error("read", path, err));
-    }
+    if (n < 0) return core::fail(core::errno_error("read", name, errno));
     if (n == 0) break;
     hasher.update(buffer.data(), static_cast<size_t>(n));
   }
-  ::close(fd);
   const uint64_t size = hasher.bytes();
   return FileHash{hasher.finish(), size};
+}
+
+core::Result<FileHash> sha256_of_file(const std::string& path, std::string& buffer) {
+  core::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return core::fail(core::errno_error("open", path, errno));
+  return sha256_of_fd(fd.get(), path, buffer);
 }
 
 }  // namespace ferry::digest

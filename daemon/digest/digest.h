@@ -71,6 +71,9 @@ struct FileHash {
   uint64_t size = 0;
 };
 [[nodiscard]] core::Result<FileHash> sha256_of_file(const std::string& path, std::string& buffer);
+// The same for a file already open (read from its current offset to the end);
+// `name` only names it in errors.
+[[nodiscard]] core::Result<FileHash> sha256_of_fd(int fd, const std::string& name, std::string& buffer);
 
 }  // namespace ferry::digest
 

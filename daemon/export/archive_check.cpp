@@ -82,7 +82,7 @@ core::Result<ArchiveScan> ArchiveScan::scan(const fs::path& tar, const ScanOptio
   s.decoded_ = opts.decode;
   auto opened = store::open_input_file(tar);  // a FIFO is refused, never waited on
   if (!opened) return core::fail(std::move(opened.error()));
-  s.fd_ = *opened;
+  s.fd_ = opened->release();
   TarReader reader(s.fd_, tar.string());
   auto buffer = std::make_unique<char[]>(kChunk);
   uint64_t name_bytes = 0;

@@ -69,13 +69,9 @@ core::Result<codec::Compression> peek_compression(int fd, const fs::path& path) 
 }
 
 core::Result<codec::Compression> blob_compression(const store::Store& store, const digest::Digest& d) {
-  fs::path path = store.blob_path(d);
-  auto opened = store::open_regular(path, O_RDONLY);
+  auto opened = store.open_blob(d);
   if (!opened) return core::fail(std::move(opened.error()));
-  const int fd = *opened;
-  auto c = peek_compression(fd, path);
-  ::close(fd);
-  return c;
+  return peek_compression(opened->get(), store.blob_path(d));
 }
 
 // A layer kept as stored inside a rewritten (OCI) manifest: Docker types restated.
@@ -146,12 +142,11 @@ core::Result<manifest::Descriptor> DockerArchiveWriter::add_inflated(const manif
     scratch_.emplace(std::move(*scratch));
   }
   if (auto st = scratch_->reset(); !st) return core::fail(std::move(st.error()));
-  fs::path src = store_.blob_path(layer.digest);
-  auto opened = store::open_regular(src, O_RDONLY);
+  const fs::path src = store_.blob_path(layer.digest);
+  auto opened = store_.open_blob(layer.digest);
   if (!opened) return core::fail(std::move(opened.error()));
-  const int fd = *opened;
-  auto inflated = codec::decode_fd_to_fd(fd, src.string(), scratch_->fd(), scratch_->label().string());
-  ::close(fd);
+  auto inflated = codec::decode_fd_to_fd(opened->get(), src.string(), scratch_->fd(), scratch_->label().string());
+  opened->reset();
   if (!inflated) return core::fail(std::move(inflated.error().context(fmt::format("layer {}", layer.digest.str()))));
   if (inflated->compression == codec::Compression::None) {
     return core::fail(core::ErrorKind::InvalidInput,

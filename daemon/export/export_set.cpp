@@ -226,7 +226,7 @@ core::Result<ExportSetBuilder> ExportSetBuilder::begin(const fs::path& export_pa
   fs::path lock = b.sets_ / kLockName;
   auto opened = store::open_regular(lock, O_RDWR | O_CREAT);  // never through a planted link
   if (!opened) return core::fail(std::move(opened.error()));
-  b.lock_fd_ = *opened;
+  b.lock_fd_ = opened->release();
   if (::flock(b.lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     return core::fail(core::ErrorKind::Unavailable,
                       fmt::format("export directory {} is being written by another ferry ({} is locked)",

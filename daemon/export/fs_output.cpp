@@ -53,19 +53,13 @@ core::Status copy_hashing(int src_fd, const fs::path& src, int dst_fd, const fs:
   return {};
 }
 
-core::Status copy_file(const fs::path& src, const fs::path& dst, const digest::Digest& expected) {
-  auto opened = store::open_regular(src, O_RDONLY);
-  if (!opened) return core::fail(std::move(opened.error()));
-  int in = *opened;
+core::Status copy_blob(const store::Store& store, const digest::Digest& d, const fs::path& dst) {
+  auto in = store.open_blob(d);
+  if (!in) return core::fail(std::move(in.error()));
   int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (out < 0) {
-    int err = errno;
-    ::close(in);
-    return core::fail(core::errno_error("create", dst.string(), err));
-  }
-  auto st = copy_hashing(in, src, out, dst, expected);
+  if (out < 0) return core::fail(core::errno_error("create", dst.string(), errno));
+  auto st = copy_hashing(in->get(), store.blob_path(d), out, dst, d);
   if (st) st = fsync_fd(out, dst);
-  ::close(in);
   if (::close(out) != 0 && st) st = core::fail(core::errno_error("close", dst.string(), errno));
   if (!st) ::unlink(dst.c_str());
   return st;
@@ -88,13 +82,11 @@ core::Status write_new_file(const fs::path& path, std::string_view data) {
   return st;
 }
 
-core::Status link_or_copy(const fs::path& src, const fs::path& dst, const digest::Digest& expected) {
-  if (::link(src.c_str(), dst.c_str()) == 0) return {};
-  int err = errno;
-  if (err != EXDEV && err != EPERM && err != EMLINK && err != ENOTSUP && err != EACCES) {
-    return core::fail(core::errno_error(fmt::format("link {} to", src.string()), dst.string(), err));
-  }
-  return copy_file(src, dst, expected);
+core::Status link_or_copy_blob(const store::Store& store, const digest::Digest& d, const fs::path& dst) {
+  auto linked = store.link_blob(d, dst);
+  if (!linked) return core::fail(std::move(linked.error()));
+  if (*linked) return {};
+  return copy_blob(store, d, dst);
 }
 
 // ---- TempOutputFile

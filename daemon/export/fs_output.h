@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "digest/digest.h"
+#include "store/store.h"
 
 namespace ferry::exporter {
 
@@ -85,10 +86,10 @@ class ScratchFile {
 
 // Write `data` as a new file `path` (O_EXCL), fsynced.
 [[nodiscard]] core::Status write_new_file(const fs::path& path, std::string_view data);
-// Hard-link `src` to `dst`; when linking is impossible (another file system, no
-// permission, too many links) copy it instead, fsynced. The content of a copy is
-// checked against `expected` while it is copied.
-[[nodiscard]] core::Status link_or_copy(const fs::path& src, const fs::path& dst,
-                                        const digest::Digest& expected);
+// Hard-link store blob `d` to `dst`; when linking is impossible (another file
+// system, no permission, too many links) copy it instead, fsynced. The content of
+// a copy is checked against `d` while it is copied.
+[[nodiscard]] core::Status link_or_copy_blob(const store::Store& store, const digest::Digest& d,
+                                             const fs::path& dst);
 
 }  // namespace ferry::exporter

@@ -148,13 +148,12 @@ void VerifiedBlobs::insert(const digest::Digest& d) {
 core::Status add_store_blob(TarWriter& tar, const store::Store& store, const digest::Digest& d, int64_t size,
                             VerifiedBlobs* verified) {
   const bool check = verified == nullptr || !verified->contains(d);
-  fs::path path = store.blob_path(d);
-  auto opened = store::open_regular(path, O_RDONLY);  // a link planted in blobs/ is refused
+  const fs::path path = store.blob_path(d);
+  auto opened = store.open_blob(d);  // a link planted in blobs/ is refused
   if (!opened) return core::fail(std::move(opened.error()));
-  const int fd = *opened;
+  const int fd = opened->get();
   struct stat sb {};
   if (::fstat(fd, &sb) != 0 || sb.st_size != size) {
-    ::close(fd);
     return core::fail(core::ErrorKind::SizeMismatch,
                       fmt::format("store blob {} is not {} bytes", d.str(), size));
   }
@@ -169,7 +168,7 @@ core::Status add_store_blob(TarWriter& tar, const store::Store& store, const dig
     }
   };
   auto st = tar.add_file_streamed(blob_entry(d), static_cast<uint64_t>(size), read_hashing);
-  ::close(fd);
+  opened->reset();
   if (!st || !check) return st;
   if (digest::Digest actual = hasher.finish(); actual != d) {
     return core::fail(core::ErrorKind::DigestMismatch,

@@ -164,7 +164,7 @@ core::Status write_layout_dir(const store::Store& store, const std::vector<Expor
   for (const BlobRef& blob : collect_blobs(**plan)) {
     fs::path dst = dir->path() / blob_entry(blob.digest);
     auto st = blob.bytes != nullptr ? write_new_file(dst, *blob.bytes)
-                                    : link_or_copy(store.blob_path(blob.digest), dst, blob.digest);
+                                    : link_or_copy_blob(store, blob.digest, dst);
     if (!st) return st;
   }
   auto st = write_new_file(dir->path() / "index.json", oci_index(**plan)).and_then([&] {

@@ -397,7 +397,14 @@ void Engine::submit(Request req, Completion done) {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->req.method.c_str());
   }
   if (t->req.body) {
-    if (!t->req.body->file.empty()) {
+    if (t->req.body->fd) {
+      t->body_fd = ::dup(t->req.body->fd->get());
+      if (t->body_fd < 0) {
+        done = std::move(t->done);
+        done(core::fail(core::errno_error("dup", t->req.body->file, errno)));
+        return;
+      }
+    } else if (!t->req.body->file.empty()) {
       t->body_fd = ::open(t->req.body->file.c_str(), O_RDONLY | O_CLOEXEC);
       if (t->body_fd < 0) {
         done = std::move(t->done);

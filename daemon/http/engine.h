@@ -27,6 +27,7 @@
 
 #include "core/byte_sink.h"
 #include "core/error.h"
+#include "core/unique_fd.h"
 
 namespace ferry::http {
 
@@ -35,9 +36,12 @@ namespace ferry::http {
 // the file at submit; a file shorter than offset + length fails the request (Io).
 struct Body {
   std::string data;                    // used when `file` is empty
-  std::string file;
+  std::string file;                    // opened at the start, unless `fd` is given
   uint64_t offset = 0;
   uint64_t length = 0;                 // bytes to send from `file`
+  // The file already open (a store blob opened without following links); `file`
+  // then only names it in messages. Shared: every attempt preads the same file.
+  std::shared_ptr<const core::UniqueFd> fd;
 
   uint64_t size() const { return file.empty() ? data.size() : length; }
 };

@@ -353,7 +353,15 @@ class Pusher {
       registry::UploadOptions uo;
       uo.chunk_size = opts_.chunk_size;
       uo.mount_from = mount_from;
-      registry::BlobUpload blob{job.desc.digest, job.desc.size, store_.blob_path(job.desc.digest).string()};
+      // Opened here through the store's blobs directory: never a link planted there.
+      auto opened = store_.open_blob(job.desc.digest);
+      if (!opened) {
+        job_failed(j, opened.error());
+        release();
+        return after_upload(j, false, followers);
+      }
+      registry::BlobUpload blob{job.desc.digest, job.desc.size, store_.blob_path(job.desc.digest).string(),
+                                std::make_shared<const core::UniqueFd>(std::move(*opened))};
       job.client->upload_blob(job.repository, blob, uo,
                               [this, j, release, followers](core::Result<registry::UploadResult> r) {
                                 auto& jb = jobs_[j];

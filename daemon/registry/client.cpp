@@ -718,7 +718,7 @@ struct BlobUploadOp : std::enable_shared_from_this<BlobUploadOp> {
       o = op("PUT", with_query(location, "digest", blob.digest.str()));
     }
     o->headers.push_back("Content-Type: application/octet-stream");
-    o->body = length > 0 ? http::Body{{}, blob.file, offset, length} : http::Body{};
+    o->body = length > 0 ? http::Body{{}, blob.file, offset, length, blob.fd} : http::Body{};
     o->retry_safe = false;  // after a failure, ask the registry where it stands
     const bool closing = o->method == "PUT";
     o->done = [self, closing, length](core::Result<http::Response> r) {
@@ -816,7 +816,7 @@ void Client::put_manifest(const std::string& repository, const std::string& ref,
   op->scope = push_scope(repository);
   op->headers.push_back("Content-Type: " + media_type);
   const digest::Digest ours = digest::sha256_of(body);
-  op->body = http::Body{std::move(body), {}, 0, 0};
+  op->body = http::Body{std::move(body), {}, 0, 0, {}};
   ++impl_->stats.manifest_puts;
   const std::string what = fmt::format("manifest {}:{}", repository, ref);
   op->done = [ours, what, done = std::move(done)](core::Result<http::Response> r) {

@@ -81,7 +81,8 @@ struct ClientStats {
 struct BlobUpload {
   digest::Digest digest;
   int64_t size = 0;
-  std::string file;
+  std::string file;                              // names the content; opened when `fd` is empty
+  std::shared_ptr<const core::UniqueFd> fd;      // the content already open
 };
 
 struct UploadOptions {

@@ -48,17 +48,14 @@ core::Result<std::set<digest::Digest>> mark(const Store& store, const std::vecto
 
 // Files in blobs/sha256 named by a digest that is not marked, by digest.
 core::Result<std::vector<RemovedBlob>> unmarked_blobs(const Store& store, const std::set<digest::Digest>& marked) {
-  const fs::path dir = store.root() / "blobs" / "sha256";
+  auto entries = store.list(Area::Blobs);
+  if (!entries) return core::fail(entries.error());
   std::vector<RemovedBlob> out;
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
-  for (const auto& e : it) {
-    auto d = digest::Digest::parse(std::string(digest::Digest::kSha256Prefix) + e.path().filename().string());
+  for (const auto& e : *entries) {
+    auto d = digest::Digest::parse(std::string(digest::Digest::kSha256Prefix) + e.name);
     if (!d || marked.contains(*d)) continue;  // a badly named file is not ours to delete
-    struct stat sb {};
-    if (::lstat(e.path().c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
-    out.push_back({*d, static_cast<uint64_t>(sb.st_size)});
+    if (e.type != DirEntry::Type::Regular) continue;
+    out.push_back({*d, e.size});
   }
   std::sort(out.begin(), out.end(), [](const RemovedBlob& a, const RemovedBlob& b) { return a.digest < b.digest; });
   return out;
@@ -67,8 +64,7 @@ core::Result<std::vector<RemovedBlob>> unmarked_blobs(const Store& store, const 
 // Remove the state/last-pulls.json records of references not kept. A missing or
 // unreadable file is left as it is: pull treats it as "no record".
 core::Status prune_last_pulls(const Store& store, const std::set<std::string>& keep_refs) {
-  const fs::path path = store.root() / "state" / "last-pulls.json";
-  auto text = read_file(path, kMaxLastPullsSize);
+  auto text = store.read_file(Area::State, "last-pulls.json", kMaxLastPullsSize);
   if (!text) return text.error().kind == core::ErrorKind::NotFound ? core::Status{} : core::fail(text.error());
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return {};
@@ -77,33 +73,27 @@ core::Status prune_last_pulls(const Store& store, const std::set<std::string>& k
     if (keep_refs.contains(ref)) kept[ref] = record;
   }
   if (kept.size() == j.size()) return {};
-  return write_file_atomic(path, kept.dump(2) + "\n");
-}
-
-core::Status remove_file(const fs::path& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return core::fail(core::errno_error("remove", path.string(), errno));
-  }
-  return {};
+  return store.write_file(Area::State, "last-pulls.json", kept.dump(2) + "\n");
 }
 
 // The sweep proper: blobs, then partials, each directory fsynced once.
 core::Status remove_all(const Store& store, const GcReport& r) {
   for (const auto& b : r.removed_blobs) {
-    if (auto st = remove_file(store.blob_path(b.digest)); !st) return st;
+    if (auto st = store.remove_file(Area::Blobs, b.digest.hex()); !st) return st;
   }
   if (!r.removed_blobs.empty()) {
-    if (auto st = fsync_dir(store.root() / "blobs" / "sha256"); !st) return st;
+    if (auto st = store.sync(Area::Blobs); !st) return st;
   }
   for (const auto& p : r.removed_partials) {
-    if (auto st = remove_file(p.path); !st) return st;
-    fs::path record = p.path;
-    ::unlink(record.replace_extension(".segments").c_str());  // a segmented partial's record, if any
+    if (auto st = store.remove_file(Area::Ingest, p.path.filename().string()); !st) return st;
+    fs::path record = p.path.filename();
+    // a segmented partial's record, if any
+    if (auto st = store.remove_file(Area::Ingest, record.replace_extension(".segments").string()); !st) return st;
   }
   for (const auto& p : r.removed_records) {
-    if (auto st = remove_file(p); !st) return st;
+    if (auto st = store.remove_file(Area::Ingest, p.filename().string()); !st) return st;
   }
-  if (!r.removed_partials.empty() || !r.removed_records.empty()) return fsync_dir(store.root() / "ingest");
+  if (!r.removed_partials.empty() || !r.removed_records.empty()) return store.sync(Area::Ingest);
   return {};
 }
 

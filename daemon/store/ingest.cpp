@@ -98,7 +98,7 @@ core::Status Segment::flush() {
 core::Status Segment::write_out() {
   if (buffer_.empty()) return {};
   const uint64_t at = range_.from + flushed_;
-  auto st = write_all(ingest_.fd_, buffer_.data(), buffer_.size(), ingest_.partial_, static_cast<int64_t>(at));
+  auto st = write_all(ingest_.fd_.get(), buffer_.data(), buffer_.size(), ingest_.partial_, static_cast<int64_t>(at));
   if (!st) return st;
   flushed_ += buffer_.size();
   buffer_.clear();
@@ -107,21 +107,22 @@ core::Status Segment::write_out() {
 
 // ---- Ingest -----------------------------------------------------------------------
 
-Ingest::Ingest(digest::Digest expected, int64_t size, uint64_t max_unsized, fs::path partial, int fd)
-    : expected_(std::move(expected)), expected_size_(size), max_unsized_(max_unsized), partial_(std::move(partial)),
-      fd_(fd) {
+Ingest::Ingest(std::shared_ptr<const StoreDirs> dirs, digest::Digest expected, int64_t size, uint64_t max_unsized,
+               fs::path partial, core::UniqueFd fd)
+    : dirs_(std::move(dirs)), expected_(std::move(expected)), expected_size_(size), max_unsized_(max_unsized),
+      partial_(std::move(partial)), fd_(std::move(fd)) {
   buffer_.reserve(kIngestBuffer);
+  partial_name_ = partial_.filename().string();
   segments_path_ = partial_;
   segments_path_.replace_extension(".segments");
+  segments_name_ = segments_path_.filename().string();
 }
 
 Ingest::~Ingest() {
-  if (fd_ >= 0) {
+  if (fd_) {
     (void)flush_buffer();  // best effort: keep what we have for the next run
     if (segmented_) (void)save_segments();
-    ::close(fd_);
   }
-  if (segments_fd_ >= 0) ::close(segments_fd_);
 }
 
 core::Status Ingest::write(const char* data, size_t size) {
@@ -141,7 +142,7 @@ core::Status Ingest::write(const char* data, size_t size) {
   }
   hasher_.update(data, size);
   if (size >= kIngestBuffer) {
-    return write_all(fd_, data, size, partial_, static_cast<int64_t>(hasher_.bytes() - size));
+    return write_all(fd_.get(), data, size, partial_, static_cast<int64_t>(hasher_.bytes() - size));
   }
   buffer_.append(data, size);
   return {};
@@ -150,7 +151,7 @@ core::Status Ingest::write(const char* data, size_t size) {
 core::Status Ingest::flush_buffer() {
   if (buffer_.empty()) return {};
   const uint64_t at = hasher_.bytes() - buffer_.size();
-  auto st = write_all(fd_, buffer_.data(), buffer_.size(), partial_, static_cast<int64_t>(at));
+  auto st = write_all(fd_.get(), buffer_.data(), buffer_.size(), partial_, static_cast<int64_t>(at));
   buffer_.clear();
   return st;
 }
@@ -166,7 +167,7 @@ core::Status Ingest::restart() {
   (void)hasher_.finish();  // resets
   held_.clear();
   // Truncate first: a partial whose record is gone must hold only its prefix.
-  if (::ftruncate(fd_, 0) != 0) return core::fail(core::errno_error("truncate", partial_.string(), errno));
+  if (::ftruncate(fd_.get(), 0) != 0) return core::fail(core::errno_error("truncate", partial_.string(), errno));
   remove_segments();
   return {};
 }
@@ -176,7 +177,7 @@ core::Status Ingest::hash_prefix_to(uint64_t end) {
                   '\0');
   while (hasher_.bytes() < end) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - hasher_.bytes()));
-    auto n = pread_full(fd_, buf.data(), want, hasher_.bytes(), partial_);
+    auto n = pread_full(fd_.get(), buf.data(), want, hasher_.bytes(), partial_);
     if (!n) return core::fail(std::move(n.error()));
     if (*n < want) return core::fail(core::ErrorKind::Io, fmt::format("{}: shorter than recorded", partial_.string()));
     hasher_.update(buf.data(), want);
@@ -233,10 +234,10 @@ std::vector<ByteRange> Ingest::missing() const {
 
 core::Status Ingest::save_segments() {
   unsaved_ = 0;
-  if (segments_fd_ < 0) {
-    auto opened = open_regular(segments_path_, O_RDWR | O_CREAT);
+  if (!segments_fd_) {
+    auto opened = open_regular_at(dirs_->ingest.get(), segments_name_, O_RDWR | O_CREAT, segments_path_);
     if (!opened) return core::fail(opened.error());
-    segments_fd_ = *opened;
+    segments_fd_ = std::move(*opened);
   }
   std::string text = fmt::format("{} {}\n", kSegmentsMagic, expected_size_);
   if (hasher_.bytes() > 0) text += fmt::format("0 {}\n", hasher_.bytes());
@@ -244,25 +245,24 @@ core::Status Ingest::save_segments() {
   text += "end\n";
   // One write in place (a kill cannot tear it); a longer old record's tail stays
   // after "end" until the truncate, and the reader stops at "end".
-  if (auto st = write_all(segments_fd_, text.data(), text.size(), segments_path_, 0); !st) return st;
-  if (::ftruncate(segments_fd_, static_cast<off_t>(text.size())) != 0) {
+  if (auto st = write_all(segments_fd_.get(), text.data(), text.size(), segments_path_, 0); !st) return st;
+  if (::ftruncate(segments_fd_.get(), static_cast<off_t>(text.size())) != 0) {
     return core::fail(core::errno_error("truncate", segments_path_.string(), errno));
   }
   return {};
 }
 
 void Ingest::remove_segments() {
-  if (segments_fd_ >= 0) ::close(segments_fd_);
-  segments_fd_ = -1;
+  segments_fd_.reset();
   segmented_ = false;
-  ::unlink(segments_path_.c_str());
+  ::unlinkat(dirs_->ingest.get(), segments_name_.c_str(), 0);
 }
 
 core::Status Ingest::drop_segments() {
   if (auto st = flush_buffer(); !st) return st;
   held_.clear();
   // Truncate first: a partial whose record is gone must hold only its prefix.
-  if (::ftruncate(fd_, static_cast<off_t>(hasher_.bytes())) != 0) {
+  if (::ftruncate(fd_.get(), static_cast<off_t>(hasher_.bytes())) != 0) {
     return core::fail(core::errno_error("truncate", partial_.string(), errno));
   }
   remove_segments();
@@ -272,14 +272,14 @@ core::Status Ingest::drop_segments() {
 // A record beside the partial: hash its range from 0, keep the others as held; a
 // record that does not parse is doubt, and the partial starts over.
 core::Status Ingest::load_segments() {
-  auto text = read_file(segments_path_, kMaxSegmentRecord);
+  auto text = read_file_at(dirs_->ingest.get(), segments_name_, kMaxSegmentRecord, segments_path_);
   if (!text) {
     if (text.error().kind == core::ErrorKind::NotFound) return {};
     return restart();
   }
   auto ranges = parse_segments(*text, expected_size_);
   struct stat sb {};
-  if (!ranges || ::fstat(fd_, &sb) != 0 ||
+  if (!ranges || ::fstat(fd_.get(), &sb) != 0 ||
       (!ranges->empty() && ranges->back().to > static_cast<uint64_t>(sb.st_size))) {
     return restart();
   }
@@ -295,20 +295,22 @@ core::Status Ingest::load_segments() {
 
 core::Result<std::unique_ptr<Ingest>> Store::begin_ingest(const digest::Digest& d, int64_t size,
                                                           uint64_t max_unsized) {
-  fs::path partial = root_ / "ingest" / (std::string(d.hex()) + ".partial");
+  const std::string name = std::string(d.hex()) + ".partial";
   // A link planted as the partial is refused: its target is never resumed or renamed.
-  auto opened = open_regular(partial, O_RDWR | O_CREAT);
+  auto opened = open_file(Area::Ingest, name, O_RDWR | O_CREAT);
   if (!opened) return core::fail(opened.error());
-  const int fd = *opened;
-  std::unique_ptr<Ingest> ingest(new Ingest(d, size, max_unsized, partial, fd));
-  std::error_code ec;
-  if (fs::symlink_status(ingest->segments_path_, ec).type() != fs::file_type::not_found) {
+  const int partial_fd = opened->get();
+  std::unique_ptr<Ingest> ingest(
+      new Ingest(dirs_, d, size, max_unsized, area_path(Area::Ingest, name), std::move(*opened)));
+  const fs::path& partial = ingest->partial_;
+  struct stat record {};
+  if (::fstatat(fd(Area::Ingest), ingest->segments_name_.c_str(), &record, AT_SYMLINK_NOFOLLOW) == 0) {
     if (auto st = ingest->load_segments(); !st) return core::fail(st.error());
     return ingest;
   }
   // Re-hash what an earlier attempt left behind.
   struct stat sb {};
-  if (::fstat(fd, &sb) != 0) return core::fail(core::errno_error("stat", partial.string(), errno));
+  if (::fstat(partial_fd, &sb) != 0) return core::fail(core::errno_error("stat", partial.string(), errno));
   if (auto st = ingest->hash_prefix_to(static_cast<uint64_t>(sb.st_size)); !st) return core::fail(st.error());
   if (ingest->size() > (size >= 0 ? static_cast<uint64_t>(size) : max_unsized)) {
     if (auto st = ingest->restart(); !st) return core::fail(st.error());
@@ -321,11 +323,11 @@ core::Status Store::commit(std::unique_ptr<Ingest> ingest) {
   const uint64_t got = ingest->size();
   const digest::Digest actual = ingest->hasher_.finish();
   const fs::path partial = ingest->partial_;
+  const int in_dir = fd(Area::Ingest);
   auto discard = [&] {
-    ::close(ingest->fd_);
-    ingest->fd_ = -1;
+    ingest->fd_.reset();
     ingest->remove_segments();
-    ::unlink(partial.c_str());
+    ::unlinkat(in_dir, ingest->partial_name_.c_str(), 0);
   };
   if (ingest->expected_size_ >= 0 && got != static_cast<uint64_t>(ingest->expected_size_)) {
     discard();
@@ -338,30 +340,30 @@ core::Status Store::commit(std::unique_ptr<Ingest> ingest) {
     return core::fail(core::ErrorKind::DigestMismatch,
                       fmt::format("blob {}: content hashes to {}", ingest->expected_.str(), actual.str()));
   }
-  if (::fsync(ingest->fd_) != 0) {
+  if (::fsync(ingest->fd_.get()) != 0) {
     return core::fail(core::errno_error("fsync", partial.string(), errno));
   }
   struct stat held {};
-  const bool have_id = ::fstat(ingest->fd_, &held) == 0;
-  ::close(ingest->fd_);
-  ingest->fd_ = -1;
+  const bool have_id = ::fstat(ingest->fd_.get(), &held) == 0;
+  ingest->fd_.reset();
+  const std::string hex(ingest->expected_.hex());
   const fs::path final_path = blob_path(ingest->expected_);
-  if (::rename(partial.c_str(), final_path.c_str()) != 0) {
+  if (::renameat(in_dir, ingest->partial_name_.c_str(), fd(Area::Blobs), hex.c_str()) != 0) {
     return core::fail(core::errno_error("rename to", final_path.string(), errno));
   }
   // What was renamed must be the file we verified: a partial swapped for something
   // else between the check and the rename is taken out again.
   struct stat landed {};
-  if (!have_id || ::lstat(final_path.c_str(), &landed) != 0 || !S_ISREG(landed.st_mode) ||
-      landed.st_ino != held.st_ino || landed.st_dev != held.st_dev) {
-    ::unlink(final_path.c_str());
+  if (!have_id || ::fstatat(fd(Area::Blobs), hex.c_str(), &landed, AT_SYMLINK_NOFOLLOW) != 0 ||
+      !S_ISREG(landed.st_mode) || landed.st_ino != held.st_ino || landed.st_dev != held.st_dev) {
+    ::unlinkat(fd(Area::Blobs), hex.c_str(), 0);
     ingest->remove_segments();
     return core::fail(core::ErrorKind::InvalidInput,
                       fmt::format("{}: was replaced while it was being committed; not taken into the store",
                                   partial.string()));
   }
   ingest->remove_segments();
-  return fsync_dir(final_path.parent_path());
+  return sync(Area::Blobs);
 }
 
 }  // namespace ferry::store

@@ -2,6 +2,7 @@
 #include "store/lock.h"
 
 #include "store/fs_util.h"
+#include "store/store.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -14,16 +15,16 @@
 
 namespace ferry::store {
 
-core::Result<StoreLock> StoreLock::acquire(const std::filesystem::path& store_root) {
-  const auto path = store_root / "state" / "lock";
-  auto opened = open_regular(path, O_RDWR | O_CREAT);  // a planted link is refused, never written through
+core::Result<StoreLock> StoreLock::acquire(const Store& store) {
+  const auto path = store.area_path(Area::State, "lock");
+  auto opened = store.open_file(Area::State, "lock", O_RDWR | O_CREAT);  // a planted link is refused
   if (!opened) return core::fail(opened.error());
-  const int fd = *opened;
+  const int fd = opened->get();
+  const fs::path& store_root = store.root();
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     char buf[32] = {0};
     ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
-    ::close(fd);
     if (err != EWOULDBLOCK) return core::fail(core::errno_error("lock", path.string(), err));
     std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
     while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
@@ -32,15 +33,9 @@ core::Result<StoreLock> StoreLock::acquire(const std::filesystem::path& store_ro
   }
   std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    int err = errno;
-    ::close(fd);
-    return core::fail(core::errno_error("write", path.string(), err));
+    return core::fail(core::errno_error("write", path.string(), errno));
   }
-  return StoreLock(fd);
-}
-
-StoreLock::~StoreLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+  return StoreLock(std::move(*opened));
 }
 
 }  // namespace ferry::store

@@ -8,21 +8,25 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/unique_fd.h"
 
 namespace ferry::store {
+
+class Store;
 
 class StoreLock {
  public:
   // Take the lock without waiting; a held lock is an error naming the holder's pid.
-  [[nodiscard]] static core::Result<StoreLock> acquire(const std::filesystem::path& store_root);
-  StoreLock(StoreLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  // state/lock is opened through the store's state directory, never a link.
+  [[nodiscard]] static core::Result<StoreLock> acquire(const Store& store);
+  StoreLock(StoreLock&&) noexcept = default;
   StoreLock& operator=(StoreLock&&) = delete;
   StoreLock(const StoreLock&) = delete;
-  ~StoreLock();
+  ~StoreLock() = default;  // closing the descriptor releases the flock
 
  private:
-  explicit StoreLock(int fd) : fd_(fd) {}
-  int fd_ = -1;
+  explicit StoreLock(core::UniqueFd fd) : fd_(std::move(fd)) {}
+  core::UniqueFd fd_;
 };
 
 }  // namespace ferry::store

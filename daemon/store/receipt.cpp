@@ -68,20 +68,13 @@ core::Result<Receipt> read_receipt(const std::filesystem::path& path) {
 core::Result<Receipt> receipt_of_store(const Store& store) {
   Receipt r;
   r.source = store.root().string();
-  std::error_code ec;
-  const auto dir = store.root() / "blobs" / "sha256";
-  fs::directory_iterator it(dir, ec), end;
-  if (ec) {
-    if (ec == std::errc::no_such_file_or_directory) return r;
-    return core::fail(core::errno_error("list", dir.string(), ec.value()));
-  }
-  for (; it != end; it.increment(ec)) {
-    if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
-    if (!it->is_regular_file(ec)) continue;
-    auto d = digest::Digest::parse(std::string(digest::Digest::kSha256Prefix) + it->path().filename().string());
+  auto entries = store.list(Area::Blobs);
+  if (!entries) return core::fail(entries.error());
+  for (const auto& e : *entries) {
+    if (e.type != DirEntry::Type::Regular) continue;
+    auto d = digest::Digest::parse(std::string(digest::Digest::kSha256Prefix) + e.name);
     if (d) r.blobs.insert(std::move(*d));
   }
-  if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
   return r;
 }
 

@@ -10,6 +10,13 @@
 //                                digest check at commit is what decides)
 //   <root>/state/                lock, run reports
 //
+// Store::open opens the root and each of blobs/sha256, ingest and state once, as
+// real directories (O_DIRECTORY | O_NOFOLLOW, each relative to its parent's
+// descriptor, none writable by other users), and every file the store touches
+// afterwards is opened, renamed, listed and removed relative to one of those
+// descriptors, never following a link: a link planted in the store is refused
+// and named, and a directory swapped for a link after open() is never walked
+// through (the Store keeps using the directories it checked).
 // A blob enters blobs/ only through commit(): size and sha256 checked, file fsynced,
 // renamed, directory fsynced. index.json is replaced by write-temp + fsync + rename.
 // A crash at any point leaves old or new state plus partials. The store never logs.
@@ -36,8 +43,10 @@
 
 #include "core/byte_sink.h"
 #include "core/error.h"
+#include "core/unique_fd.h"
 #include "digest/digest.h"
 #include "manifest/manifest.h"
+#include "store/fs_util.h"
 
 namespace ferry::store {
 
@@ -71,6 +80,14 @@ struct ByteRange {
 };
 
 class Ingest;
+
+// The store's directories: the root, blobs/sha256, ingest/, state/.
+enum class Area { Root, Blobs, Ingest, State };
+// Their descriptors, opened once by Store::open and shared by a Store, its copies
+// and its Ingests.
+struct StoreDirs {
+  core::UniqueFd root, blobs, ingest, state;
+};
 
 // One segment of a segmented download: bytes [range.from, range.to) of the blob,
 // written at their offsets in the partial. size() counts the bytes accepted, so a
@@ -140,7 +157,8 @@ class Ingest final : public core::ByteSink {
  private:
   friend class Store;
   friend class Segment;
-  Ingest(digest::Digest expected, int64_t size, uint64_t max_unsized, fs::path partial, int fd);
+  Ingest(std::shared_ptr<const StoreDirs> dirs, digest::Digest expected, int64_t size, uint64_t max_unsized,
+         fs::path partial, core::UniqueFd fd);
   core::Status flush_buffer();
   core::Status load_segments();
   core::Status segment_written(uint64_t from, uint64_t to);
@@ -148,15 +166,18 @@ class Ingest final : public core::ByteSink {
   core::Status save_segments();
   void remove_segments();
 
+  std::shared_ptr<const StoreDirs> dirs_;
   digest::Digest expected_;
   int64_t expected_size_;
   uint64_t max_unsized_;  // the bound when expected_size_ < 0
-  fs::path partial_;
-  int fd_ = -1;
+  fs::path partial_;      // for messages; the file is ingest/<partial_name_>
+  std::string partial_name_;
+  core::UniqueFd fd_;
   digest::Sha256 hasher_;
   std::string buffer_;  // coalesces small writes; flushed at kIngestBuffer bytes
   fs::path segments_path_;
-  int segments_fd_ = -1;
+  std::string segments_name_;
+  core::UniqueFd segments_fd_;
   bool segmented_ = false;
   std::map<uint64_t, uint64_t> held_;  // written ranges beyond the prefix, from -> to
   uint64_t unsaved_ = 0;               // bytes written since the record was last saved
@@ -187,7 +208,30 @@ class Store {
   [[nodiscard]] static core::Result<Store> open(const fs::path& root, bool create);
 
   const fs::path& root() const { return root_; }
+  // Where a blob lives, for messages and for tools outside ferry; ferry itself
+  // reaches it through open_blob / link_blob.
   fs::path blob_path(const digest::Digest& d) const;
+  // The path of an area, or of `name` in it, for messages.
+  fs::path area_path(Area a, std::string_view name = {}) const;
+
+  // The blob `d` opened read-only: a link or anything but a regular file in its
+  // place is InvalidInput naming it, an absent blob NotFound.
+  [[nodiscard]] core::Result<core::UniqueFd> open_blob(const digest::Digest& d) const;
+  // A hard link to blob `d` at `dst` (a path outside the store), through the
+  // blobs directory's descriptor; anything but a regular file there is refused.
+  // False when the file system cannot link it there (another device, no
+  // permission, too many links): the caller copies instead.
+  [[nodiscard]] core::Result<bool> link_blob(const digest::Digest& d, const fs::path& dst) const;
+
+  // Files of an area by name (one component): what gc, verify, receipts, the lock
+  // and the pull records use. All refuse links and non-regular files.
+  [[nodiscard]] core::Result<core::UniqueFd> open_file(Area a, std::string_view name, int flags) const;
+  [[nodiscard]] core::Result<std::string> read_file(Area a, std::string_view name, uint64_t max_size) const;
+  [[nodiscard]] core::Status write_file(Area a, std::string_view name, std::string_view content) const;
+  // Removes `name` (absent is fine); the directory is not fsynced: sync() it.
+  [[nodiscard]] core::Status remove_file(Area a, std::string_view name) const;
+  [[nodiscard]] core::Status sync(Area a) const;
+  [[nodiscard]] core::Result<std::vector<DirEntry>> list(Area a) const;
 
   // True when blobs/ holds `d` (and its size equals `size` when size >= 0).
   bool has_blob(const digest::Digest& d, int64_t size = -1) const;
@@ -215,8 +259,10 @@ class Store {
   [[nodiscard]] core::Status replace_index(const std::vector<IndexEntry>& entries);
 
  private:
-  explicit Store(fs::path root) : root_(std::move(root)) {}
+  Store(fs::path root, std::shared_ptr<const StoreDirs> dirs) : root_(std::move(root)), dirs_(std::move(dirs)) {}
+  int fd(Area a) const;
   fs::path root_;
+  std::shared_ptr<const StoreDirs> dirs_;
 };
 
 }  // namespace ferry::store

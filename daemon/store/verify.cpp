@@ -49,15 +49,13 @@ bool is_temp_name(std::string_view name) {
   return dot != std::string_view::npos && digits(rest.substr(0, dot)) && digits(rest.substr(dot + 1));
 }
 
-// Whether the .partial a .segments record describes exists.
-bool has_partial(fs::path record) {
-  struct stat sb {};
-  return ::lstat(record.replace_extension(kPartialSuffix).c_str(), &sb) == 0;
+// The partial a .segments record describes: "<hex>.segments" -> "<hex>.partial".
+std::string partial_of(std::string_view record) {
+  return std::string(record.substr(0, record.size() - kSegmentsSuffix.size())) + std::string(kPartialSuffix);
 }
 
-std::chrono::system_clock::time_point mtime_of(const struct stat& sb) {
-  return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
-      std::chrono::seconds(sb.st_mtim.tv_sec) + std::chrono::nanoseconds(sb.st_mtim.tv_nsec)));
+bool has_name(const std::vector<DirEntry>& entries, std::string_view name) {
+  return std::any_of(entries.begin(), entries.end(), [&](const DirEntry& e) { return e.name == name; });
 }
 
 // What an image config says one of its layers must be.
@@ -110,20 +108,19 @@ struct BlobRead {
   std::string decode_error;
 };
 
-core::Result<BlobRead> read_blob_file(const fs::path& path, std::string& buffer, bool decode) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return core::fail(core::errno_error("open", path.string(), errno));
+core::Result<BlobRead> read_blob_file(const Store& store, const digest::Digest& d, std::string& buffer,
+                                      bool decode) {
+  auto opened = store.open_blob(d);
+  if (!opened) return core::fail(opened.error());
+  const int fd = opened->get();
+  const fs::path path = store.blob_path(d);
   BlobRead out;
   digest::Sha256 hasher;
   std::optional<codec::LayerDecoder> decoder;
   for (bool first = true;; first = false) {
     ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return core::fail(core::errno_error("read", path.string(), err));
-    }
+    if (n < 0) return core::fail(core::errno_error("read", path.string(), errno));
     if (n == 0) break;
     if (first) out.compression = codec::detect(std::string_view(buffer.data(), static_cast<size_t>(n)));
     if (first && decode && out.compression != codec::Compression::None) decoder.emplace();
@@ -132,12 +129,11 @@ core::Result<BlobRead> read_blob_file(const fs::path& path, std::string& buffer,
       if (auto st = decoder->update(buffer.data(), static_cast<size_t>(n)); !st) out.decode_error = st.error().message;
     }
   }
-  ::close(fd);
   out.sha256 = hasher.finish();
   if (decoder && out.decode_error.empty()) {
-    auto d = decoder->finish();
-    if (d) out.diff_id = d->diff_id;
-    if (!d) out.decode_error = d.error().message;
+    auto decoded = decoder->finish();
+    if (decoded) out.diff_id = decoded->diff_id;
+    if (!decoded) out.decode_error = decoded.error().message;
   }
   if (decode && out.compression == codec::Compression::None) out.diff_id = out.sha256;  // plain: the tar itself
   return out;
@@ -163,26 +159,24 @@ void check_layer_blob(const digest::Digest& d, const BlobRead& got, const std::v
 }
 
 // One file in blobs/sha256: name, type, content. Adds it to `present` when named well.
-void check_blob_file(const fs::directory_entry& e, const VerifyOptions& opts, const Expectations& layers,
+void check_blob_file(const Store& store, const DirEntry& e, const VerifyOptions& opts, const Expectations& layers,
                      std::string& buffer, std::map<digest::Digest, uint64_t>& present, VerifyReport& r) {
-  const std::string name = e.path().filename().string();
+  const std::string& name = e.name;
   const std::string rel = "blobs/sha256/" + name;
   if (is_temp_name(name)) {
     return add_problem(r, Kind::StrayFile, fmt::format("{}: temporary file left by an interrupted write", rel));
   }
   auto d = digest::Digest::parse(std::string(digest::Digest::kSha256Prefix) + name);
   if (!d) return add_problem(r, Kind::BadName, fmt::format("{}: not a sha256 digest name", rel));
-  struct stat sb {};
-  if (::lstat(e.path().c_str(), &sb) != 0) {
-    return add_problem(r, Kind::Io, core::errno_error("stat", e.path().string(), errno).message);
+  if (e.type != DirEntry::Type::Regular) {
+    return add_problem(r, Kind::BadName, fmt::format("{}: not a regular file", rel));
   }
-  if (!S_ISREG(sb.st_mode)) return add_problem(r, Kind::BadName, fmt::format("{}: not a regular file", rel));
-  present[*d] = static_cast<uint64_t>(sb.st_size);
+  present[*d] = e.size;
   ++r.blobs;
-  r.blob_bytes += static_cast<uint64_t>(sb.st_size);
+  r.blob_bytes += e.size;
   if (!opts.hash_content) return;
   auto layer = layers.find(*d);
-  auto actual = read_blob_file(e.path(), buffer, opts.check_diff_ids && layer != layers.end());
+  auto actual = read_blob_file(store, *d, buffer, opts.check_diff_ids && layer != layers.end());
   if (!actual) return add_problem(r, Kind::Io, actual.error().message);
   if (actual->sha256 != *d) {
     return add_problem(r, Kind::Corrupt,
@@ -193,13 +187,11 @@ void check_blob_file(const fs::directory_entry& e, const VerifyOptions& opts, co
 
 core::Result<std::map<digest::Digest, uint64_t>> scan_blobs(const Store& store, const VerifyOptions& opts,
                                                            const Expectations& layers, VerifyReport& r) {
-  const fs::path dir = store.root() / "blobs" / "sha256";
   std::map<digest::Digest, uint64_t> present;
   std::string buffer(kHashBuffer, '\0');
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
-  for (const auto& e : it) check_blob_file(e, opts, layers, buffer, present, r);
+  auto entries = store.list(Area::Blobs);
+  if (!entries) return core::fail(entries.error());
+  for (const auto& e : *entries) check_blob_file(store, e, opts, layers, buffer, present, r);
   return present;
 }
 
@@ -255,24 +247,27 @@ void check_index(const std::vector<Reach>& reaches, const std::map<digest::Diges
 // Write-temp leftovers beside index.json and in state/; anything but partials (and
 // their segment records) in ingest/.
 void check_stray_files(const Store& store, VerifyReport& r) {
-  for (const char* sub : {"", "state"}) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(store.root() / sub, ec)) {
-      const std::string name = e.path().filename().string();
-      if (!is_temp_name(name)) continue;
-      std::string rel = *sub ? std::string(sub) + "/" + name : name;
+  for (const Area area : {Area::Root, Area::State}) {
+    auto entries = store.list(area);
+    if (!entries) {
+      add_problem(r, Kind::Io, entries.error().message);
+      continue;
+    }
+    for (const auto& e : *entries) {
+      if (!is_temp_name(e.name)) continue;
+      std::string rel = area == Area::State ? "state/" + e.name : e.name;
       add_problem(r, Kind::StrayFile, fmt::format("{}: temporary file left by an interrupted write", rel));
     }
   }
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(store.root() / "ingest", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.ends_with(kPartialSuffix)) continue;
-    if (!name.ends_with(kSegmentsSuffix)) {
-      add_problem(r, Kind::StrayFile, fmt::format("ingest/{}: not a partial download", name));
-    } else if (!has_partial(e.path())) {
+  auto entries = store.list(Area::Ingest);
+  if (!entries) return add_problem(r, Kind::Io, entries.error().message);
+  for (const auto& e : *entries) {
+    if (e.name.ends_with(kPartialSuffix)) continue;
+    if (!e.name.ends_with(kSegmentsSuffix)) {
+      add_problem(r, Kind::StrayFile, fmt::format("ingest/{}: not a partial download", e.name));
+    } else if (!has_name(*entries, partial_of(e.name))) {
       add_problem(r, Kind::StrayFile,
-                  fmt::format("ingest/{}: segment record without its partial download (gc removes it)", name));
+                  fmt::format("ingest/{}: segment record without its partial download (gc removes it)", e.name));
     }
   }
 }
@@ -338,29 +333,25 @@ std::string_view to_string(ReachedBlob::Role role) {
 }
 
 core::Result<std::vector<PartialFile>> list_partials(const Store& store) {
-  const fs::path dir = store.root() / "ingest";
+  auto entries = store.list(Area::Ingest);
+  if (!entries) return core::fail(entries.error());
   std::vector<PartialFile> out;
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
-  for (const auto& e : it) {
-    if (!e.path().filename().string().ends_with(kPartialSuffix)) continue;
-    struct stat sb {};
-    if (::lstat(e.path().c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
-    out.push_back({e.path(), static_cast<uint64_t>(sb.st_size), mtime_of(sb)});
+  for (const auto& e : *entries) {
+    if (!e.name.ends_with(kPartialSuffix) || e.type != DirEntry::Type::Regular) continue;
+    out.push_back({store.area_path(Area::Ingest, e.name), e.size, e.mtime});
   }
   std::sort(out.begin(), out.end(), [](const PartialFile& a, const PartialFile& b) { return a.path < b.path; });
   return out;
 }
 
 core::Result<std::vector<fs::path>> orphan_segment_records(const Store& store) {
-  const fs::path dir = store.root() / "ingest";
+  auto entries = store.list(Area::Ingest);
+  if (!entries) return core::fail(entries.error());
   std::vector<fs::path> out;
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
-  for (const auto& e : it) {
-    if (e.path().filename().string().ends_with(kSegmentsSuffix) && !has_partial(e.path())) out.push_back(e.path());
+  for (const auto& e : *entries) {
+    if (e.name.ends_with(kSegmentsSuffix) && !has_name(*entries, partial_of(e.name))) {
+      out.push_back(store.area_path(Area::Ingest, e.name));
+    }
   }
   std::sort(out.begin(), out.end());
   return out;

@@ -50,7 +50,7 @@ std::string selection(const PullTarget& t) {
 
 std::map<std::string, LastPull> load_last_pulls(const store::Store& store) {
   std::map<std::string, LastPull> out;
-  auto text = store::read_file(store.root() / "state" / "last-pulls.json", 64 << 20);
+  auto text = store.read_file(store::Area::State, "last-pulls.json", 64 << 20);
   if (!text) return out;  // none yet, or unreadable: everything is resolved in full
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (!j.is_object()) return out;
@@ -65,7 +65,7 @@ std::map<std::string, LastPull> load_last_pulls(const store::Store& store) {
 core::Status save_last_pulls(const store::Store& store, const std::map<std::string, LastPull>& last) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [ref, l] : last) j[ref] = {{"digest", l.digest.str()}, {"platforms", l.selection}};
-  return store::write_file_atomic(store.root() / "state" / "last-pulls.json", j.dump(2) + "\n");
+  return store.write_file(store::Area::State, "last-pulls.json", j.dump(2) + "\n");
 }
 
 // One image being pulled.
@@ -967,10 +967,9 @@ class Puller {
         continue;
       }
       if (manifest::is_foreign_layer(layer) && !store_.has_blob(layer.digest)) continue;
-      auto opened = store::open_regular(store_.blob_path(layer.digest), O_RDONLY);
+      auto opened = store_.open_blob(layer.digest);
       if (!opened) return core::fail(opened.error());
-      auto decoded = codec::decode_fd(*opened, store_.blob_path(layer.digest).string());
-      ::close(*opened);
+      auto decoded = codec::decode_fd(opened->get(), store_.blob_path(layer.digest).string());
       if (!decoded) return core::fail(decoded.error().context(fmt::format("layer {}", layer.digest.str())));
       checked_.emplace(layer.digest, decoded->diff_id);
       if (decoded->diff_id != cfg->diff_ids[k]) return diff_id_mismatch(layer, decoded->diff_id, cfg->diff_ids[k]);

@@ -34,10 +34,9 @@ core::Error schema1_error(core::ErrorKind kind, std::string message) {
 // The size of a stored layer and the sha256 of what it inflates to.
 core::Result<LayerFacts> inspect_layer(const store::Store& store, const digest::Digest& d, std::string& buffer) {
   const auto path = store.blob_path(d);
-  auto opened = store::open_regular(path, O_RDONLY);
+  auto opened = store.open_blob(d);
   if (!opened) return core::fail(opened.error());
-  int fd = *opened;
-  std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { ::close(*f); });
+  const int fd = opened->get();
   codec::LayerDecoder gunzip;
   uint64_t offset = 0;
   for (;;) {

@@ -511,7 +511,7 @@ TEST(EngineBody, AFileRangeIsSentWithItsContentLength) {
   Engine engine;
   Request r = get(server, "/upload");
   r.method = "PATCH";
-  r.body = Body{{}, path.string(), 10, 300};
+  r.body = Body{{}, path.string(), 10, 300, {}};
   auto resp = engine.perform(std::move(r));
   ASSERT_TRUE(resp) << resp.error().message;
   EXPECT_EQ(resp->status, 201);
@@ -533,7 +533,7 @@ TEST(EngineBody, AnEmptyOrInMemoryBodyIsSentAsIs) {
   ASSERT_TRUE(engine.perform(std::move(post)));
   Request put = get(server, "/manifest");
   put.method = "PUT";
-  put.body = Body{"{\"a\": 1}", {}, 0, 0};
+  put.body = Body{"{\"a\": 1}", {}, 0, 0, {}};
   ASSERT_TRUE(engine.perform(std::move(put)));
   auto seen = server.requests();
   ASSERT_EQ(seen.size(), 2u);
@@ -549,13 +549,13 @@ TEST(EngineBody, AFileShorterThanTheRangeFailsWithAnIoError) {
   Engine engine;
   Request r = get(server, "/upload");
   r.method = "PUT";
-  r.body = Body{{}, path.string(), 0, 1000};
+  r.body = Body{{}, path.string(), 0, 1000, {}};
   auto resp = engine.perform(std::move(r));
   ASSERT_FALSE(resp);
   EXPECT_EQ(resp.error().kind, core::ErrorKind::Io) << resp.error().message;
   Request missing = get(server, "/upload");
   missing.method = "PUT";
-  missing.body = Body{{}, (dir.path() / "absent").string(), 0, 10};
+  missing.body = Body{{}, (dir.path() / "absent").string(), 0, 10, {}};
   auto gone = engine.perform(std::move(missing));
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().kind, core::ErrorKind::Io);

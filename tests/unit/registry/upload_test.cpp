@@ -74,7 +74,7 @@ class UploadTest : public ::testing::Test {
   BlobUpload write_blob(const std::string& bytes) {
     const auto path = dir_.path() / ("blob" + std::to_string(files_++));
     std::ofstream(path, std::ios::binary) << bytes;
-    return BlobUpload{digest::sha256_of(bytes), static_cast<int64_t>(bytes.size()), path.string()};
+    return BlobUpload{digest::sha256_of(bytes), static_cast<int64_t>(bytes.size()), path.string(), {}};
   }
 
   template <class T, class Start>

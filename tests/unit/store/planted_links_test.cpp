@@ -54,7 +54,9 @@ TEST_F(Planted, APartialThatIsALinkIsRefusedAndItsTargetUntouched) {
 
 TEST_F(Planted, ALockThatIsALinkIsRefusedAndItsTargetKeepsItsContent) {
   fs::create_symlink(canary, root / "state" / "lock");
-  auto lock = StoreLock::acquire(root);
+  auto s = Store::open(root, false);
+  ASSERT_TRUE(s);
+  auto lock = StoreLock::acquire(*s);
   ASSERT_FALSE(lock);
   EXPECT_NE(lock.error().message.find("state/lock: is a symbolic link"), std::string::npos) << lock.error().message;
   EXPECT_EQ(slurp(canary), "precious");
@@ -68,6 +70,56 @@ TEST_F(Planted, ALinkInBlobsIsNotABlob) {
   ASSERT_TRUE(s);
   EXPECT_FALSE(s->has_blob(d));
   EXPECT_FALSE(s->read_blob(d, 100));
+}
+
+// The race a path-based check leaves open: a store directory renamed away and
+// replaced by a link after the store was opened. Every file goes through the
+// descriptors Store::open checked, so the link's target never sees a byte.
+TEST_F(Planted, ADirectorySwappedForALinkAfterOpenIsNeverWalkedThrough) {
+  auto s = Store::open(root, false);
+  ASSERT_TRUE(s);
+  const fs::path elsewhere = tmp.path() / "elsewhere";
+  fs::create_directories(elsewhere / "sha256");
+  for (const char* sub : {"ingest", "state"}) {
+    fs::rename(root / sub, root / (std::string(sub) + ".old"));
+    fs::create_directory_symlink(elsewhere, root / sub);
+  }
+  fs::rename(root / "blobs", root / "blobs.old");
+  fs::create_directory_symlink(elsewhere, root / "blobs");
+
+  const std::string data = "layer bytes";
+  const auto d = digest::sha256_of(data);
+  auto in = s->begin_ingest(d, static_cast<int64_t>(data.size()));
+  ASSERT_TRUE(in) << in.error().message;
+  ASSERT_TRUE((*in)->write(data.data(), data.size()));
+  ASSERT_TRUE(s->commit(std::move(*in)));
+  ASSERT_TRUE(s->put_blob(digest::sha256_of("cfg"), "cfg"));
+  ASSERT_TRUE(s->write_file(Area::State, "last-pulls.json", "{}"));
+  auto lock = StoreLock::acquire(*s);
+  ASSERT_TRUE(lock) << lock.error().message;
+
+  EXPECT_TRUE(fs::is_empty(elsewhere / "sha256"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(elsewhere), fs::directory_iterator()), 1);  // sha256/ only
+  EXPECT_TRUE(fs::is_regular_file(root / "blobs.old" / "sha256" / std::string(d.hex())));
+  EXPECT_TRUE(fs::is_regular_file(root / "state.old" / "last-pulls.json"));
+  EXPECT_TRUE(s->has_blob(d, static_cast<int64_t>(data.size())));
+  auto back = s->read_blob(d, 100);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, data);
+  // A store opened afresh refuses the links by name.
+  auto again = Store::open(root, false);
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message.find("is a symbolic link"), std::string::npos) << again.error().message;
+}
+
+TEST_F(Planted, AStoreRootThatIsALinkIsRefused) {
+  fs::create_directory_symlink(root, tmp.path() / "via-link");
+  auto s = Store::open(tmp.path() / "via-link", false);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("via-link: is a symbolic link"), std::string::npos) << s.error().message;
+  auto slash = Store::open(tmp.path() / "via-link/", false);  // a trailing slash would follow it
+  ASSERT_FALSE(slash);
+  EXPECT_NE(slash.error().message.find("is a symbolic link"), std::string::npos) << slash.error().message;
 }
 
 TEST_F(Planted, AStoreDirectoryThatIsALinkIsRefused) {

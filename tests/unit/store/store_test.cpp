@@ -307,13 +307,13 @@ TEST(StoreLock, SecondHolderIsRefusedWithThePid) {
   TempDir t;
   auto s = Store::open(t.path, true);
   ASSERT_TRUE(s);
-  auto first = ferry::store::StoreLock::acquire(t.path);
+  auto first = ferry::store::StoreLock::acquire(*s);
   ASSERT_TRUE(first) << first.error().message;
   // flock is per open file description: a second acquire in this process conflicts too,
   // but check across a real process boundary as ferry processes would.
   pid_t child = fork();
   if (child == 0) {
-    auto second = ferry::store::StoreLock::acquire(t.path);
+    auto second = ferry::store::StoreLock::acquire(*s);
     bool ok = !second && second.error().message.find(std::to_string(getppid())) != std::string::npos;
     _exit(ok ? 0 : 1);
   }
@@ -324,8 +324,9 @@ TEST(StoreLock, SecondHolderIsRefusedWithThePid) {
 
 TEST(StoreLock, ReleasedWhenTheHolderGoes) {
   TempDir t;
-  ASSERT_TRUE(Store::open(t.path, true));
-  { auto l = ferry::store::StoreLock::acquire(t.path); ASSERT_TRUE(l); }
-  auto again = ferry::store::StoreLock::acquire(t.path);
+  auto s = Store::open(t.path, true);
+  ASSERT_TRUE(s);
+  { auto l = ferry::store::StoreLock::acquire(*s); ASSERT_TRUE(l); }
+  auto again = ferry::store::StoreLock::acquire(*s);
   EXPECT_TRUE(again);
 }
