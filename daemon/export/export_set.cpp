@@ -55,7 +55,7 @@ core::Status check_migratable(const fs::path& dir) {
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::string name = it->path().filename().string();
-    if (it->is_regular_file(ec) && is_ferry_file(name)) continue;
+    if (fs::is_regular_file(it->symlink_status(ec)) && is_ferry_file(name)) continue;  // a link is not ours
     return core::fail(core::ErrorKind::InvalidInput,
                       fmt::format("export directory {} holds {}, which ferry did not write; ferry replaces the "
                                   "export directory by a symlink to a generation of files: move that file away "
@@ -147,7 +147,7 @@ core::Result<std::vector<fs::path>> list_tarballs(const fs::path& dir) {
   std::vector<fs::path> tars;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().extension() == ".tar" && it->is_regular_file()) tars.push_back(it->path());
+    if (it->path().extension() == ".tar" && fs::is_regular_file(it->symlink_status(ec))) tars.push_back(it->path());
   }
   if (ec) return core::fail(core::errno_error("list", dir.string(), ec.value()));
   std::sort(tars.begin(), tars.end());
@@ -183,7 +183,12 @@ std::vector<std::string> check_sums(const fs::path& dir) {
     }
     listed.insert(name);
     std::error_code ec;
-    if (!fs::is_regular_file(dir / name, ec)) {
+    const auto st = fs::symlink_status(dir / name, ec);
+    if (fs::is_symlink(st)) {
+      problems.push_back(fmt::format("{}: is a symbolic link; ferry does not follow links here", name));
+      continue;
+    }
+    if (!fs::is_regular_file(st)) {
       problems.push_back(fmt::format("{}: missing (listed in SHA256SUMS)", name));
       continue;
     }
@@ -205,7 +210,9 @@ std::vector<std::string> check_sums(const fs::path& dir) {
 
 core::Result<std::pair<std::string, uint64_t>> hash_file(const fs::path& path) {
   std::string buffer;
-  auto h = digest::sha256_of_file(path.string(), buffer);
+  auto opened = store::open_regular(path, O_RDONLY);  // a link or FIFO in the set is refused
+  if (!opened) return core::fail(std::move(opened.error()));
+  auto h = digest::sha256_of_fd(opened->get(), path.string(), buffer);
   if (!h) return core::fail(std::move(h.error()));
   return std::pair{std::string(h->digest.hex()), h->size};
 }
@@ -220,8 +227,9 @@ core::Result<ExportSetBuilder> ExportSetBuilder::begin(const fs::path& export_pa
   if (ec) return core::fail(core::errno_error("create directory", parent.string(), ec.value()));
   const std::string base = b.export_.filename().string();
   b.sets_ = parent / ("." + base + ".sets");
-  fs::create_directories(b.sets_, ec);
-  if (ec) return core::fail(core::errno_error("create directory", b.sets_.string(), ec.value()));
+  // A real directory others cannot write to: a link planted as the sets directory
+  // would put every generation wherever it points.
+  if (auto made = store::ensure_real_dir(b.sets_); !made) return core::fail(std::move(made.error()));
 
   fs::path lock = b.sets_ / kLockName;
   auto opened = store::open_regular(lock, O_RDWR | O_CREAT);  // never through a planted link
@@ -247,6 +255,7 @@ core::Result<ExportSetBuilder> ExportSetBuilder::begin(const fs::path& export_pa
                                     b.export_.string(), target.string()));
     }
     b.current_dir_ = b.sets_ / target.filename();
+    if (auto gen = store::open_real_dir(b.current_dir_); !gen) return core::fail(std::move(gen.error()));
   } else if (fs::is_directory(st)) {
     if (auto chk = check_migratable(b.export_); !chk) return core::fail(std::move(chk.error()));
     b.current_dir_ = b.export_;
@@ -294,8 +303,10 @@ std::optional<ExportFileInfo> ExportSetBuilder::current(std::string_view name) c
   std::error_code ec;
   const fs::path file = current_dir_ / it->first;
   // A file that is not the size CONTENTS.json records (truncated, replaced) is
-  // written again rather than relisted with a checksum it no longer has.
-  if (!fs::is_regular_file(file, ec) || fs::file_size(file, ec) != it->second.size || ec) return std::nullopt;
+  // written again rather than relisted with a checksum it no longer has; so is a
+  // link planted in its place (never linked or copied into the new set).
+  const auto st = fs::symlink_status(file, ec);
+  if (ec || !fs::is_regular_file(st) || fs::file_size(file, ec) != it->second.size || ec) return std::nullopt;
   return it->second;
 }
 
@@ -332,8 +343,11 @@ core::Status ExportSetBuilder::reuse(std::string_view name) {
 }
 
 core::Status ExportSetBuilder::add(ExportFileInfo info) {
+  const fs::path path = path_for(info.file);
+  auto opened = store::open_regular(path, O_RDONLY);
+  if (!opened) return core::fail(std::move(opened.error()));
   std::string buffer;
-  auto hashed = digest::sha256_of_file(path_for(info.file).string(), buffer);
+  auto hashed = digest::sha256_of_fd(opened->get(), path.string(), buffer);
   if (!hashed) return core::fail(std::move(hashed.error()));
   return add(std::move(info), WrittenFile{hashed->digest, hashed->size});
 }

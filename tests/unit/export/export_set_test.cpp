@@ -336,3 +336,68 @@ TEST(ExportSet, DroppedReferenceSwitches) {
   EXPECT_FALSE(set->unchanged());
   EXPECT_FALSE(fs::exists(exp / "b.tar"));
 }
+
+// The export tree is as hostile as the store: links planted in it are never
+// followed, so nothing lands outside it and nothing outside it is relisted.
+TEST(ExportSetLinks, APlantedSetsDirectoryLinkIsRefusedAndItsTargetStaysEmpty) {
+  TempDir tmp;
+  fs::create_directories(tmp.path() / "elsewhere");
+  fs::create_directory_symlink(tmp.path() / "elsewhere", tmp.path() / ".export.sets");
+  auto set = ExportSetBuilder::begin(tmp.path() / "export");
+  ASSERT_FALSE(set);
+  EXPECT_NE(set.error().message.find(".export.sets"), std::string::npos) << set.error().message;
+  EXPECT_TRUE(fs::is_empty(tmp.path() / "elsewhere"));
+  EXPECT_FALSE(fs::exists(tmp.path() / "export"));
+}
+
+TEST(ExportSetLinks, ASetsDirectoryOthersMayWriteIsRefused) {
+  TempDir tmp;
+  fs::create_directories(tmp.path() / ".export.sets");
+  ASSERT_EQ(::chmod((tmp.path() / ".export.sets").c_str(), 0777), 0);
+  auto set = ExportSetBuilder::begin(tmp.path() / "export");
+  ASSERT_FALSE(set);
+  EXPECT_NE(set.error().message.find(".export.sets"), std::string::npos) << set.error().message;
+}
+
+TEST(ExportSetLinks, ACurrentFileReplacedByALinkIsNeitherCurrentNorReused) {
+  TempDir tmp;
+  fs::path exp = tmp.path() / "export";
+  write_set(exp, {{"a.tar", "AAA"}, {"b.tar", "BBB"}});
+  write_file(tmp.path() / "secret", "AAA");  // same size as a.tar: only the link check can refuse it
+  const fs::path gen_file = fs::canonical(exp / "a.tar");
+  fs::remove(gen_file);
+  fs::create_symlink(tmp.path() / "secret", gen_file);
+  auto set = ExportSetBuilder::begin(exp);
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_FALSE(set->current("a.tar"));
+  EXPECT_FALSE(set->reuse("a.tar"));
+  EXPECT_TRUE(set->current("b.tar"));
+}
+
+TEST(ExportSetLinks, AFileAddedAsALinkIsRefused) {
+  TempDir tmp;
+  write_file(tmp.path() / "secret", "S");
+  auto set = ExportSetBuilder::begin(tmp.path() / "export");
+  ASSERT_TRUE(set) << set.error().message;
+  fs::create_symlink(tmp.path() / "secret", set->path_for("a.tar"));
+  auto st = set->add(info("a.tar", "example.com/app:a"));
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("a.tar"), std::string::npos) << st.error().message;
+}
+
+TEST(ExportSetSums, ALinkInTheSetIsAProblemNeverFollowed) {
+  TempDir tmp;
+  fs::path exp = tmp.path() / "export";
+  write_set(exp, {{"a.tar", "AAA"}});
+  fs::path copy = tmp.path() / "copy";
+  fs::copy(fs::canonical(exp), copy);
+  write_file(tmp.path() / "outside", "AAA");
+  fs::remove(copy / "a.tar");
+  fs::create_symlink(tmp.path() / "outside", copy / "a.tar");
+  auto problems = ferry::exporter::check_sums(copy);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("a.tar: is a symbolic link"), std::string::npos) << problems[0];
+  auto tars = ferry::exporter::list_tarballs(copy);
+  ASSERT_TRUE(tars);
+  EXPECT_TRUE(tars->empty());
+}
