@@ -59,6 +59,8 @@ struct LayerDecoder::State {
   std::string head;                   // the first bytes, until detection
   uint64_t fed = 0;                   // compressed bytes given to update()
   std::optional<core::Error> error;
+  std::chrono::steady_clock::duration spent{};         // inside update()/finish() so far
+  std::chrono::steady_clock::time_point entered{};     // when the current call began
   std::unique_ptr<unsigned char[]> out = std::make_unique<unsigned char[]>(kOutBuffer);
   digest::Sha256 hasher;
   // gzip
@@ -79,9 +81,30 @@ struct LayerDecoder::State {
     return core::fail(*error);
   }
 
-  // Hashes `n` bytes of output, checks the bomb limit, hands them to the sink.
+  std::chrono::steady_clock::time_point now() const {
+    return limits.clock ? limits.clock() : std::chrono::steady_clock::now();
+  }
+  void enter() { entered = now(); }
+  void leave() { spent += now() - entered; }
+
+  // The time bound: grace + fed / min_rate seconds inside this decoder.
+  core::Status check_time() {
+    if (limits.min_rate == 0) return {};
+    const auto used = spent + (now() - entered);
+    const auto allowed = std::chrono::duration<double>(limits.grace) +
+                         std::chrono::duration<double>(static_cast<double>(fed) / static_cast<double>(limits.min_rate));
+    if (used <= allowed) return {};
+    return failed(invalid(fmt::format(
+        "{} stream still decompressing after {:.0f} s for {} compressed bytes (at most {} s plus 1 s per {} "
+        "compressed bytes): refused as a decompression bomb",
+        to_string(format.value_or(Compression::None)), std::chrono::duration<double>(used).count(), fed,
+        limits.grace.count(), limits.min_rate)));
+  }
+
+  // Hashes `n` bytes of output, checks the bomb limits, hands them to the sink.
   core::Status emit(const unsigned char* data, size_t n) {
     if (n == 0) return {};
+    if (auto st = check_time(); !st) return st;
     hasher.update(data, n);
     const uint64_t produced = hasher.bytes();
     uint64_t allowed = 0;
@@ -195,6 +218,14 @@ Compression LayerDecoder::compression() const { return state_->format.value_or(C
 core::Status LayerDecoder::update(const char* data, size_t size) {
   State& s = *state_;
   if (s.error) return core::fail(*s.error);
+  s.enter();
+  auto st = update_timed(data, size);
+  s.leave();
+  return st;
+}
+
+core::Status LayerDecoder::update_timed(const char* data, size_t size) {
+  State& s = *state_;
   s.fed += size;
   auto bytes = reinterpret_cast<const unsigned char*>(data);
   if (!s.format) {
@@ -211,6 +242,7 @@ core::Status LayerDecoder::update(const char* data, size_t size) {
 core::Result<Decoded> LayerDecoder::finish() {
   State& s = *state_;
   if (s.error) return core::fail(*s.error);
+  s.enter();
   if (!s.format) {
     if (auto st = s.start(detect(s.head)); !st) return core::fail(std::move(st.error()));
   }

@@ -14,10 +14,11 @@
 // which docker uses, does the same), and so are several zstd frames (skippable
 // frames included, as the zstd format defines); anything after the last member
 // or frame that is not another one is an error. Truncated or corrupt input is
-// InvalidInput with a message naming the format. Output is bounded by
+// InvalidInput with a message naming the format. Output and time are bounded by
 // DecodeLimits (a decompression bomb is InvalidInput).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -49,9 +50,21 @@ Compression declared_compression(std::string_view media_type);
 // layer ever trips 2048:1; zstd's RLE blocks reach tens of thousands to one, and
 // that is where bombs live (a 1 MiB zstd blob that would fill terabytes is
 // stopped at 2 GiB). The 1 GiB floor keeps tiny layers out of the ratio test.
+//
+// Time is bounded too, since a bomb that stays under the ratio can still keep a
+// thread busy for hours: the time spent inside update()/finish() (decompressing
+// and in the sink, never the caller's own reads between calls) may not exceed
+// `grace` plus one second per `min_rate` compressed bytes fed. Real layers
+// decompress at tens to hundreds of MiB/s of input, so the default (10 minutes
+// plus 1 s per MiB) only stops a stream that is no layer; min_rate 0 turns the
+// bound off. `clock` is steady_clock::now unless a test injects one.
 struct DecodeLimits {
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
   uint64_t floor = uint64_t{1} << 30;
   uint64_t ratio = 2048;
+  std::chrono::seconds grace{600};
+  uint64_t min_rate = uint64_t{1} << 20;  // compressed bytes per second beyond the grace
+  Clock clock;
 };
 
 struct Decoded {
@@ -80,6 +93,7 @@ class LayerDecoder {
   struct State;
 
  private:
+  core::Status update_timed(const char* data, size_t size);  // update() inside the time bound's clock
   std::unique_ptr<State> state_;
 };
 

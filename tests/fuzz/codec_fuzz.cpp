@@ -18,7 +18,13 @@ namespace {
 
 using namespace ferry;
 
-constexpr codec::DecodeLimits kLimits{1 << 20, 64};  // 1 MiB floor, 64:1: bombs stop fast
+codec::DecodeLimits limits_for_fuzzing() {
+  codec::DecodeLimits l;
+  l.floor = 1 << 20;  // 1 MiB floor, 64:1: bombs stop fast
+  l.ratio = 64;
+  return l;
+}
+const codec::DecodeLimits kLimits = limits_for_fuzzing();
 
 struct Run {
   core::Result<codec::Decoded> result = core::fail(core::ErrorKind::Internal, "not run");

@@ -67,6 +67,13 @@ Out decode(const std::string& in, size_t chunk, DecodeLimits limits = {}) {
   return o;
 }
 
+DecodeLimits ratio_limits(uint64_t floor, uint64_t ratio) {
+  DecodeLimits l;
+  l.floor = floor;
+  l.ratio = ratio;
+  return l;
+}
+
 // Text that compresses somewhat, but not to nothing.
 std::string sample(size_t n, char seed) {
   std::string s;
@@ -159,20 +166,80 @@ TEST(LayerDecoder, RefusesOutputPastTheRatioLimitOnceBeyondTheFloor) {
   ASSERT_GT(zeros.size() / z.size(), 1000u);
   for (const std::string* in : {&z, &g}) {
     SCOPED_TRACE(in == &z ? "zstd" : "gzip");
-    auto bomb = decode(*in, 4096, DecodeLimits{1 << 20, 100});  // past 1 MiB, at most 100:1
+    auto bomb = decode(*in, 4096, ratio_limits(1 << 20, 100));  // past 1 MiB, at most 100:1
     ASSERT_FALSE(bomb.result);
     EXPECT_EQ(bomb.result.error().kind, ErrorKind::InvalidInput);
     EXPECT_NE(bomb.result.error().message.find("decompression bomb"), std::string::npos)
         << bomb.result.error().message;
     EXPECT_LE(bomb.bytes.size(), (1u << 20) + (256u << 10));  // stopped at the floor, within one buffer
     // Under the floor, or within the ratio, the same input is fine.
-    auto under = decode(*in, 4096, DecodeLimits{8 << 20, 100});
+    auto under = decode(*in, 4096, ratio_limits(8 << 20, 100));
     EXPECT_TRUE(under.result) << under.result.error().message;
-    auto fine = decode(*in, 4096, DecodeLimits{1 << 20, 1 << 20});
+    auto fine = decode(*in, 4096, ratio_limits(1 << 20, 1 << 20));
     EXPECT_TRUE(fine.result) << fine.result.error().message;
   }
   // The default limit: gzip can never reach 2048:1, so even zeros pass.
   EXPECT_TRUE(decode(g, g.size()).result);
+}
+
+// The time bound, on an injected clock: the sink moves time forward, as a slow
+// decompression would. Time the caller spends between calls is not counted.
+TEST(LayerDecoder, RefusesAStreamThatOutlastsItsTimeBound) {
+  const std::string g = gzip(sample(2 << 20, 't')), z = zstd(sample(2 << 20, 't'));  // several output buffers
+  for (const std::string* in : {&g, &z}) {
+    const std::string name = in == &g ? "gzip" : "zstd";
+    SCOPED_TRACE(name);
+    auto t = std::chrono::steady_clock::time_point{};
+    DecodeLimits limits;  // the default bound: 600 s + 1 s per MiB
+    limits.clock = [&t] { return t; };
+    // 700 s inside the decoder for well under 1 MiB of input: past 600 s + ~0.3 s.
+    int chunks = 0;
+    LayerDecoder slow(
+        [&](const unsigned char*, size_t) {
+          if (++chunks == 1) t += std::chrono::seconds(700);
+          return ferry::core::Status{};
+        },
+        limits);
+    auto st = slow.update(in->data(), in->size());
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().kind, ErrorKind::InvalidInput);
+    EXPECT_NE(st.error().message.find(name + " stream still decompressing after 700 s"), std::string::npos)
+        << st.error().message;
+    EXPECT_NE(st.error().message.find("decompression bomb"), std::string::npos) << st.error().message;
+    EXPECT_FALSE(slow.update(in->data(), 1));  // sticky
+
+    // 500 s inside is within the bound.
+    t = {};
+    chunks = 0;
+    LayerDecoder within(
+        [&](const unsigned char*, size_t) {
+          if (++chunks == 1) t += std::chrono::seconds(500);
+          return ferry::core::Status{};
+        },
+        limits);
+    ASSERT_TRUE(within.update(in->data(), in->size()));
+    EXPECT_TRUE(within.finish());
+
+    // Hours between calls (a slow source) do not count; min_rate 0 turns it off.
+    t = {};
+    LayerDecoder waiting({}, limits);
+    const size_t half = in->size() / 2;
+    ASSERT_TRUE(waiting.update(in->data(), half));
+    t += std::chrono::hours(5);
+    ASSERT_TRUE(waiting.update(in->data() + half, in->size() - half));
+    EXPECT_TRUE(waiting.finish());
+    DecodeLimits off = limits;
+    off.min_rate = 0;
+    chunks = 0;
+    LayerDecoder unbounded(
+        [&](const unsigned char*, size_t) {
+          t += std::chrono::hours(1);
+          return ferry::core::Status{};
+        },
+        off);
+    ASSERT_TRUE(unbounded.update(in->data(), in->size()));
+    EXPECT_TRUE(unbounded.finish());
+  }
 }
 
 TEST(LayerDecoder, AFailingSinkStopsItAndTheErrorSticks) {
