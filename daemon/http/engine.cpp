@@ -97,6 +97,7 @@ struct Transfer {
   bool error_body_cut = false;  // a non-2xx body hit max_body: transfer stopped, answer kept
   bool to_sink = false;
   SteadyClock::time_point started;
+  std::optional<SteadyClock::time_point> give_up_at;  // req.max_time on the engine's clock
   int body_fd = -1;        // open file of a file body
   uint64_t body_pos = 0;   // next body byte to hand to curl
 
@@ -240,11 +241,14 @@ struct Engine::Impl {
   bool stopping = false;                        // guarded by mu
   size_t offloaded = 0;                         // loop thread: offloads whose `then` has not run
   std::thread worker;
+  const std::atomic<bool>* cancelled = nullptr;  // Engine::cancelled_
 
   void work_loop() {
     std::unique_lock lock(mu);
     for (;;) {
-      wake_worker.wait(lock, [this] { return stopping || !to_work.empty(); });
+      // After cancel() no new work starts, even before the loop has seen it and
+      // dropped the queue (cancel() itself only stores a flag).
+      wake_worker.wait(lock, [this] { return stopping || (!to_work.empty() && !cancelled->load()); });
       if (stopping) return;
       Offloaded o = std::move(to_work.front());
       to_work.pop_front();
@@ -297,7 +301,7 @@ struct Engine::Impl {
     char* eff = nullptr;
     curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff);
     if (eff) t->resp.effective_url = eff;
-    t->resp.seconds = std::chrono::duration<double>(SteadyClock::now() - t->started).count();
+    t->resp.seconds = std::chrono::duration<double>(opts.clock->now() - t->started).count();
     stats->body_bytes += t->resp.body_bytes;
     t->resp.bytes_sent = t->body_pos;
     stats->bytes_sent += t->body_pos;
@@ -313,6 +317,23 @@ struct Engine::Impl {
     }
     t.reset();
     cb(std::move(result));
+  }
+
+  // Complete every transfer past its max_time with a Timeout, as curl would have.
+  void expire_overdue() {
+    const auto now = opts.clock->now();
+    std::vector<CURL*> overdue;
+    for (const auto& [easy, t] : transfers) {
+      if (t->give_up_at && *t->give_up_at <= now) overdue.push_back(easy);
+    }
+    for (CURL* easy : overdue) {
+      Transfer& t = *transfers.at(easy);
+      t.sink_error = core::Error{core::ErrorKind::Timeout,
+                                 fmt::format("{} {}: Operation timed out after {} milliseconds", t.req.method,
+                                             core::redact_url(t.req.url), t.req.max_time.count()),
+                                 0, {}, std::nullopt};
+      finish(easy, CURLE_OPERATION_TIMEDOUT);
+    }
   }
 
   // Complete every transfer in flight with `why`.
@@ -342,7 +363,9 @@ struct Engine::Impl {
 
 Engine::Engine(EngineOptions opts) : impl_(std::make_unique<Impl>()) {
   impl_->opts = std::move(opts);
+  if (!impl_->opts.clock) impl_->opts.clock = core::real_clock();
   impl_->stats = &stats_;
+  impl_->cancelled = &cancelled_;
   impl_->multi = curl_multi_init();
   FERRY_CHECK(impl_->multi != nullptr);
   curl_multi_setopt(impl_->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
@@ -368,7 +391,8 @@ void Engine::submit(Request req, Completion done) {
   FERRY_CHECK(t->easy != nullptr);
   t->req = std::move(req);
   t->done = std::move(done);
-  t->started = SteadyClock::now();
+  t->started = impl_->opts.clock->now();
+  if (t->req.max_time.count() > 0) t->give_up_at = t->started + t->req.max_time;
   CURL* e = t->easy;
   curl_easy_setopt(e, CURLOPT_URL, t->req.url.c_str());
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
@@ -434,7 +458,7 @@ void Engine::submit(Request req, Completion done) {
 
 void Engine::schedule(std::chrono::milliseconds delay, std::function<void()> fn) {
   if (impl_->aborted) return;
-  impl_->timers.push(Timer{SteadyClock::now() + delay, impl_->timer_seq++, std::move(fn)});
+  impl_->timers.push(Timer{impl_->opts.clock->now() + delay, impl_->timer_seq++, std::move(fn)});
 }
 
 void Engine::offload(std::function<void()> work, std::function<void()> then) {
@@ -459,6 +483,8 @@ void Engine::abort(const core::Error& why) {
   while (!impl_->timers.empty()) impl_->timers.pop();  // completions may have scheduled more
 }
 
+core::Clock& Engine::clock() const { return *impl_->opts.clock; }
+
 bool Engine::idle() const {
   return impl_->transfers.empty() && impl_->timers.empty() && impl_->offloaded == 0;
 }
@@ -477,7 +503,7 @@ core::Status Engine::run(const std::function<bool()>& done) {
     }
     impl_->run_finished();
     // Due timers.
-    auto now = SteadyClock::now();
+    auto now = impl_->opts.clock->now();
     while (!impl_->timers.empty() && impl_->timers.top().when <= now) {
       auto fn = impl_->timers.top().fn;
       impl_->timers.pop();
@@ -490,11 +516,19 @@ core::Status Engine::run(const std::function<bool()>& done) {
     while (CURLMsg* msg = curl_multi_info_read(impl_->multi, &queued)) {
       if (msg->msg == CURLMSG_DONE) impl_->finish(msg->easy_handle, msg->data.result);
     }
+    impl_->expire_overdue();
     if (done ? done() : idle()) return {};
-    int timeout_ms = 1000;
+    // Nothing but a timer to wait for: a manual clock jumps to it.
+    if (impl_->transfers.empty() && impl_->offloaded == 0 && !impl_->timers.empty() &&
+        impl_->opts.clock->skip_to(impl_->timers.top().when)) {
+      continue;
+    }
+    const int64_t longest = impl_->opts.clock->longest_wait().count();
+    int timeout_ms = static_cast<int>(longest);
     if (!impl_->timers.empty()) {
-      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(impl_->timers.top().when - SteadyClock::now());
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 1000));
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(impl_->timers.top().when -
+                                                                        impl_->opts.clock->now());
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count(), 0, longest));
     }
     if (!impl_->transfers.empty() || timeout_ms > 0) {
       curl_multi_poll(impl_->multi, nullptr, 0, timeout_ms, nullptr);

@@ -11,7 +11,8 @@
 // Threads: every method but cancel() must be called from the thread that calls
 // run(). cancel() is async-signal-safe enough for a SIGTERM handler (atomic store +
 // curl_multi_wakeup). offload() hands blocking file-system work (fsync) to one
-// worker thread so that a slow disk never stalls the transfers.
+// worker thread so that a slow disk never stalls the transfers. Time comes from
+// the clock in EngineOptions (core/clock.h), so tests move it without sleeping.
 #pragma once
 
 #include <atomic>
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "core/byte_sink.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/unique_fd.h"
 
@@ -64,7 +66,9 @@ struct Request {
   std::string ca_file;                 // extra CA bundle, empty for the system one
   std::chrono::seconds connect_timeout{30};
   std::chrono::seconds stall_timeout{60};  // abort when under 1 KiB/s for this long
-  std::chrono::milliseconds max_time{0};   // the whole exchange at most this long; 0 = no limit
+  // The whole exchange at most this long on the engine's clock (and on curl's, as
+  // a backstop): then it completes with a Timeout error. 0 = no limit.
+  std::chrono::milliseconds max_time{0};
 };
 
 struct Response {
@@ -86,6 +90,11 @@ struct EngineOptions {
   long max_total_connections = 64;
   long max_host_connections = 16;
   std::string user_agent = "ferry/0.1";
+  // Timers, transfer times and everything the loop's users schedule or measure
+  // (Engine::clock()). Null: core::real_clock(). With a core::ManualClock, run()
+  // skips to the next timer whenever nothing else is pending (no transfer, no
+  // offloaded work) instead of waiting.
+  std::shared_ptr<core::Clock> clock;
 };
 
 struct Stats {
@@ -136,12 +145,15 @@ class Engine {
   bool idle() const;
   size_t in_flight() const;
   const Stats& stats() const { return stats_; }
+  core::Clock& clock() const;
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  // Before impl_: its worker reads cancelled_ and its loop writes stats_ until it is
+  // destroyed.
   std::atomic<bool> cancelled_{false};
   Stats stats_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace ferry::http

@@ -17,7 +17,6 @@ namespace ferry::push {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
 using ManifestBody = BuiltManifest;  // one manifest to PUT: its exact bytes and descriptor
 
@@ -57,7 +56,7 @@ class Pusher {
       : store_(store), opts_(opts), engine_(engine) {}
 
   core::Result<PushReport> run(const std::vector<PushItem>& items) {
-    const auto started = Clock::now();
+    const auto started = engine_.clock().now();
     const uint64_t requests_before = engine_.stats().requests;
     for (const auto& item : items) {
       auto st = std::make_unique<ImageState>();
@@ -87,7 +86,7 @@ class Pusher {
     PushReport report;
     for (size_t i = 0; i < images_.size(); ++i) {
       auto& img = images_[i];
-      img->out.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      img->out.seconds = std::chrono::duration<double>(engine_.clock().now() - started).count();
       if (!img->failed() && !img->out.unchanged && !img->top_put) {
         // Never report a push whose tag did not go up (no silent success).
         fail_image(i, core::Error{core::ErrorKind::Internal, "the tag's manifest was never sent", 0, {}, std::nullopt});
@@ -102,7 +101,7 @@ class Pusher {
       report.images.push_back(std::move(img->out));
     }
     report.requests = engine_.stats().requests - requests_before;
-    report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    report.seconds = std::chrono::duration<double>(engine_.clock().now() - started).count();
     return report;
   }
 

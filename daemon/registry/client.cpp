@@ -11,7 +11,6 @@
 
 #include <ctime>
 #include <map>
-#include <random>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -114,7 +113,6 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   RegistryOptions opts;
   auth::TokenCache& tokens;
   ClientStats stats;
-  std::mt19937_64 rng{std::random_device{}()};
   std::chrono::steady_clock::time_point paused_until{};
 
   enum class PingState { Unknown, InProgress, Done, Failed } ping_state = PingState::Unknown;
@@ -189,7 +187,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       }
       return finish_ping(std::nullopt);
     }
-    core::Error e = error_from_response(*r, fmt::format("registry {}: GET /v2/", host));
+    core::Error e = error_from_response(*r, fmt::format("registry {}: GET /v2/", host), engine.clock().wall());
     if (r->status == 404) e.message += " (not a Docker/OCI v2 registry)";
     retry_ping_or_finish(std::move(e));
   }
@@ -228,7 +226,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   void authorization(const std::string& scope, std::function<void(core::Result<std::string>)> cb) {
     if (!bearer) return cb(basic ? basic_header() : std::string{});
     const std::string key = auth::TokenCache::key(bearer->param("realm"), bearer->param("service"), scope);
-    if (auto tok = tokens.get(key, auth::Clock::now())) return cb("Authorization: Bearer " + *tok);
+    if (auto tok = tokens.get(key, engine.clock().wall())) return cb("Authorization: Bearer " + *tok);
     auto& waiters = token_waiters[key];
     waiters.push_back(std::move(cb));
     if (waiters.size() > 1) return;  // a token request for this scope is already out
@@ -262,14 +260,14 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   void on_token(const std::string& key, core::Result<http::Response> resp) {
     if (!resp) return finish_token(key, core::fail(resp.error().context("token request")));
     if (resp->status != 200) {
-      core::Error e = error_from_response(*resp, fmt::format("token request for {}", host));
+      core::Error e = error_from_response(*resp, fmt::format("token request for {}", host), engine.clock().wall());
       if (resp->status == 401 || resp->status == 403) {
         e.kind = core::ErrorKind::Unauthorized;
         e.message += opts.credentials ? " (credentials rejected)" : " (credentials required)";
       }
       return finish_token(key, core::fail(std::move(e)));
     }
-    auto token = auth::parse_token_response(resp->body, auth::Clock::now());
+    auto token = auth::parse_token_response(resp->body, engine.clock().wall());
     if (!token) return finish_token(key, core::fail(token.error().context("token reply from " + host)));
     std::string header = "Authorization: Bearer " + token->value;
     tokens.put(key, std::move(*token));
@@ -338,7 +336,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     std::chrono::milliseconds max_time{0};
     if (op->give_up_at) {
       max_time = std::chrono::duration_cast<std::chrono::milliseconds>(*op->give_up_at -
-                                                                        std::chrono::steady_clock::now());
+                                                                        engine.clock().now());
       if (max_time.count() <= 0) return op->done(core::fail(cap_error(*op)));
     }
     http::Request r = request(op->method, op->url);
@@ -358,7 +356,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
 
   // Time left in a registry-wide pause, zero when none.
   std::chrono::milliseconds paused_for() const {
-    auto left = paused_until - std::chrono::steady_clock::now();
+    auto left = paused_until - engine.clock().now();
     return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(left), std::chrono::milliseconds(0));
   }
 
@@ -371,7 +369,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     if (!cap) return;
     op.cap = *cap;
     op.cap_bytes = bytes;
-    op.give_up_at = std::chrono::steady_clock::now() + *cap;
+    op.give_up_at = engine.clock().now() + *cap;
   }
 
   core::Error cap_error(const Op& op) const {
@@ -389,7 +387,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       delay = std::max(delay, std::chrono::milliseconds(*why.retry_after));
       // A Retry-After speaks for the whole registry: hold every request to it (other
       // registries have their own clients and keep going).
-      paused_until = std::max(paused_until, std::chrono::steady_clock::now() + delay);
+      paused_until = std::max(paused_until, engine.clock().now() + delay);
     }
     ++op->attempt;
     ++stats.retries;
@@ -404,8 +402,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   std::chrono::milliseconds backoff(int attempt) {
     auto ceiling = opts.retry.base_delay * (1LL << std::min(attempt - 1, 16));
     ceiling = std::min<std::chrono::milliseconds>(ceiling, opts.retry.max_delay);
-    std::uniform_int_distribution<int64_t> jitter(ceiling.count() / 2, ceiling.count());
-    return std::chrono::milliseconds(jitter(rng));
+    return std::chrono::milliseconds(engine.clock().uniform(ceiling.count() / 2, ceiling.count()));
   }
 
   bool may_retry(const Op& op, const core::Error& e) const {
@@ -425,7 +422,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         op->high_water = op->sink->size();
         op->attempt = 1;
       }
-      if (op->give_up_at && std::chrono::steady_clock::now() + std::chrono::milliseconds(20) >= *op->give_up_at) {
+      if (op->give_up_at && engine.clock().now() + std::chrono::milliseconds(20) >= *op->give_up_at) {
         return op->done(core::fail(cap_error(*op)));
       }
       if (may_retry(*op, e)) return retry(op, e);
@@ -455,7 +452,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       if (auto st = op->sink->restart(); !st) return op->done(core::fail(st.error()));
       return authorize_and_send(op);
     }
-    core::Error e = error_from_response(*resp, what);
+    core::Error e = error_from_response(*resp, what, engine.clock().wall());
     if (status == 416 && op->sink && op->range_end == 0 && op->range_restarted) {
       e.message += " (after starting over from byte 0)";
     }

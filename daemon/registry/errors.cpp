@@ -83,7 +83,8 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
   return std::max(delta, std::chrono::seconds(0));
 }
 
-core::Error error_from_response(const http::Response& resp, std::string_view what) {
+core::Error error_from_response(const http::Response& resp, std::string_view what,
+                               std::chrono::system_clock::time_point now) {
   core::Error e;
   e.kind = kind_for_status(resp.status);
   e.http_status = static_cast<int>(resp.status);
@@ -94,7 +95,7 @@ core::Error error_from_response(const http::Response& resp, std::string_view wha
   if (!message.empty()) detail += ": " + message;
   e.message = fmt::format("{}: {}", what, detail);
   if (auto ra = resp.header("retry-after"); !ra.empty()) {
-    e.retry_after = parse_retry_after(ra, std::chrono::system_clock::now());
+    e.retry_after = parse_retry_after(ra, now);
   }
   return e;
 }

@@ -15,7 +15,9 @@
 
 namespace ferry::registry {
 
-core::Error error_from_response(const http::Response& resp, std::string_view what);
+// `now` dates an HTTP-date Retry-After (the engine's clock on the loop).
+core::Error error_from_response(const http::Response& resp, std::string_view what,
+                               std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 // "120" or "Wed, 21 Oct 2015 07:28:00 GMT" (relative to `now`); nullopt if malformed.
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,

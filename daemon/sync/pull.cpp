@@ -121,7 +121,7 @@ class Puller {
       : store_(store), opts_(opts), engine_(engine) {}
 
   core::Result<PullReport> run(const std::vector<PullTarget>& targets) {
-    const auto started = std::chrono::steady_clock::now();
+    const auto started = engine_.clock().now();
     const uint64_t requests_before = engine_.stats().requests;
     if (opts_.skip_unchanged) last_ = load_last_pulls(store_);
     started_ = started;
@@ -149,7 +149,7 @@ class Puller {
     report.blobs_present = blobs_present_;
     report.bytes_fetched = bytes_fetched_;
     report.requests = engine_.stats().requests - requests_before;
-    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    report.seconds = std::chrono::duration<double>(engine_.clock().now() - started).count();
     return report;
   }
 
@@ -220,7 +220,7 @@ class Puller {
   // that is not complete (before the plan: every image that still needs work), drop
   // the queue and stop the transfers in flight; their partials stay for the next run.
   void check_deadline() {
-    if (!deadline_at_ || expired_ || std::chrono::steady_clock::now() < *deadline_at_) return;
+    if (!deadline_at_ || expired_ || engine_.clock().now() < *deadline_at_) return;
     expired_ = true;
     core::Error e{core::ErrorKind::Cancelled, fmt::format("deadline of {} exceeded", opts_.deadline_text), 0, {},
                   std::nullopt};
@@ -815,7 +815,7 @@ class Puller {
   void image_stored(size_t i, const Completion& c) {
     auto& img = *images_[i];
     img.completing = false;
-    img.out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - img.started).count();
+    img.out.seconds = std::chrono::duration<double>(engine_.clock().now() - img.started).count();
     if (c.error) return fail_image(i, *c.error);
     if (img.failed()) return;
     // Attestations and other non-image children are in the store (under the index)
@@ -902,7 +902,7 @@ class Puller {
         }
       }
       if (!img.complete) {
-        img.out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - img.started).count();
+        img.out.seconds = std::chrono::duration<double>(engine_.clock().now() - img.started).count();
         continue;
       }
       for (const auto& d : img.out.entries) {

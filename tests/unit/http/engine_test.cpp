@@ -37,6 +37,16 @@ std::string sample_body() {
   return s.substr(0, 1000);
 }
 
+EngineOptions on(std::shared_ptr<core::Clock> clock) {
+  EngineOptions o;
+  o.clock = std::move(clock);
+  return o;
+}
+
+int64_t ms_since_start(const core::ManualClock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.elapsed()).count();
+}
+
 Request get(const FakeRegistry& server, std::string_view path, core::ByteSink* sink = nullptr) {
   Request r;
   r.url = server.url(path);
@@ -289,17 +299,57 @@ TEST(Engine, CompletionsMaySubmitMoreRequests) {
 }
 
 TEST(Engine, TimersRunInDueOrderThenBySubmission) {
-  Engine engine;
-  std::vector<std::string> order;
-  engine.schedule(std::chrono::milliseconds(30), [&] { order.push_back("30ms"); });
-  engine.schedule(std::chrono::milliseconds(10), [&] { order.push_back("10ms first"); });
-  engine.schedule(std::chrono::milliseconds(10), [&] { order.push_back("10ms second"); });
+  // On a manual clock the loop skips to each timer: the instants are exact.
+  auto clock = std::make_shared<core::ManualClock>();
+  Engine engine(on(clock));
+  std::vector<std::pair<std::string, int64_t>> order;
+  auto at = [&](std::string what) { order.emplace_back(std::move(what), ms_since_start(*clock)); };
+  engine.schedule(std::chrono::milliseconds(30), [&] { at("30ms"); });
+  engine.schedule(std::chrono::milliseconds(10), [&] { at("10ms first"); });
+  engine.schedule(std::chrono::milliseconds(10), [&] { at("10ms second"); });
   engine.schedule(std::chrono::milliseconds(0), [&] {
-    order.push_back("0ms");
-    engine.schedule(std::chrono::milliseconds(15), [&] { order.push_back("15ms from a timer"); });
+    at("0ms");
+    engine.schedule(std::chrono::milliseconds(15), [&] { at("15ms from a timer"); });
   });
   ASSERT_TRUE(engine.run());
-  EXPECT_EQ(order, (std::vector<std::string>{"0ms", "10ms first", "10ms second", "15ms from a timer", "30ms"}));
+  using P = std::pair<std::string, int64_t>;
+  EXPECT_EQ(order, (std::vector<P>{P{"0ms", 0}, P{"10ms first", 10}, P{"10ms second", 10},
+                                   P{"15ms from a timer", 15}, P{"30ms", 30}}));
+  EXPECT_EQ(clock->skips(), 3u);  // 10, 15, 30: the loop never waited on real time
+}
+
+TEST(Engine, ATimerDueInAnHourRunsAtOnceOnAManualClock) {
+  auto clock = std::make_shared<core::ManualClock>();
+  Engine engine(on(clock));
+  int64_t fired_at = -1;
+  engine.schedule(std::chrono::hours(1), [&] { fired_at = ms_since_start(*clock); });
+  ASSERT_TRUE(engine.run());
+  EXPECT_EQ(fired_at, 3600 * 1000);
+  EXPECT_EQ(clock->skips(), 1u);
+}
+
+TEST(Engine, MaxTimeIsMeasuredOnTheEnginesClock) {
+  // The server holds its answer for 10 s of real time; the test moves the engine's
+  // clock 2 s past the transfer's max_time once the request has arrived.
+  auto clock = std::make_shared<core::ManualClock>();
+  std::atomic<bool> arrived{false};
+  FakeRegistry server([&](const FakeRequest&) {
+    arrived = true;
+    return FakeResponse{200, {}, "late", std::nullopt, 10000};
+  });
+  Engine engine(on(clock));
+  Request r = get(server, "/slow");
+  r.max_time = std::chrono::seconds(3);
+  std::thread mover([&] {
+    while (!arrived) std::this_thread::yield();
+    clock->advance(std::chrono::seconds(5));
+  });
+  auto resp = engine.perform(r);
+  mover.join();
+  ASSERT_FALSE(resp);
+  EXPECT_EQ(resp.error().kind, core::ErrorKind::Timeout);
+  EXPECT_NE(resp.error().message.find("timed out after 3000 milliseconds"), std::string::npos)
+      << resp.error().message;
 }
 
 TEST(Engine, CancelMakesRunReturnCancelledAndFailsPendingCompletions) {
@@ -310,7 +360,8 @@ TEST(Engine, CancelMakesRunReturnCancelledAndFailsPendingCompletions) {
     engine.submit(get(server, "/slow"), [&results](core::Result<Response> r) { results.push_back(std::move(r)); });
   }
   bool later_timer_ran = false;
-  engine.schedule(std::chrono::milliseconds(50), [&engine] { engine.cancel(); });
+  // A 0 ms timer runs on the first pass of the loop, with the transfers in flight.
+  engine.schedule(std::chrono::milliseconds(0), [&engine] { engine.cancel(); });
   engine.schedule(std::chrono::seconds(20), [&later_timer_ran] { later_timer_ran = true; });
   auto st = engine.run();
   ASSERT_FALSE(st);
@@ -343,16 +394,14 @@ TEST(Engine, AbortEndsTheRunWithItsErrorAndTheNextRunWorks) {
   const core::Error why{core::ErrorKind::Cancelled, "deadline of 1s exceeded", 0, {}, std::nullopt};
   bool later_timer_ran = false;
   std::optional<core::Result<Response>> submitted_after;
-  engine.schedule(std::chrono::milliseconds(50), [&] {
+  engine.schedule(std::chrono::milliseconds(0), [&] {
     engine.abort(why);
     // Until run() returns, new work fails at once and timers are dropped.
     engine.submit(get(server, "/fast"), [&](core::Result<Response> r) { submitted_after = std::move(r); });
     engine.schedule(std::chrono::milliseconds(1), [&later_timer_ran] { later_timer_ran = true; });
   });
   engine.schedule(std::chrono::seconds(20), [&later_timer_ran] { later_timer_ran = true; });
-  const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(engine.run());  // an abort is not a cancel: run() ends normally
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
   ASSERT_EQ(results.size(), 2u);
   for (const auto& r : results) {
     ASSERT_FALSE(r);
@@ -442,18 +491,23 @@ TEST(EngineOffload, WorkRunsOffTheLoopAndThenOnItInOrder) {
 }
 
 TEST(EngineOffload, CancelWaitsForTheRunningWorkAndDropsTheRest) {
+  // The first work cannot finish before cancel() has been called: run() returning
+  // with first_done set shows that cancel waited for it.
   Engine engine;
   std::atomic<bool> first_started{false}, first_done{false}, second_ran{false};
+  std::promise<void> cancelled;
+  auto cancelled_future = cancelled.get_future().share();
   int thens = 0;
-  engine.offload([&] {
+  engine.offload([&, cancelled_future] {
     first_started = true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    cancelled_future.wait();
     first_done = true;
   }, [&] { ++thens; });
   engine.offload([&] { second_ran = true; }, [&] { ++thens; });
   std::thread canceller([&] {
-    while (!first_started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (!first_started) std::this_thread::yield();
     engine.cancel();
+    cancelled.set_value();
   });
   auto st = engine.run();
   canceller.join();
@@ -465,12 +519,28 @@ TEST(EngineOffload, CancelWaitsForTheRunningWorkAndDropsTheRest) {
 }
 
 TEST(EngineOffload, AnEngineDestroyedWithWorkPendingJoinsItsWorker) {
-  std::atomic<int> ran{0};
+  // The running work finishes before the destructor returns (joined, not
+  // detached), and no `then` runs: thens belong to the loop thread, and there is
+  // no run().
+  std::atomic<bool> started{false}, done{false};
+  std::atomic<int> thens{0};
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::thread releaser;
   {
     Engine engine;
-    for (int i = 0; i < 3; ++i) engine.offload([&] { ++ran; }, [] {});
-  }  // no run(): the destructor must not hang or crash; works not started are dropped
-  EXPECT_LE(ran.load(), 3);
+    engine.offload([&, released] {
+      started = true;
+      released.wait();
+      done = true;
+    }, [&] { ++thens; });
+    for (int i = 0; i < 2; ++i) engine.offload([] {}, [&] { ++thens; });
+    while (!started) std::this_thread::yield();
+    releaser = std::thread([&] { release.set_value(); });
+  }
+  EXPECT_TRUE(done.load());
+  EXPECT_EQ(thens.load(), 0);
+  releaser.join();
 }
 
 TEST(Engine, ARefusedConnectionIsANetworkError) {

@@ -10,11 +10,14 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "digest/digest.h"
 #include "support/fake_registry.h"
 #include "support/temp_dir.h"
@@ -130,6 +133,12 @@ class Registry {
   Fault fault_;
 };
 
+http::EngineOptions on(std::shared_ptr<core::Clock> clock) {
+  http::EngineOptions o;
+  o.clock = std::move(clock);
+  return o;
+}
+
 class PullTest : public ::testing::Test {
  protected:
   PullTest()
@@ -171,12 +180,16 @@ class PullTest : public ::testing::Test {
 };
 
 TEST_F(PullTest, ADeadlineFailsTheUnfinishedImageAndKeepsTheFinishedOne) {
-  // The slow layer's first answer is cut after 100000 bytes; the resume is held for
-  // 10 s, far past the 1 s deadline.
+  // On a manual clock: the slow layer's first answer is cut after 100000 bytes; its
+  // resume is sent once nothing else is in flight (the retry's backoff is the only
+  // timer left), and its arrival moves the clock 2 s, past the 1 s deadline.
+  auto clock = std::make_shared<core::ManualClock>();
+  http::Engine engine(on(clock));
   registry_.set_fault([&](const FakeRequest& req, const std::string& d, FakeResponse& r) {
     if (d != slow_layer()) return;
     if (req.has_header("range")) {
-      r.delay_ms = 10000;
+      clock->advance(2s);
+      r.delay_ms = 10000;  // the answer never comes within the run
     } else {
       r.cut_after = 100000;
     }
@@ -184,11 +197,8 @@ TEST_F(PullTest, ADeadlineFailsTheUnfinishedImageAndKeepsTheFinishedOne) {
   PullOptions o = options();
   o.deadline = 1s;
   o.deadline_text = "1s";
-  const auto t0 = std::chrono::steady_clock::now();
-  auto report = pull(*store_, targets({"quick/img", "slow/img"}), o, engine_);
-  const auto took = std::chrono::steady_clock::now() - t0;
+  auto report = pull(*store_, targets({"quick/img", "slow/img"}), o, engine);
   ASSERT_TRUE(report) << report.error().message;
-  EXPECT_LT(took, 5s) << "the run did not stop at its deadline";
   ASSERT_EQ(report->images.size(), 2u);
   EXPECT_FALSE(report->images[0].error) << report->images[0].error->message;
   ASSERT_TRUE(report->images[1].error);
@@ -230,10 +240,13 @@ TEST_F(PullTest, ADeadlineFailsTheUnfinishedImageAndKeepsTheFinishedOne) {
 }
 
 TEST_F(PullTest, AnImageIsReadyAsSoonAsItsOwnBlobsAreIn) {
-  // The slow layer's answer is held 1.5 s: the quick image must be handed over
-  // (manifests in the store, the blobs this run fetched listed) before it arrives.
-  registry_.set_fault([&](const FakeRequest&, const std::string& d, FakeResponse& r) {
-    if (d == slow_layer()) r.delay_ms = 1500;
+  // The slow layer's answer is held until the quick image has been handed over
+  // (manifests in the store, the blobs this run fetched listed): the quick image
+  // must not wait for it. (The wait is bounded so that a failure cannot hang.)
+  std::promise<void> quick_ready;
+  auto quick_ready_future = quick_ready.get_future().share();
+  registry_.set_fault([&, quick_ready_future](const FakeRequest&, const std::string& d, FakeResponse&) {
+    if (d == slow_layer()) quick_ready_future.wait_for(30s);
   });
   struct Ready {
     size_t index;
@@ -247,6 +260,7 @@ TEST_F(PullTest, AnImageIsReadyAsSoonAsItsOwnBlobsAreIn) {
   o.skip_unchanged = true;
   o.on_image_ready = [&](size_t i, const PulledImage& img, const std::vector<digest::Digest>& fetched) {
     EXPECT_FALSE(img.error);
+    if (i == 0) quick_ready.set_value();
     ready.push_back({i, img.entries, fetched,
                      !img.entries.empty() && store_->has_blob(img.entries.front().digest),
                      store_->has_blob(*digest::Digest::parse(slow_layer())), store_->read_index()->size()});
@@ -281,15 +295,22 @@ TEST_F(PullTest, AnImageIsReadyAsSoonAsItsOwnBlobsAreIn) {
 }
 
 TEST_F(PullTest, ADeadlineDuringResolveFailsEveryImageAndFetchesNothing) {
-  registry_.server().set_handler([](const FakeRequest& req) {
+  // Each manifest request moves the manual clock 1 s, past the deadline, and its
+  // answer never comes within the run.
+  auto clock = std::make_shared<core::ManualClock>();
+  http::Engine engine(on(clock));
+  registry_.server().set_handler([clock](const FakeRequest& req) {
     FakeResponse r = respond(req.path_only() == "/v2/" ? 200 : 404, "{}");
-    if (req.path_only() != "/v2/") r.delay_ms = 10000;
+    if (req.path_only() != "/v2/") {
+      clock->advance(1s);
+      r.delay_ms = 10000;
+    }
     return r;
   });
   PullOptions o = options();
   o.deadline = 500ms;
   o.deadline_text = "500ms";
-  auto report = pull(*store_, targets({"quick/img", "slow/img"}), o, engine_);
+  auto report = pull(*store_, targets({"quick/img", "slow/img"}), o, engine);
   ASSERT_TRUE(report) << report.error().message;
   for (const auto& img : report->images) {
     ASSERT_TRUE(img.error);
@@ -379,7 +400,11 @@ TEST_F(PullTest, ARegistryThatIgnoresRangeGetsOneStream) {
 }
 
 TEST_F(PullTest, SegmentsResumeInTheNextRunWhereEachStopped) {
-  // Every segment's first answer is cut after 3 MiB, its resume held past the deadline.
+  // On a manual clock: every segment's first answer is cut after 3 MiB; the resumes
+  // go out once all four are cut (their backoffs are the only timers left), and
+  // each moves the clock 5 s, past the deadline, its answer held beyond the run.
+  auto clock = std::make_shared<core::ManualClock>();
+  http::Engine engine(on(clock));
   std::atomic<int> cut{0};
   registry_.set_fault([&](const FakeRequest& req, const std::string& d, FakeResponse& r) {
     if (d != big_layer()) return;
@@ -389,13 +414,14 @@ TEST_F(PullTest, SegmentsResumeInTheNextRunWhereEachStopped) {
       r.cut_after = 3 << 20;
       ++cut;
     } else {
+      clock->advance(5s);
       r.delay_ms = 15000;
     }
   });
   PullOptions o = segmented(options());
-  o.deadline = 4s;  // room for all four first answers on a loaded machine
+  o.deadline = 4s;
   o.deadline_text = "4s";
-  auto first = pull(*store_, targets({"big/img"}), o, engine_);
+  auto first = pull(*store_, targets({"big/img"}), o, engine);
   ASSERT_TRUE(first) << first.error().message;
   ASSERT_TRUE(first->images[0].error);
   EXPECT_EQ(cut.load(), 4);
