@@ -8,6 +8,7 @@
 #include "http/engine.h"
 
 #include "core/redact.h"
+#include "http/content_range.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -50,18 +51,6 @@ struct CurlGlobal {
   CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
   ~CurlGlobal() { curl_global_cleanup(); }
 };
-
-// "bytes 100-199/1000" -> 100.
-std::optional<uint64_t> content_range_start(std::string_view v) {
-  v = trim(v);
-  if (v.substr(0, 6) != "bytes ") return std::nullopt;
-  v.remove_prefix(6);
-  uint64_t n = 0;
-  size_t i = 0;
-  for (; i < v.size() && std::isdigit(static_cast<unsigned char>(v[i])); ++i) n = n * 10 + (v[i] - '0');
-  if (i == 0 || i >= v.size() || v[i] != '-') return std::nullopt;
-  return n;
-}
 
 core::Error curl_error(CURLcode code, const char* errbuf, const std::string& what) {
   core::ErrorKind kind = core::ErrorKind::Network;
@@ -158,11 +147,11 @@ struct Transfer {
         return false;
       }
     } else if (resp.status == 206) {
-      auto start = content_range_start(resp.header("content-range"));
-      if (!start || *start != req.range_from) {
+      auto range = parse_content_range(resp.header("content-range"));
+      if (!range || range->first != req.range_from) {
         sink_error = core::Error{core::ErrorKind::RangeIgnored,
                                  fmt::format("206 answer starts at {}, asked for {}",
-                                             start ? std::to_string(*start) : "?", req.range_from),
+                                             range ? std::to_string(range->first) : "?", req.range_from),
                                  206, {}, std::nullopt};
         return false;
       }
