@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 
 #include <fmt/format.h>
 
@@ -29,41 +28,7 @@ constexpr size_t kSegmentBuffer = 256 << 10;  // per segment: a kill -9 loses at
 // Rewrite the segment record after this many new bytes (one small pwrite, no
 // fsync): bytes written but not yet recorded are fetched again after a kill -9.
 constexpr uint64_t kSaveEvery = 1 << 20;
-constexpr std::string_view kSegmentsMagic = "ferry-segments 1";
 constexpr uint64_t kMaxSegmentRecord = 1 << 20;
-
-// "ferry-segments 1 SIZE\nFROM TO\n...end\n": the ranges held. Anything else, or
-// ranges out of order, overlapping or past `size`, is doubt (nullopt).
-std::optional<std::vector<ByteRange>> parse_segments(std::string_view text, int64_t size) {
-  auto next_line = [&text]() -> std::optional<std::string_view> {
-    auto nl = text.find('\n');
-    if (nl == std::string_view::npos) return std::nullopt;
-    auto line = text.substr(0, nl);
-    text.remove_prefix(nl + 1);
-    return line;
-  };
-  auto head = next_line();
-  if (!head || *head != fmt::format("{} {}", kSegmentsMagic, size)) return std::nullopt;
-  std::vector<ByteRange> out;
-  for (;;) {
-    auto line = next_line();
-    if (!line) return std::nullopt;
-    if (*line == "end") return out;  // bytes after "end" are left from a longer record
-    ByteRange r;
-    auto sp = line->find(' ');
-    if (sp == std::string_view::npos) return std::nullopt;
-    auto a = std::from_chars(line->data(), line->data() + sp, r.from);
-    auto b = std::from_chars(line->data() + sp + 1, line->data() + line->size(), r.to);
-    if (a.ec != std::errc() || a.ptr != line->data() + sp || b.ec != std::errc() ||
-        b.ptr != line->data() + line->size()) {
-      return std::nullopt;
-    }
-    if (r.from >= r.to || r.to > static_cast<uint64_t>(size) || (!out.empty() && r.from < out.back().to)) {
-      return std::nullopt;
-    }
-    out.push_back(r);
-  }
-}
 }  // namespace
 
 // ---- Segment ----------------------------------------------------------------------
@@ -239,10 +204,10 @@ core::Status Ingest::save_segments() {
     if (!opened) return core::fail(opened.error());
     segments_fd_ = std::move(*opened);
   }
-  std::string text = fmt::format("{} {}\n", kSegmentsMagic, expected_size_);
-  if (hasher_.bytes() > 0) text += fmt::format("0 {}\n", hasher_.bytes());
-  for (const auto& [from, to] : held_) text += fmt::format("{} {}\n", from, to);
-  text += "end\n";
+  std::vector<ByteRange> held;
+  if (hasher_.bytes() > 0) held.push_back({0, hasher_.bytes()});
+  for (const auto& [from, to] : held_) held.push_back({from, to});
+  const std::string text = format_segment_record(expected_size_, held);
   // One write in place (a kill cannot tear it); a longer old record's tail stays
   // after "end" until the truncate, and the reader stops at "end".
   if (auto st = write_all(segments_fd_.get(), text.data(), text.size(), segments_path_, 0); !st) return st;
@@ -277,7 +242,7 @@ core::Status Ingest::load_segments() {
     if (text.error().kind == core::ErrorKind::NotFound) return {};
     return restart();
   }
-  auto ranges = parse_segments(*text, expected_size_);
+  auto ranges = parse_segment_record(*text, expected_size_);
   struct stat sb {};
   if (!ranges || ::fstat(fd_.get(), &sb) != 0 ||
       (!ranges->empty() && ranges->back().to > static_cast<uint64_t>(sb.st_size))) {

@@ -47,6 +47,7 @@
 #include "digest/digest.h"
 #include "manifest/manifest.h"
 #include "store/fs_util.h"
+#include "store/segment_record.h"
 
 namespace ferry::store {
 
@@ -71,13 +72,6 @@ std::string referrer_of(const manifest::Descriptor& d);
 // layer (registries cap single layers around 10 GB) yet keeps a hostile endless body
 // from filling the disk.
 inline constexpr uint64_t kMaxUnsizedBlob = 32ULL << 30;
-
-// A byte range [from, to) of a blob.
-struct ByteRange {
-  uint64_t from = 0, to = 0;
-  uint64_t size() const { return to - from; }
-  friend bool operator==(const ByteRange&, const ByteRange&) = default;
-};
 
 class Ingest;
 
