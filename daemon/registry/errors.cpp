@@ -6,23 +6,32 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/redact.h"
+
 namespace ferry::registry {
 
 namespace {
 
 constexpr size_t kMaxDetail = 200;  // one readable line, never a whole HTML page
 
+// Control bytes (newlines of an HTML page) become spaces, runs of spaces one; then
+// core::printable escapes what is not UTF-8 and bounds the length.
 std::string one_line(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (out.size() >= kMaxDetail) {
-      out += "...";
-      break;
-    }
-    unsigned char u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
+  std::string spaced;
+  for (char c : s.substr(0, kMaxDetail + 1)) {
+    const auto u = static_cast<unsigned char>(c);
+    const char put = u < 0x20 ? ' ' : c;
+    if (put == ' ' && (spaced.empty() || spaced.back() == ' ')) continue;
+    spaced.push_back(put);
   }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
+  while (!spaced.empty() && spaced.back() == ' ') spaced.pop_back();
+  // Escapes take four bytes: shorten the input until the line fits.
+  std::string out;
+  for (size_t n = kMaxDetail;; n -= n / 4 + 1) {
+    out = core::printable(spaced, n);
+    if (out.size() <= kMaxDetail + 3) break;
+  }
+  if (s.size() > kMaxDetail + 1 && !out.ends_with("...")) out += "...";
   return out;
 }
 
@@ -78,9 +87,11 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
   std::string copy(value);
   const char* end = strptime(copy.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (end == nullptr || *end != '\0') return std::nullopt;
-  auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
-  auto delta = std::chrono::duration_cast<std::chrono::seconds>(when - now);
-  return std::max(delta, std::chrono::seconds(0));
+  // In whole seconds of time_t: a date far in the future (year 9999) would overflow
+  // the system clock's nanoseconds. Past dates mean "now".
+  const int64_t when = static_cast<int64_t>(timegm(&tm));
+  const int64_t at = static_cast<int64_t>(std::chrono::system_clock::to_time_t(now));
+  return std::chrono::seconds(when > at ? when - at : 0);
 }
 
 core::Error error_from_response(const http::Response& resp, std::string_view what,

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <string>
 
+#include "core/redact.h"
+
 namespace ferry::registry {
 namespace {
 
@@ -128,6 +130,15 @@ TEST(ErrorFromResponse, ReducesAwkwardBodiesToOneShortLine) {
   EXPECT_EQ(e.message.substr(e.message.size() - 3), "...");
 }
 
+TEST(ErrorFromResponse, BytesThatAreNotUtf8AreEscapedAndTheLineStaysBounded) {
+  core::Error e = error_from_response(response(500, std::string(1000, '\xff')), kWhat);
+  EXPECT_TRUE(core::is_utf8(e.message)) << e.message;
+  EXPECT_NE(e.message.find("\\xff"), std::string::npos) << e.message;
+  EXPECT_LE(e.message.size(), kMaxMessage);
+  core::Error mixed = error_from_response(response(500, R"({"message":"caf\u00e9 \u202e \u0001ok"})"), kWhat);
+  EXPECT_EQ(mixed.message, std::string(kWhat) + ": HTTP 500: caf\xc3\xa9 \xe2\x80\xae ok");
+}
+
 TEST(ErrorFromResponse, KeepsRetryAfter) {
   core::Error seconds = error_from_response(response(429, "", {{"retry-after", "17"}}), kWhat);
   EXPECT_EQ(seconds.retry_after, std::optional<std::chrono::seconds>(17s));
@@ -160,6 +171,8 @@ TEST(ParseRetryAfter, ReadsSecondsHttpDatesAndRejectsGarbage) {
       {"Wed, 21 Oct 2015 07:28:00", date, std::nullopt},
       {"Wed, 21 Oct 2015 07:28:00 GMT trailing", date, std::nullopt},
       {"99999999999999999999999", date, std::nullopt},
+      // Far past the system clock's nanosecond range: counted in seconds, no overflow.
+      {"Fri, 31 Dec 9999 23:59:59 GMT", date, std::chrono::seconds(253402300799 - 1445412480)},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.value);
