@@ -27,9 +27,8 @@ constexpr std::array<std::string_view, 3> kDockerHubAliases = {
 constexpr std::uintmax_t kMaxConfigBytes = 16 * 1024 * 1024;
 
 core::Error config_error(std::string_view origin, std::string_view problem) {
-  return core::Error{core::ErrorKind::InvalidInput,
-                     fmt::format("invalid docker config {}: {}", detail::printable(origin), problem),
-                     0, {}, std::nullopt};
+  return core::error(core::ErrorKind::InvalidInput,
+                     fmt::format("invalid docker config {}: {}", detail::printable(origin), problem));
 }
 
 // A string field: absent or null is "", another type an error.

@@ -21,8 +21,7 @@ namespace {
 constexpr uint64_t kMaxIndexJson = 64ull << 20;  // index.json of a big layout; still bounded
 
 core::Error bad(const fs::path& out, std::string why) {
-  return core::Error{core::ErrorKind::Internal, fmt::format("{}: {}", out.string(), std::move(why)), 0, {},
-                     std::nullopt};
+  return core::error(core::ErrorKind::Internal, fmt::format("{}: {}", out.string(), std::move(why)));
 }
 
 core::Status check_regular_nonempty(const fs::path& p) {

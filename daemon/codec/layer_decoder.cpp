@@ -26,7 +26,7 @@ constexpr int kAutoDetectWindow = 15 + 32;  // max window, gzip or zlib header
 constexpr size_t kMagicBytes = 4;           // zstd's magic is the longest
 
 core::Error invalid(std::string message) {
-  return core::Error{core::ErrorKind::InvalidInput, std::move(message), 0, {}, std::nullopt};
+  return core::error(core::ErrorKind::InvalidInput, std::move(message));
 }
 
 }  // namespace
@@ -130,14 +130,13 @@ core::Status LayerDecoder::State::start(Compression c) {
   format = c;
   if (c == Compression::Gzip) {
     if (inflateInit2(&zs, kAutoDetectWindow) != Z_OK) {
-      return failed(core::Error{core::ErrorKind::Internal, "zlib inflateInit2 failed", 0, {}, std::nullopt});
+      return failed(core::error(core::ErrorKind::Internal, "zlib inflateInit2 failed"));
     }
     zs_ready = true;
   } else if (c == Compression::Zstd) {
     zd = ZSTD_createDStream();
     if (zd == nullptr || ZSTD_isError(ZSTD_initDStream(zd))) {
-      return failed(core::Error{core::ErrorKind::Internal, "libzstd: cannot create a decompression context", 0, {},
-                                std::nullopt});
+      return failed(core::error(core::ErrorKind::Internal, "libzstd: cannot create a decompression context"));
     }
   }
   std::string first = std::move(head);

@@ -21,7 +21,7 @@ core::Error file_error(std::string_view what, std::string_view step, int err) {
   core::ErrorKind kind = core::ErrorKind::Io;
   if (err == ENOENT || err == ENOTDIR) kind = core::ErrorKind::NotFound;
   if (err == ENOSPC || err == EDQUOT) kind = core::ErrorKind::NoSpace;
-  return core::Error{kind, fmt::format("{}: cannot {}: {}", what, step, std::strerror(err)), 0, {}, std::nullopt};
+  return core::error(kind, fmt::format("{}: cannot {}: {}", what, step, std::strerror(err)));
 }
 
 // Closes the descriptor on every path out.

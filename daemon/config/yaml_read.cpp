@@ -65,8 +65,8 @@ std::string_view type_name(const YAML::Node& node) {
 core::Error error_at(const Source& source, const YAML::Mark& mark, std::string_view message) {
   int line = mark.is_null() ? 1 : mark.line + 1;
   int column = mark.is_null() ? 1 : mark.column + 1;
-  return core::Error{core::ErrorKind::InvalidInput,
-                     fmt::format("{}:{}:{}: {}", source.origin, line, column, message), 0, {}, std::nullopt};
+  return core::error(core::ErrorKind::InvalidInput,
+                     fmt::format("{}:{}:{}: {}", source.origin, line, column, message));
 }
 
 tl::unexpected<core::Error> fail_at(const Source& source, const YAML::Mark& mark, std::string_view message) {

@@ -56,8 +56,18 @@ template <class T>
 using Result = tl::expected<T, Error>;
 using Status = Result<void>;
 
+// An error by kind and message (and the HTTP status it came with, if any): the one
+// way to make one, so that a field added to Error never shifts a positional list.
+inline Error error(ErrorKind kind, std::string message, int http_status = 0) {
+  Error e;
+  e.kind = kind;
+  e.message = std::move(message);
+  e.http_status = http_status;
+  return e;
+}
+
 inline tl::unexpected<Error> fail(ErrorKind kind, std::string message) {
-  return tl::unexpected<Error>(Error{kind, std::move(message), 0, {}, std::nullopt});
+  return tl::unexpected<Error>(error(kind, std::move(message)));
 }
 inline tl::unexpected<Error> fail(Error e) { return tl::unexpected<Error>(std::move(e)); }
 

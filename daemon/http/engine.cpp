@@ -62,7 +62,7 @@ core::Error curl_error(CURLcode code, const char* errbuf, const std::string& wha
       break;
     default: break;
   }
-  return core::Error{kind, what + ": " + detail, 0, {}, std::nullopt};
+  return core::error(kind, what + ": " + detail);
 }
 
 }  // namespace
@@ -116,8 +116,7 @@ struct Transfer {
       got = ::pread(self->body_fd, buf, want, static_cast<off_t>(body.offset + self->body_pos));
     } while (got < 0 && errno == EINTR);
     if (got <= 0) {
-      self->sink_error = got == 0 ? core::Error{core::ErrorKind::Io, body.file + ": shorter than the upload expects",
-                                                0, {}, std::nullopt}
+      self->sink_error = got == 0 ? core::error(core::ErrorKind::Io, body.file + ": shorter than the upload expects")
                                   : core::errno_error("read", body.file, errno);
       return CURL_READFUNC_ABORT;
     }
@@ -149,10 +148,9 @@ struct Transfer {
     } else if (resp.status == 206) {
       auto range = parse_content_range(resp.header("content-range"));
       if (!range || range->first != req.range_from) {
-        sink_error = core::Error{core::ErrorKind::RangeIgnored,
+        sink_error = core::error(core::ErrorKind::RangeIgnored,
                                  fmt::format("206 answer starts at {}, asked for {}",
-                                             range ? std::to_string(range->first) : "?", req.range_from),
-                                 206, {}, std::nullopt};
+                                             range ? std::to_string(range->first) : "?", req.range_from), 206);
         return false;
       }
     }
@@ -178,9 +176,8 @@ struct Transfer {
         self->error_body_cut = true;
         return CURL_WRITEFUNC_ERROR;
       }
-      self->sink_error = core::Error{core::ErrorKind::SizeMismatch,
-                                     fmt::format("response body over the {} byte limit", self->req.max_body),
-                                     0, {}, std::nullopt};
+      self->sink_error = core::error(core::ErrorKind::SizeMismatch,
+                                     fmt::format("response body over the {} byte limit", self->req.max_body));
       return CURL_WRITEFUNC_ERROR;
     }
     self->resp.body.append(data, n);
@@ -317,10 +314,9 @@ struct Engine::Impl {
     }
     for (CURL* easy : overdue) {
       Transfer& t = *transfers.at(easy);
-      t.sink_error = core::Error{core::ErrorKind::Timeout,
+      t.sink_error = core::error(core::ErrorKind::Timeout,
                                  fmt::format("{} {}: Operation timed out after {} milliseconds", t.req.method,
-                                             core::redact_url(t.req.url), t.req.max_time.count()),
-                                 0, {}, std::nullopt};
+                                             core::redact_url(t.req.url), t.req.max_time.count()));
       finish(easy, CURLE_OPERATION_TIMEDOUT);
     }
   }
@@ -485,7 +481,7 @@ core::Status Engine::run(const std::function<bool()>& done) {
   } clear_abort{*impl_};
   for (;;) {
     if (cancelled_.load()) {
-      impl_->fail_all(core::Error{core::ErrorKind::Cancelled, "cancelled", 0, {}, std::nullopt});
+      impl_->fail_all(core::error(core::ErrorKind::Cancelled, "cancelled"));
       while (!impl_->timers.empty()) impl_->timers.pop();
       impl_->drop_offloaded();
       return core::fail(core::ErrorKind::Cancelled, "cancelled");
@@ -529,7 +525,7 @@ core::Result<Response> Engine::perform(Request req) {
   std::optional<core::Result<Response>> out;
   submit(std::move(req), [&out](core::Result<Response> r) { out = std::move(r); });
   auto st = run([&out] { return out.has_value(); });
-  if (!out) return core::fail(st ? core::Error{core::ErrorKind::Internal, "request lost", 0, {}, {}} : st.error());
+  if (!out) return core::fail(st ? core::error(core::ErrorKind::Internal, "request lost") : st.error());
   return std::move(*out);
 }
 

@@ -89,7 +89,7 @@ class Pusher {
       img->out.seconds = std::chrono::duration<double>(engine_.clock().now() - started).count();
       if (!img->failed() && !img->out.unchanged && !img->top_put) {
         // Never report a push whose tag did not go up (no silent success).
-        fail_image(i, core::Error{core::ErrorKind::Internal, "the tag's manifest was never sent", 0, {}, std::nullopt});
+        fail_image(i, core::error(core::ErrorKind::Internal, "the tag's manifest was never sent"));
       }
       if (!img->failed()) {
         log_image(*img);

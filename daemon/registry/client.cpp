@@ -181,9 +181,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         if (c.scheme == "basic") basic = true;
       }
       if (!bearer && !basic) {
-        return finish_ping(core::Error{core::ErrorKind::Unsupported,
-                                       fmt::format("registry {}: no supported auth scheme in challenge", host),
-                                       401, {}, std::nullopt});
+        return finish_ping(core::error(core::ErrorKind::Unsupported,
+                                       fmt::format("registry {}: no supported auth scheme in challenge", host), 401));
       }
       return finish_ping(std::nullopt);
     }
@@ -373,12 +372,11 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   }
 
   core::Error cap_error(const Op& op) const {
-    return core::Error{core::ErrorKind::Timeout,
+    return core::error(core::ErrorKind::Timeout,
                        fmt::format("GET {}: not complete within its time cap of {:.1f} s ({} s + {} bytes at {} bytes/s, "
                                    "retry.blob_min_rate); the partial is kept for the next run",
                                    core::redact_url(op.url), static_cast<double>(op.cap.count()) / 1000,
-                                   opts.retry.blob_time_base.count(), op.cap_bytes, opts.retry.blob_min_rate),
-                       0, {}, std::nullopt};
+                                   opts.retry.blob_time_base.count(), op.cap_bytes, opts.retry.blob_min_rate));
   }
 
   void retry(std::shared_ptr<Op> op, const core::Error& why) {
@@ -653,9 +651,8 @@ struct BlobUploadOp : std::enable_shared_from_this<BlobUploadOp> {
   }
 
   core::Error missing_location(const http::Response& r, const std::string& what) {
-    return core::Error{core::ErrorKind::InvalidInput,
-                       fmt::format("{}: HTTP {} without a Location header", what, r.status), static_cast<int>(r.status),
-                       {}, std::nullopt};
+    return core::error(core::ErrorKind::InvalidInput,
+                       fmt::format("{}: HTTP {} without a Location header", what, r.status), static_cast<int>(r.status));
   }
 
   void start() {

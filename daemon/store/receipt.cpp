@@ -22,8 +22,7 @@ std::string utc_now() {
 }
 
 core::Error bad(const std::filesystem::path& path, std::string_view what) {
-  return core::Error{core::ErrorKind::InvalidInput, fmt::format("receipt {}: {}", path.string(), what), 0, {},
-                     std::nullopt};
+  return core::error(core::ErrorKind::InvalidInput, fmt::format("receipt {}: {}", path.string(), what));
 }
 
 }  // namespace

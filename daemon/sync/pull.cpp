@@ -222,8 +222,7 @@ class Puller {
   void check_deadline() {
     if (!deadline_at_ || expired_ || engine_.clock().now() < *deadline_at_) return;
     expired_ = true;
-    core::Error e{core::ErrorKind::Cancelled, fmt::format("deadline of {} exceeded", opts_.deadline_text), 0, {},
-                  std::nullopt};
+    core::Error e = core::error(core::ErrorKind::Cancelled, fmt::format("deadline of {} exceeded", opts_.deadline_text));
     spdlog::warn("deadline reached, stopping transfers deadline={} in_flight={} queued={}", opts_.deadline_text,
                  clients_.in_flight(), queue_.size());
     if (!planned_) {
@@ -301,10 +300,9 @@ class Puller {
     if (!r) return fail_image(i, r.error());
     const auto& ref = img.out.ref;
     if (ref.digest && r->digest != *ref.digest) {
-      return fail_image(i, core::Error{core::ErrorKind::DigestMismatch,
+      return fail_image(i, core::error(core::ErrorKind::DigestMismatch,
                                        fmt::format("manifest hashes to {}, reference pins {}", r->digest.str(),
-                                                   ref.digest->str()),
-                                       0, {}, std::nullopt});
+                                                   ref.digest->str())));
     }
     img.out.digest = r->digest;
     discover(i);
@@ -335,11 +333,10 @@ class Puller {
       if (img.failed()) return;
       if (!manifest::is_index_type(d.media_type) || !img.indexes_asked.insert(d.digest).second) continue;
       if (level + 1 > manifest::kMaxIndexDepth || img.indexes_asked.size() > manifest::kMaxTreeIndexes + 1) {
-        return fail_image(i, core::Error{core::ErrorKind::InvalidInput,
+        return fail_image(i, core::error(core::ErrorKind::InvalidInput,
                                          fmt::format("indexes nested deeper than {} levels (or more than {}) at {}",
                                                      manifest::kMaxIndexDepth, manifest::kMaxTreeIndexes,
-                                                     d.digest.str()),
-                                         0, {}, std::nullopt});
+                                                     d.digest.str())));
       }
       ++img.pending;
       ++img.indexes_pending;
@@ -358,19 +355,17 @@ class Puller {
     if (img.failed()) return;
     if (!r) return fail_image(i, r.error());
     if (r->digest != d.digest || r->size != d.size) {
-      return fail_image(i, core::Error{core::ErrorKind::DigestMismatch,
+      return fail_image(i, core::error(core::ErrorKind::DigestMismatch,
                                        fmt::format("index {} from the index hashes to {}", d.digest.str(),
-                                                   r->digest.str()),
-                                       0, {}, std::nullopt});
+                                                   r->digest.str())));
     }
     auto parsed = manifest::parse(r->body, r->media_type);
     if (!parsed) return fail_image(i, parsed.error().context(fmt::format("index {}", d.digest.str())));
     auto* index = std::get_if<manifest::Index>(&*parsed);
     if (!index) {
-      return fail_image(i, core::Error{core::ErrorKind::InvalidInput,
+      return fail_image(i, core::error(core::ErrorKind::InvalidInput,
                                        fmt::format("{} is named as an index ({}) but is an image manifest",
-                                                   d.digest.str(), d.media_type),
-                                       0, {}, std::nullopt});
+                                                   d.digest.str(), d.media_type)));
     }
     img.nested.push_back({d, std::move(r->body), std::move(*index)});
     // The vector may grow while fetch_nested runs: walk a copy of the entries.
@@ -422,20 +417,18 @@ class Puller {
                                --im.pending;
                                if (!r) return fail_image(i, r.error());
                                if (r->digest != d.digest || r->size != d.size) {
-                                 return fail_image(i, core::Error{core::ErrorKind::DigestMismatch,
+                                 return fail_image(i, core::error(core::ErrorKind::DigestMismatch,
                                                                   fmt::format("manifest {} from the index hashes to {}",
-                                                                              d.digest.str(), r->digest.str()),
-                                                                  0, {}, std::nullopt});
+                                                                              d.digest.str(), r->digest.str())));
                                }
                                auto parsed = manifest::parse(r->body, r->media_type);
                                if (!parsed) return fail_image(i, parsed.error());
                                auto* m = std::get_if<manifest::ImageManifest>(&*parsed);
                                if (!m) {
-                                 return fail_image(i, core::Error{core::ErrorKind::InvalidInput,
+                                 return fail_image(i, core::error(core::ErrorKind::InvalidInput,
                                                                   fmt::format("{} is named as an image manifest ({}) "
                                                                               "but is an index",
-                                                                              d.digest.str(), d.media_type),
-                                                                  0, {}, std::nullopt});
+                                                                              d.digest.str(), d.media_type)));
                                }
                                im.children.push_back({d, std::move(r->body), std::move(*m)});
                              });
@@ -480,9 +473,8 @@ class Puller {
           if (!manifest::is_foreign_layer(l)) {
             blobs.push_back(l);
           } else if (!opts_.fetch_foreign) {
-            fail_image(i, core::Error{core::ErrorKind::Denied,
-                                      fmt::format("foreign layer {} refused (foreign_layers: refuse)", l.digest.str()),
-                                      0, {}, std::nullopt});
+            fail_image(i, core::error(core::ErrorKind::Denied,
+                                      fmt::format("foreign layer {} refused (foreign_layers: refuse)", l.digest.str())));
           } else if (!l.urls.empty()) {
             blobs.push_back(l);
           }
@@ -829,7 +821,7 @@ class Puller {
       for (const auto& child : c.children) img.out.entries.push_back(child.desc);
     }
     if (img.out.entries.empty()) {
-      return fail_image(i, core::Error{core::ErrorKind::NotFound, "the index names no manifest", 0, {}, std::nullopt});
+      return fail_image(i, core::error(core::ErrorKind::NotFound, "the index names no manifest"));
     }
     img.complete = true;
     // What the tag resolved to: the index, the schema1 digest (what HEAD will say), or the manifest.

@@ -53,9 +53,8 @@ void lookup_tag(registry::Client& client, const std::shared_ptr<Discovery>& d, s
   const std::string repo = d->subject_ref.repository;
   client.get_manifest(repo, tag, true, [d, slot, tag](core::Result<registry::ManifestReply> r) {
     if (r && r->digest.empty()) {
-      d->fail(core::Error{core::ErrorKind::InvalidInput,
-                          fmt::format("referrers tag {}: the registry's HEAD names no Docker-Content-Digest", tag), 0,
-                          {}, std::nullopt});
+      d->fail(core::error(core::ErrorKind::InvalidInput,
+                          fmt::format("referrers tag {}: the registry's HEAD names no Docker-Content-Digest", tag)));
     } else if (r) {
       d->slots[slot].push_back({tagged(d->subject_ref, tag), r->digest});
     } else if (r.error().http_status != 404) {

@@ -28,7 +28,7 @@ struct LayerFacts {
 };
 
 core::Error schema1_error(core::ErrorKind kind, std::string message) {
-  return core::Error{kind, "schema1 image: " + std::move(message), 0, {}, std::nullopt};
+  return core::error(kind, "schema1 image: " + std::move(message));
 }
 
 // The size of a stored layer and the sha256 of what it inflates to.

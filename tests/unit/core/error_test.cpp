@@ -9,20 +9,20 @@
 using namespace ferry::core;
 
 TEST(Error, RetryableFollowsStatusThenKind) {
-  Error e{ErrorKind::NotFound, "x", 404, {}, {}};
+  Error e = error(ErrorKind::NotFound, "x", 404);
   EXPECT_FALSE(e.retryable());
   e.http_status = 429;
   EXPECT_TRUE(e.retryable());
   e.http_status = 503;
   EXPECT_TRUE(e.retryable());
-  Error net{ErrorKind::Network, "reset", 0, {}, {}};
+  Error net = error(ErrorKind::Network, "reset");
   EXPECT_TRUE(net.retryable());
-  Error digest{ErrorKind::DigestMismatch, "bad", 0, {}, {}};
+  Error digest = error(ErrorKind::DigestMismatch, "bad");
   EXPECT_FALSE(digest.retryable());
 }
 
 TEST(Error, ContextPrefixesOutermostLast) {
-  Error e{ErrorKind::Network, "connection reset", 0, {}, {}};
+  Error e = error(ErrorKind::Network, "connection reset");
   e.context("GET /v2/x/blobs/sha256:ab").context("pull x:1");
   EXPECT_EQ(e.message, "pull x:1: GET /v2/x/blobs/sha256:ab: connection reset");
 }

@@ -391,7 +391,7 @@ TEST(Engine, AbortEndsTheRunWithItsErrorAndTheNextRunWorks) {
   for (int i = 0; i < 2; ++i) {
     engine.submit(get(server, "/slow"), [&results](core::Result<Response> r) { results.push_back(std::move(r)); });
   }
-  const core::Error why{core::ErrorKind::Cancelled, "deadline of 1s exceeded", 0, {}, std::nullopt};
+  const core::Error why = core::error(core::ErrorKind::Cancelled, "deadline of 1s exceeded");
   bool later_timer_ran = false;
   std::optional<core::Result<Response>> submitted_after;
   engine.schedule(std::chrono::milliseconds(0), [&] {

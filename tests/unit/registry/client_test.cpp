@@ -150,7 +150,7 @@ class ClientTest : public ::testing::Test {
     std::optional<core::Result<ManifestReply>> out;
     c.get_manifest(repo, "latest", head_only, [&out](core::Result<ManifestReply> r) { out = std::move(r); });
     auto st = engine_.run([&out] { return out.has_value(); });
-    if (!out) return core::fail(st ? core::Error{core::ErrorKind::Internal, "no answer", 0, {}, {}} : st.error());
+    if (!out) return core::fail(st ? core::error(core::ErrorKind::Internal, "no answer") : st.error());
     return std::move(*out);
   }
 
@@ -159,7 +159,7 @@ class ClientTest : public ::testing::Test {
     c.get_blob(std::string(kRepo), digest::sha256_of(blob_body()), sink,
                [&out](core::Status st) { out = std::move(st); }, size);
     auto st = engine_.run([&out] { return out.has_value(); });
-    if (!out) return core::fail(st ? core::Error{core::ErrorKind::Internal, "no answer", 0, {}, {}} : st.error());
+    if (!out) return core::fail(st ? core::error(core::ErrorKind::Internal, "no answer") : st.error());
     return std::move(*out);
   }
 

@@ -82,7 +82,7 @@ class UploadTest : public ::testing::Test {
     std::optional<core::Result<T>> out;
     start([&out](core::Result<T> r) { out = std::move(r); });
     auto st = engine_.run([&out] { return out.has_value(); });
-    if (!out) return core::fail(st ? core::Error{core::ErrorKind::Internal, "no answer", 0, {}, {}} : st.error());
+    if (!out) return core::fail(st ? core::error(core::ErrorKind::Internal, "no answer") : st.error());
     return std::move(*out);
   }
 
