@@ -138,11 +138,10 @@ struct ImportArgs {
 void add_import_options(CLI::App& cmd, ImportArgs& args);
 int run_import(const ImportArgs& args);
 
-// Checks and imports an export directory, bundle or tarball into `store` (whose lock
-// the caller holds), printing what it did; nothing of a file that does not verify
-// lands. Returns the references recorded in index.json.
-[[nodiscard]] core::Result<std::vector<std::string>> import_source(const std::filesystem::path& src,
-                                                                   store::Store& store);
+// airgap::import_source, printing its problems and what it imported (import and
+// push --from). Returns the references recorded in index.json.
+[[nodiscard]] core::Result<std::vector<std::string>> import_and_print(const std::filesystem::path& src,
+                                                                      store::Store& store);
 
 // --username and --password-stdin (pull, push) go together: nullopt when neither is
 // given, else the user with one line of `in` as the password (a trailing \r dropped).

@@ -11,15 +11,12 @@
 // the blobs the store now holds, for `ferry export --since` on the online side.
 // Exit codes: 0 imported, 1 something did not verify or is missing (the store
 // then holds at most verified blobs, no new references), 2 usage.
-#include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
 
+#include "airgap/import.h"
 #include "cli/commands.h"
-#include "export/archive_check.h"
-#include "export/archive_import.h"
-#include "export/export_set.h"
 #include "store/lock.h"
 #include "store/receipt.h"
 #include "store/store.h"
@@ -34,88 +31,18 @@ void add_import_options(CLI::App& cmd, ImportArgs& a) {
   cmd.add_option("--receipt", a.receipt, "afterwards, write the blobs the store holds here (for ferry export --since)");
 }
 
-namespace {
-
-struct Checked {
-  exporter::ArchiveScan scan;
-  exporter::ArchiveReport report;
-};
-
-core::Error import_error(std::string message) {
-  return core::Error{core::ErrorKind::InvalidInput, std::move(message), 0, {}, std::nullopt};
-}
-
-}  // namespace
-
-core::Result<std::vector<std::string>> import_source(const fs::path& src, store::Store& store) {
-  std::error_code ec;
-  if (!fs::exists(src, ec)) return core::fail(core::ErrorKind::NotFound, src.string() + ": no such file or directory");
-  std::vector<fs::path> tars;
-  if (fs::is_directory(src, ec)) {
-    auto problems = exporter::check_sums(src);
-    for (const auto& p : problems) print_error("import", fmt::format("{}: {}", src.string(), p));
-    if (!problems.empty()) return core::fail(import_error(fmt::format("{}: SHA256SUMS does not hold; nothing imported", src.string())));
-    auto listed = exporter::list_tarballs(src);
-    if (!listed) return core::fail(std::move(listed.error()));
-    tars = std::move(*listed);
-  } else {
-    tars.push_back(src);
-  }
-
-  // Check everything first: one bad file imports nothing.
-  std::vector<Checked> checked;
-  for (const auto& t : tars) {
-    auto scan = exporter::ArchiveScan::scan(t);
-    if (!scan) return core::fail(scan.error());
-    auto report = exporter::check_archive(*scan);
-    if (!report.ok()) {
-      for (const auto& p : report.problem_lines()) print_error("import", fmt::format("{}: {}", t.string(), p));
-      return core::fail(import_error(fmt::format("{} does not verify; nothing imported", t.string())));
-    }
-    checked.push_back({std::move(*scan), std::move(report)});
-  }
-
-  for (const auto& c : checked) {  // before any blob lands
-    auto missing = exporter::missing_omitted(store, c.report);
-    for (const auto& m : missing) {
-      print_error("import",
-                  fmt::format("{}: left out of the delta and not in the store: {}", c.scan.path().string(), m));
-    }
-    if (!missing.empty()) {
-      return core::fail(import_error(fmt::format(
-          "{}: {} layer{} missing from {} (import the full bundle or export from an older receipt); nothing imported",
-          c.scan.path().string(), missing.size(), missing.size() == 1 ? "" : "s", store.root().string())));
-    }
-  }
-  std::map<std::string, std::vector<manifest::Descriptor>> refs;
-  size_t added = 0, present = 0;
-  uint64_t bytes = 0;
-  for (const auto& c : checked) {
-    auto r = exporter::import_archive(store, c.scan, c.report);
-    if (!r) return core::fail(r.error());
-    added += r->blobs_added;
-    present += r->blobs_present;
-    bytes += r->bytes_added;
-    for (auto& [ref, list] : r->references) {
-      auto& all = refs[ref];
-      for (auto& d : list) {
-        if (std::none_of(all.begin(), all.end(), [&](const auto& x) { return x.digest == d.digest; })) all.push_back(d);
-      }
-    }
-  }
-  std::vector<store::IndexEntry> entries;
-  std::vector<std::string> names;
-  for (const auto& [ref, list] : refs) {
-    for (const auto& d : list) entries.push_back({d, ref});
-    names.push_back(ref);
-    fmt::print("imported {} ({} manifest{})\n", ref, list.size(), list.size() == 1 ? "" : "s");
-  }
-  if (!entries.empty()) {
-    if (auto st = store.upsert_index(entries); !st) return core::fail(st.error());
+core::Result<std::vector<std::string>> import_and_print(const fs::path& src, store::Store& store) {
+  std::vector<std::string> problems;
+  auto imported = airgap::import_source(src, store, problems);
+  for (const auto& p : problems) print_error("import", p);
+  if (!imported) return core::fail(imported.error());
+  for (const auto& r : imported->references) {
+    fmt::print("imported {} ({} manifest{})\n", r.reference, r.manifests, r.manifests == 1 ? "" : "s");
   }
   fmt::print("import: {}: {} tarball{}, {} blobs added ({} bytes), {} already present, {} references\n",
-             src.string(), checked.size(), checked.size() == 1 ? "" : "s", added, bytes, present, refs.size());
-  return names;
+             src.string(), imported->tarballs, imported->tarballs == 1 ? "" : "s", imported->blobs_added,
+             imported->bytes_added, imported->blobs_present, imported->references.size());
+  return imported->names();
 }
 
 int run_import(const ImportArgs& a) {
@@ -126,7 +53,7 @@ int run_import(const ImportArgs& a) {
   if (!store) return failed(store.error().message);
   auto lock = store::StoreLock::acquire(*store);
   if (!lock) return failed(lock.error().message);
-  auto imported = import_source(a.source, *store);
+  auto imported = import_and_print(a.source, *store);
   if (!imported) return failed(imported.error().message);
   if (!a.receipt.empty()) {
     auto receipt = store::receipt_of_store(*store);

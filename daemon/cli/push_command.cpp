@@ -98,7 +98,7 @@ int run_push(const PushArgs& a, http::Engine& engine) {
   auto lock = store::StoreLock::acquire(*store);
   if (!lock) return failed(lock.error().message);
   if (!a.from.empty()) {
-    auto imported = import_source(a.from, *store);
+    auto imported = import_and_print(a.from, *store);
     if (!imported) return failed(imported.error().message);
     if (sources.empty()) {
       if (imported->empty()) return failed(fmt::format("{} names no images", a.from));

@@ -23,9 +23,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "airgap/export_files.h"
 #include "cli/commands.h"
 #include "core/parallel.h"
-#include "cli/export_files.h"
 #include "cli/progress.h"
 #include "cli/run_report.h"
 #include "config/config.h"
@@ -88,8 +88,8 @@ void export_image(const store::Store& store, exporter::ExportSetBuilder& set, co
                   const sync::PulledImage& img, ImageOutcome& out) {
   core::Result<std::vector<std::string>> names = std::vector<std::string>{};
   if (img.error) {
-    names = carry_reference(set, img.ref.str());
-  } else if (auto files = export_reference(store, set, img.ref, img.entries, {}, false, file_names); files) {
+    names = airgap::carry_reference(set, img.ref.str());
+  } else if (auto files = airgap::export_reference(store, set, img.ref, img.entries, {}, false, file_names); files) {
     names = std::move(files->names);
     out.exported = files->written;
   } else {

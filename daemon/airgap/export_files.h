@@ -1,6 +1,6 @@
 // The files of one reference in an export set: one docker-load tarball (and/or OCI
-// archive) per platform image, named by sync::export_file_name. Shared by `ferry
-// sync` (after a run) and `ferry export` (from the store).
+// archive) per platform image, named by sync::ExportNames. Shared by `ferry sync`
+// (after or during a run) and `ferry export` (from the store).
 #pragma once
 
 #include <string>
@@ -13,7 +13,7 @@
 #include "store/store.h"
 #include "sync/export_names.h"
 
-namespace ferry::cli {
+namespace ferry::airgap {
 
 struct ExportFormats {
   bool docker = true;
@@ -27,9 +27,10 @@ struct ExportedFiles {
 };
 
 // Adds the files of `ref` (its index.json entries) to `set`. A file the current set
-// holds for exactly the same manifests is hard-linked instead of rewritten unless
-// `rewrite`. File names come from `names`, made once for every reference of the run
-// so that names that would collide are told apart before anything is written.
+// holds for exactly the same manifests, format and reference is hard-linked instead
+// of rewritten unless `rewrite`. File names come from `names`, made once for every
+// reference of the run so that names that would collide are told apart before
+// anything is written. Thread-safe for different references (the builder locks).
 [[nodiscard]] core::Result<ExportedFiles> export_reference(const store::Store& store, exporter::ExportSetBuilder& set,
                                                            const reference::Reference& ref,
                                                            const std::vector<manifest::Descriptor>& entries,
@@ -41,4 +42,4 @@ struct ExportedFiles {
 [[nodiscard]] core::Result<std::vector<std::string>> carry_reference(exporter::ExportSetBuilder& set,
                                                                      const std::string& reference);
 
-}  // namespace ferry::cli
+}  // namespace ferry::airgap

@@ -1,0 +1,180 @@
+// The air-gap workflow against real stores and export sets: a reference's files
+// written, then hard-linked when nothing changed, carried when its image failed;
+// import of a tarball and of an export directory (references recorded last, the
+// problems named), refusals that land nothing.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "airgap/export_files.h"
+#include "airgap/import.h"
+#include "export/archive_check.h"
+#include "export/export.h"
+#include "unit/export/image_builder.h"
+#include "unit/export/test_util.h"
+
+namespace fs = std::filesystem;
+using namespace ferry;
+using namespace ferry::exporter::testing;
+
+namespace {
+
+class AirgapTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store.emplace(open_store("online"));
+    base = make_layer(tmp.path() / "l.tar", {{"base", "shared"}});
+    app = make_layer(tmp.path() / "l.tar", {{"app", std::string(3000, 'a')}});
+    image = build_image(*store, "example.com/app:1", {base, app});
+    entries = {image.image.descriptor};
+    names = sync::ExportNames({image.image.ref});
+  }
+
+  store::Store open_store(const std::string& name) {
+    auto s = store::Store::open(tmp.path() / name, true);
+    EXPECT_TRUE(s) << s.error().message;
+    return std::move(*s);
+  }
+
+  // One export-set generation holding this test's image (or carrying it).
+  core::Result<airgap::ExportedFiles> export_once(bool carry = false) {
+    auto set = exporter::ExportSetBuilder::begin(tmp.path() / "export");
+    if (!set) return core::fail(set.error());
+    airgap::ExportedFiles files;
+    if (carry) {
+      auto kept = airgap::carry_reference(*set, image.image.ref.str());
+      if (!kept) return core::fail(kept.error());
+      files.names = *kept;
+    } else {
+      auto written = airgap::export_reference(*store, *set, image.image.ref, entries, {}, false, names);
+      if (!written) return written;
+      files = *written;
+    }
+    if (auto st = set->commit(); !st) return core::fail(st.error());
+    return files;
+  }
+
+  TempDir tmp;
+  std::optional<store::Store> store;
+  Layer base, app;
+  BuiltImage image;
+  std::vector<manifest::Descriptor> entries;
+  sync::ExportNames names;
+};
+
+TEST_F(AirgapTest, AReferenceIsWrittenThenReusedThenCarried) {
+  auto first = export_once();
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_EQ(first->names.size(), 1u);
+  EXPECT_TRUE(first->written);
+  const fs::path file = tmp.path() / "export" / first->names[0];
+  ASSERT_TRUE(fs::is_regular_file(file)) << file;
+  auto scan = exporter::ArchiveScan::scan(file);
+  ASSERT_TRUE(scan) << scan.error().message;
+  EXPECT_TRUE(exporter::check_archive(*scan).ok());
+
+  auto again = export_once();  // nothing changed: the file is linked, not rewritten
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->names, first->names);
+  EXPECT_FALSE(again->written);
+
+  auto carried = export_once(true);  // the image failed this run: its last good file stays
+  ASSERT_TRUE(carried) << carried.error().message;
+  EXPECT_EQ(carried->names, first->names);
+  EXPECT_TRUE(fs::is_regular_file(tmp.path() / "export" / first->names[0]));
+}
+
+TEST_F(AirgapTest, AReferenceWhoseManifestIsMissingIsAnErrorNamingIt) {
+  manifest::Descriptor ghost = image.image.descriptor;
+  ghost.digest = digest::sha256_of("not stored");
+  entries = {ghost};
+  auto r = export_once();
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find(ghost.digest.str()), std::string::npos) << r.error().message;
+}
+
+TEST_F(AirgapTest, ImportOfATarballRecordsItsReferencesAfterItsBlobs) {
+  const fs::path tar = tmp.path() / "app.tar";
+  ASSERT_TRUE(exporter::write_docker_archive(*store, {image.image}, tar, {}));
+  auto offline = open_store("offline");
+  std::vector<std::string> problems;
+  auto r = airgap::import_source(tar, offline, problems);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(r->tarballs, 1u);
+  EXPECT_EQ(r->blobs_added, 4u);  // manifest, config, two layers
+  EXPECT_EQ(r->blobs_present, 0u);
+  EXPECT_EQ(r->bytes_added, image.manifest.size() + image.config.size() + base.gz.size() + app.gz.size());
+  ASSERT_EQ(r->references.size(), 1u);
+  EXPECT_EQ(r->references[0].reference, "example.com/app:1");
+  EXPECT_EQ(r->references[0].manifests, 1u);
+  EXPECT_EQ(r->names(), std::vector<std::string>{"example.com/app:1"});
+  auto index = offline.read_index();
+  ASSERT_TRUE(index);
+  ASSERT_EQ(index->size(), 1u);
+  EXPECT_EQ(index->front().descriptor.digest, image.image.descriptor.digest);
+  for (const auto& d : {base.digest, app.digest, image.config_digest}) EXPECT_TRUE(offline.has_blob(d)) << d.str();
+
+  auto twice = airgap::import_source(tar, offline, problems);  // everything already there
+  ASSERT_TRUE(twice) << twice.error().message;
+  EXPECT_EQ(twice->blobs_added, 0u);
+  EXPECT_EQ(twice->blobs_present, 4u);
+}
+
+TEST_F(AirgapTest, ImportOfAnExportDirectoryChecksItsSumsFirst) {
+  auto files = export_once();
+  ASSERT_TRUE(files) << files.error().message;
+  auto offline = open_store("offline");
+  std::vector<std::string> problems;
+  auto r = airgap::import_source(tmp.path() / "export", offline, problems);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->names(), std::vector<std::string>{"example.com/app:1"});
+
+  // One byte changed in the tarball: SHA256SUMS no longer holds, nothing lands.
+  const fs::path tar = fs::canonical(tmp.path() / "export") / files->names[0];
+  {
+    std::fstream f(tar, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(700);
+    f.put('!');
+  }
+  auto fresh = open_store("fresh");
+  problems.clear();
+  auto bad = airgap::import_source(tmp.path() / "export", fresh, problems);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("SHA256SUMS does not hold; nothing imported"), std::string::npos)
+      << bad.error().message;
+  ASSERT_FALSE(problems.empty());
+  EXPECT_NE(problems[0].find(files->names[0]), std::string::npos) << problems[0];
+  auto index = fresh.read_index();
+  ASSERT_TRUE(index);
+  EXPECT_TRUE(index->empty());
+  EXPECT_FALSE(fresh.has_blob(base.digest));
+}
+
+TEST_F(AirgapTest, ImportOfATarballThatDoesNotVerifyLandsNothingAndSaysWhy) {
+  // An image whose config names a diff_id its layer does not have.
+  Layer lying = app;
+  lying.diff_id = digest::sha256_of("another layer");
+  BuiltImage liar = build_image(*store, "example.com/liar:1", {base, lying});
+  const fs::path tar = tmp.path() / "liar.tar";
+  // The writer copies blobs by digest; the lie is in the config, found by the check.
+  ASSERT_TRUE(exporter::write_docker_archive(*store, {liar.image}, tar, {}));
+  auto offline = open_store("offline");
+  std::vector<std::string> problems;
+  auto r = airgap::import_source(tar, offline, problems);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("does not verify; nothing imported"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(problems.empty());
+  EXPECT_TRUE(offline.read_index()->empty());
+}
+
+TEST_F(AirgapTest, ImportOfNothingIsNotFound) {
+  auto offline = open_store("offline");
+  std::vector<std::string> problems;
+  auto r = airgap::import_source(tmp.path() / "absent.tar", offline, problems);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, core::ErrorKind::NotFound);
+  EXPECT_EQ(r.error().message, (tmp.path() / "absent.tar").string() + ": no such file or directory");
+}
+
+}  // namespace
