@@ -2,30 +2,26 @@
 //
 // One run: load the watchlist, take the store lock, pull every entry in one plan
 // (HEAD first: unchanged tags cost one request and nothing else), build a new
-// export set (the tarballs of a changed image written as soon as its blobs are in,
-// while the other images still download; the others hard-linked from the current
-// set) and switch the export directory to it atomically, then record
+// export set (airgap::SyncExport: the tarballs of a changed image written as soon
+// as its blobs are in, while the other images still download; the others
+// hard-linked from the current set) and switch the export directory to it atomically, then record
 // state/last-run.json and print a summary. In daemon mode
 // runs never overlap (one thread), SIGTERM/SIGINT cancel the transfers and leave the
 // partial files for the next run, and SIGHUP reloads the watchlist (a bad one is
 // logged and the old one kept).
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <ctime>
-#include <deque>
 #include <filesystem>
-#include <mutex>
 #include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "airgap/export_files.h"
+#include "airgap/sync_export.h"
 #include "cli/commands.h"
-#include "core/parallel.h"
 #include "cli/progress.h"
 #include "cli/run_report.h"
 #include "config/config.h"
@@ -80,109 +76,6 @@ void print_plan(const config::Watchlist& w, const std::string& store, const std:
 core::Result<config::RegistryResolver> registry_options(const config::Watchlist& w, int max_attempts) {
   return config::registry_resolver(&w, config::RegistryFlags{{}, max_attempts, std::nullopt, {}});
 }
-
-// The files of one reference in the new export set: written when the image
-// changed, hard-linked from the current set otherwise; an image that failed keeps
-// its last good files.
-void export_image(const store::Store& store, exporter::ExportSetBuilder& set, const sync::ExportNames& file_names,
-                  const sync::PulledImage& img, ImageOutcome& out) {
-  core::Result<std::vector<std::string>> names = std::vector<std::string>{};
-  if (img.error) {
-    names = airgap::carry_reference(set, img.ref.str());
-  } else if (auto files = airgap::export_reference(store, set, img.ref, img.entries, {}, false, file_names); files) {
-    names = std::move(files->names);
-    out.exported = files->written;
-  } else {
-    names = core::fail(std::move(files.error()));
-  }
-  if (!names) {
-    out.error = (out.error.empty() ? "" : out.error + "; ") + "export: " + names.error().message;
-    print_error("sync", fmt::format("{}: export: {}", out.reference, names.error().message));
-    return;
-  }
-  for (const auto& n : *names) out.export_file += (out.export_file.empty() ? "" : ",") + n;
-}
-
-// Writes the files of each image as soon as the pull completes it, on a worker
-// thread, while the other images still transfer: the disk writes tarballs during
-// the downloads instead of after them. Images it did not get (failed, unchanged)
-// are exported after the pull, as before.
-class PipelinedExport {
- public:
-  PipelinedExport(const store::Store& store, exporter::ExportSetBuilder& set, const sync::ExportNames& names,
-                  size_t images)
-      : store_(store), set_(set), names_(names), outcomes_(images), done_(images, 0) {
-    // One thread while the pull runs, which needs the other core for hashing and
-    // the network (two or four writers then were no faster on the bench fleet:
-    // 9.6-9.8 s either way).
-    workers_.emplace_back([this] { work(); });
-  }
-  ~PipelinedExport() { finish(); }
-  PipelinedExport(const PipelinedExport&) = delete;
-  PipelinedExport& operator=(const PipelinedExport&) = delete;
-
-  // On the pull's loop thread: image i is complete in the store.
-  void ready(size_t i, const sync::PulledImage& img, const std::vector<digest::Digest>& fetched) {
-    for (const auto& d : fetched) set_.verified().insert(d);  // hashed as they streamed
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back({i, img});
-    }
-    cv_.notify_one();
-  }
-
-  // The pull is over. With `write_queued`, waits until every image handed over is
-  // exported, what is left in the queue getting core::archive_threads() writers;
-  // without (a cancelled run: SIGTERM must stop it within seconds), drops the queue
-  // and waits only for the exports already running.
-  void finish(bool write_queued = true) {
-    {
-      std::lock_guard lock(mu_);
-      if (closing_) return;
-      closing_ = true;
-      if (!write_queued) queue_.clear();
-    }
-    cv_.notify_all();
-    while (write_queued && workers_.size() < core::archive_threads()) workers_.emplace_back([this] { work(); });
-    for (auto& w : workers_) w.join();
-  }
-
-  // After finish(): whether image i was exported here, and the export's part of its outcome.
-  bool exported(size_t i) const { return done_[i]; }
-  const ImageOutcome& outcome(size_t i) const { return outcomes_[i]; }
-
- private:
-  struct Item {
-    size_t index;
-    sync::PulledImage image;
-  };
-
-  void work() {
-    for (;;) {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      Item item = std::move(queue_.front());
-      queue_.pop_front();
-      lock.unlock();
-      auto& o = outcomes_[item.index];
-      o.reference = item.image.ref.str();
-      export_image(store_, set_, names_, item.image, o);
-      done_[item.index] = true;
-    }
-  }
-
-  const store::Store& store_;
-  exporter::ExportSetBuilder& set_;
-  const sync::ExportNames& names_;
-  std::vector<ImageOutcome> outcomes_;
-  std::vector<char> done_;  // each written by one worker; read after finish()
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> queue_;
-  bool closing_ = false;
-  std::vector<std::thread> workers_;  // last: they start once the members above exist
-};
 
 // Push every image this run mirrored to mirror_to (a HEAD on the destination tag
 // makes an image already there cost one request). Outcomes land in `s`.
@@ -320,19 +213,20 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   std::vector<reference::Reference> refs;
   for (const auto& t : targets) refs.push_back(t.ref);
   const sync::ExportNames names(refs);  // decided before anything is written
-  std::optional<PipelinedExport> early;
+  std::optional<airgap::SyncExport> exports;
   if (set) {
-    early.emplace(*store, *set, names, targets.size());
-    opts.on_image_ready = [&early](size_t i, const sync::PulledImage& img, const std::vector<digest::Digest>& fetched) {
-      early->ready(i, img, fetched);
-    };
+    exports.emplace(*store, *set, names, targets.size());
+    opts.on_image_ready = [&exports](size_t i, const sync::PulledImage& img,
+                                     const std::vector<digest::Digest>& fetched) { exports->ready(i, img, fetched); };
   }
   spdlog::info("sync started watchlist={} images={} store={}", l.w.source.string(), targets.size(), l.store);
   opts.progress = terminal_progress();
   auto report = sync::pull(*store, targets, opts, engine);
   finish_progress();
-  if (early) early->finish(report.has_value() && !engine.cancelled());
-  if (!report) return run_failed("sync", report.error().message);
+  if (!report) {
+    if (exports) exports->abandon();
+    return run_failed("sync", report.error().message);
+  }
 
   RunSummary s;
   s.requests = report->requests;
@@ -347,26 +241,20 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
     }
     s.images.push_back(std::move(o));
   }
-  if (set) {
-    // The rest (failed images keep their last files; unchanged ones are linked or
-    // rewritten) in parallel: each archive is CPU (hashing) and disk waits in turn.
-    for (const auto& d : report->committed) set->verified().insert(d);
-    std::vector<size_t> rest;
-    for (size_t i = 0; i < report->images.size(); ++i) {
-      if (!early->exported(i)) {
-        rest.push_back(i);
-        continue;
-      }
-      // Written during the pull. Were index.json not written after it, the image
-      // fails, but its files hold what the registry served, verified: they stay.
-      const auto& e = early->outcome(i);
+  if (exports) {
+    // An image exported during the pull keeps its files even if the run failed it
+    // afterwards (index.json not written): they hold what the registry served, verified.
+    const auto exported = exports->finish(*report, !engine.cancelled());
+    for (size_t i = 0; i < exported.size() && i < s.images.size(); ++i) {
+      const auto& e = exported[i];
       auto& o = s.images[i];
-      o.exported = e.exported;
-      o.export_file = e.export_file;
-      if (!e.error.empty()) o.error = (o.error.empty() ? "" : o.error + "; ") + e.error;
+      o.exported = e.written;
+      for (const auto& n : e.files) o.export_file += (o.export_file.empty() ? "" : ",") + n;
+      if (!e.error.empty()) {
+        o.error = (o.error.empty() ? "" : o.error + "; ") + "export: " + e.error;
+        print_error("sync", fmt::format("{}: export: {}", o.reference, e.error));
+      }
     }
-    core::parallel_for(rest.size(), core::archive_threads(),
-                       [&](size_t k) { export_image(*store, *set, names, report->images[rest[k]], s.images[rest[k]]); });
   }
   if (set) {
     if (auto st = set->commit(); !st) {

@@ -8,6 +8,7 @@
 
 #include "airgap/export_files.h"
 #include "airgap/import.h"
+#include "airgap/sync_export.h"
 #include "export/archive_check.h"
 #include "export/export.h"
 #include "unit/export/image_builder.h"
@@ -166,6 +167,69 @@ TEST_F(AirgapTest, ImportOfATarballThatDoesNotVerifyLandsNothingAndSaysWhy) {
   EXPECT_NE(r.error().message.find("does not verify; nothing imported"), std::string::npos) << r.error().message;
   EXPECT_FALSE(problems.empty());
   EXPECT_TRUE(offline.read_index()->empty());
+}
+
+sync::PulledImage pulled(const BuiltImage& b) {
+  sync::PulledImage img;
+  img.ref = b.image.ref;
+  img.entries = {b.image.descriptor};
+  img.images = {b.image.descriptor};
+  img.digest = b.image.descriptor.digest;
+  return img;
+}
+
+TEST_F(AirgapTest, ASyncExportWritesWhatWasHandedOverAndTheRestAfter) {
+  BuiltImage other = build_image(*store, "example.com/other:2", {base});
+  names = sync::ExportNames({image.image.ref, other.image.ref});
+  sync::PullReport report;
+  report.images = {pulled(image), pulled(other)};
+  std::vector<airgap::ImageExport> results;
+  {
+    auto set = exporter::ExportSetBuilder::begin(tmp.path() / "export");
+    ASSERT_TRUE(set) << set.error().message;
+    {
+      airgap::SyncExport exports(*store, *set, names, 2);
+      exports.ready(0, report.images[0], {base.digest, app.digest});  // during the pull
+      results = exports.finish(report);                               // image 1 after it
+    }
+    ASSERT_EQ(results.size(), 2u);
+    for (const auto& r : results) {
+      EXPECT_EQ(r.error, "");
+      ASSERT_EQ(r.files.size(), 1u);
+      EXPECT_TRUE(r.written);
+    }
+    EXPECT_NE(results[0].files[0], results[1].files[0]);
+    ASSERT_TRUE(set->commit());
+  }  // the builder, and its lock on the export directory, go
+  for (const auto& r : results) EXPECT_TRUE(fs::is_regular_file(tmp.path() / "export" / r.files[0]));
+
+  // Next run: `other` failed to pull, so its last good file is carried; `image` is
+  // unchanged, so its file is linked, not written.
+  report.images[1].error = core::error(core::ErrorKind::Unavailable, "HTTP 503");
+  auto next = exporter::ExportSetBuilder::begin(tmp.path() / "export");
+  ASSERT_TRUE(next) << next.error().message;
+  airgap::SyncExport again(*store, *next, names, 2);
+  auto second = again.finish(report, false);  // as after a cancel: nothing was queued anyway
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_FALSE(second[0].written);
+  EXPECT_EQ(second[0].files, results[0].files);
+  EXPECT_FALSE(second[1].written);
+  EXPECT_EQ(second[1].files, results[1].files);
+  EXPECT_EQ(second[1].error, "");
+}
+
+TEST_F(AirgapTest, ASyncExportNamesAnImageItCouldNotExport) {
+  sync::PulledImage img = pulled(image);
+  img.entries.front().digest = digest::sha256_of("not stored");
+  sync::PullReport report;
+  report.images = {img};
+  auto set = exporter::ExportSetBuilder::begin(tmp.path() / "export");
+  ASSERT_TRUE(set) << set.error().message;
+  airgap::SyncExport exports(*store, *set, names, 1);
+  auto results = exports.finish(report);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(results[0].error.find(img.entries.front().digest.str()), std::string::npos) << results[0].error;
+  EXPECT_TRUE(results[0].files.empty());
 }
 
 TEST_F(AirgapTest, ImportOfNothingIsNotFound) {
