@@ -19,19 +19,17 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "airgap/bundle.h"
 #include "airgap/export_files.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "core/parallel.h"
-#include "export/export.h"
 #include "export/export_set.h"
-#include "export/index_tree.h"
 #include "store/fs_util.h"
 #include "store/lock.h"
 #include "store/receipt.h"
 #include "store/store.h"
 #include "sync/export_names.h"
-#include "sync/pull.h"
 
 namespace ferry::cli {
 
@@ -63,43 +61,26 @@ struct Selected {
 
 // --bundle [--since RECEIPT]: every selected image in one tarball.
 int write_bundle(const ExportArgs& a, const store::Store& store, const std::vector<Selected>& selected) {
-  exporter::BundleOptions opts;
-  opts.bundle = true;
-  opts.manifest_platform = exporter::host_platform();
+  airgap::BundleOptions opts;
+  opts.keep_zstd = a.keep_zstd;
   if (!a.since.empty()) {
     auto receipt = store::read_receipt(a.since);
     if (!receipt) return usage(receipt.error().message);
     opts.omit_layers = std::move(receipt->blobs);
     opts.since = receipt->file_sha256->str();  // names the receipt the bundle is a delta against
   }
-  std::vector<exporter::ExportImage> images;
-  for (const auto& s : selected) {
-    // A reference whose whole index is in the store keeps it (attestations too).
-    if (s.entries.size() == 1 && manifest::is_index_type(s.entries.front().media_type)) {
-      auto tree = exporter::read_index_tree(store, s.entries.front());
-      if (tree && tree->complete) {
-        opts.indexes.push_back({s.ref, s.entries.front()});
-      } else {
-        spdlog::debug("bundle without the registry's index ref={} reason={}", s.ref.str(),
-                      tree ? "the store lacks some of its manifests" : tree.error().message);
-      }
-    }
-    auto list = sync::platform_images(store, s.entries);
-    if (!list) return failed(fmt::format("{}: {}", s.ref.str(), list.error().message));
-    for (const auto& d : *list) images.push_back({s.ref, d});
-  }
-  exporter::DockerArchiveOptions docker;
-  docker.keep_zstd = a.keep_zstd;
-  if (auto st = exporter::write_docker_archive(store, images, a.bundle, docker, opts); !st) {
-    return failed(st.error().message);
-  }
+  std::vector<airgap::BundleReference> refs;
+  for (const auto& s : selected) refs.push_back({s.ref, s.entries});
+  auto report = airgap::write_bundle(store, refs, a.bundle, opts);
+  if (!report) return failed(report.error().message);
+  for (const auto& n : report->notes) spdlog::debug("bundle {}", n);
   if (auto st = check_output(a.bundle, "docker"); !st) {
     discard_output(a.bundle);
     return failed(st.error().message);
   }
   std::error_code ec;
   auto size = fs::file_size(a.bundle, ec);
-  fmt::print("bundle {}: {} references, {} images, {} bytes{}\n", a.bundle, selected.size(), images.size(),
+  fmt::print("bundle {}: {} references, {} images, {} bytes{}\n", a.bundle, report->references, report->images,
              ec ? 0 : size,
              a.since.empty() ? "" : fmt::format(" (delta since {}: layers the receipt lists left out)", a.since));
   return kExitOk;

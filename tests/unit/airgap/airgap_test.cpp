@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "airgap/bundle.h"
 #include "airgap/export_files.h"
 #include "airgap/import.h"
 #include "airgap/sync_export.h"
@@ -230,6 +231,57 @@ TEST_F(AirgapTest, ASyncExportNamesAnImageItCouldNotExport) {
   ASSERT_EQ(results.size(), 1u);
   EXPECT_NE(results[0].error.find(img.entries.front().digest.str()), std::string::npos) << results[0].error;
   EXPECT_TRUE(results[0].files.empty());
+}
+
+TEST_F(AirgapTest, ABundleCrossesTheGapAndADeltaNeedsWhatItLeftOut) {
+  BuiltImage other = build_image(*store, "example.com/other:2", {base});
+  const std::vector<airgap::BundleReference> refs{{image.image.ref, {image.image.descriptor}},
+                                                  {other.image.ref, {other.image.descriptor}}};
+  const fs::path full = tmp.path() / "full.tar";
+  auto written = airgap::write_bundle(*store, refs, full, {});
+  ASSERT_TRUE(written) << written.error().message;
+  EXPECT_EQ(written->references, 2u);
+  EXPECT_EQ(written->images, 2u);
+  EXPECT_TRUE(written->notes.empty());
+
+  auto offline = open_store("offline");
+  std::vector<std::string> problems;
+  auto imported = airgap::import_source(full, offline, problems);
+  ASSERT_TRUE(imported) << imported.error().message;
+  EXPECT_EQ(imported->names(), (std::vector<std::string>{"example.com/app:1", "example.com/other:2"}));
+  EXPECT_EQ(imported->blobs_added, 6u);  // base once; app; two configs, two manifests
+
+  // A delta that leaves out both layers: a store without them refuses it, naming
+  // what is missing; the store that took the full bundle takes it.
+  airgap::BundleOptions delta;
+  delta.omit_layers = {base.digest, app.digest};
+  delta.since = digest::sha256_of("a receipt").str();
+  const fs::path small = tmp.path() / "delta.tar";
+  ASSERT_TRUE(airgap::write_bundle(*store, refs, small, delta));
+  EXPECT_LT(fs::file_size(small), fs::file_size(full));
+  auto fresh = open_store("fresh");
+  problems.clear();
+  auto refused = airgap::import_source(small, fresh, problems);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("2 layers missing"), std::string::npos) << refused.error().message;
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_TRUE(fresh.read_index()->empty());
+  problems.clear();
+  auto again = airgap::import_source(small, offline, problems);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->blobs_added, 0u);
+}
+
+TEST_F(AirgapTest, ABundleOfAReferenceTheStoreLacksIsAnErrorNamingIt) {
+  manifest::Descriptor ghost = image.image.descriptor;
+  ghost.digest = digest::sha256_of("not stored");
+  const fs::path out = tmp.path() / "b.tar";
+  auto r = airgap::write_bundle(*store, {{image.image.ref, {ghost}}}, out, {});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("example.com/app:1: manifest " + ghost.digest.str() + " is not in the store"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_FALSE(fs::exists(out));
 }
 
 TEST_F(AirgapTest, ImportOfNothingIsNotFound) {
