@@ -18,10 +18,10 @@ std::string with_extension(std::string docker_name, std::string_view ext) {
 }
 
 // Writes or reuses one file of the set.
-core::Status export_file(const store::Store& store, exporter::ExportSetBuilder& set, const reference::Reference& ref,
+core::Status export_file(const store::Store& store, ExportSetBuilder& set, const reference::Reference& ref,
                          const std::vector<manifest::Descriptor>& images, const std::string& name,
                          std::string_view format, bool keep_zstd, bool rewrite, bool& written) {
-  exporter::ExportFileInfo info;
+  ExportFileInfo info;
   info.file = name;
   info.reference = ref.str();
   info.format = std::string(format);
@@ -58,7 +58,7 @@ core::Status export_file(const store::Store& store, exporter::ExportSetBuilder& 
 
 }  // namespace
 
-core::Result<ExportedFiles> export_reference(const store::Store& store, exporter::ExportSetBuilder& set,
+core::Result<ExportedFiles> export_reference(const store::Store& store, ExportSetBuilder& set,
                                              const reference::Reference& ref,
                                              const std::vector<manifest::Descriptor>& entries,
                                              const ExportFormats& formats, bool rewrite,
@@ -94,7 +94,7 @@ core::Result<ExportedFiles> export_reference(const store::Store& store, exporter
   return out;
 }
 
-core::Result<std::vector<std::string>> carry_reference(exporter::ExportSetBuilder& set, const std::string& reference) {
+core::Result<std::vector<std::string>> carry_reference(ExportSetBuilder& set, const std::string& reference) {
   std::vector<std::string> names;
   for (const auto& info : set.current_of(reference)) {
     if (auto st = set.reuse(info.file); !st) return core::fail(std::move(st.error()));

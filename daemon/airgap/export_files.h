@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "export/export_set.h"
+#include "airgap/export_set.h"
 #include "manifest/manifest.h"
 #include "reference/reference.h"
 #include "store/store.h"
@@ -31,7 +31,7 @@ struct ExportedFiles {
 // of rewritten unless `rewrite`. File names come from `names`, made once for every
 // reference of the run so that names that would collide are told apart before
 // anything is written. Thread-safe for different references (the builder locks).
-[[nodiscard]] core::Result<ExportedFiles> export_reference(const store::Store& store, exporter::ExportSetBuilder& set,
+[[nodiscard]] core::Result<ExportedFiles> export_reference(const store::Store& store, ExportSetBuilder& set,
                                                            const reference::Reference& ref,
                                                            const std::vector<manifest::Descriptor>& entries,
                                                            const ExportFormats& formats, bool rewrite,
@@ -39,7 +39,7 @@ struct ExportedFiles {
 
 // Keeps the current set's files of `reference` in the new set (an image that
 // failed to sync keeps its last good tarballs). Returns their names.
-[[nodiscard]] core::Result<std::vector<std::string>> carry_reference(exporter::ExportSetBuilder& set,
+[[nodiscard]] core::Result<std::vector<std::string>> carry_reference(ExportSetBuilder& set,
                                                                      const std::string& reference);
 
 }  // namespace ferry::airgap

@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 
 #include "export/archive_check.h"
-#include "export/archive_import.h"
-#include "export/export_set.h"
+#include "airgap/archive_import.h"
+#include "airgap/export_set.h"
 
 namespace ferry::airgap {
 
@@ -36,12 +36,12 @@ core::Result<ImportReport> import_source(const fs::path& src, store::Store& stor
   if (!fs::exists(src, ec)) return core::fail(core::ErrorKind::NotFound, src.string() + ": no such file or directory");
   std::vector<fs::path> tars;
   if (fs::is_directory(src, ec)) {
-    auto sums = exporter::check_sums(src);
+    auto sums = check_sums(src);
     for (const auto& p : sums) problems.push_back(fmt::format("{}: {}", src.string(), p));
     if (!sums.empty()) {
       return core::fail(import_error(fmt::format("{}: SHA256SUMS does not hold; nothing imported", src.string())));
     }
-    auto listed = exporter::list_tarballs(src);
+    auto listed = list_tarballs(src);
     if (!listed) return core::fail(std::move(listed.error()));
     tars = std::move(*listed);
   } else {
@@ -62,7 +62,7 @@ core::Result<ImportReport> import_source(const fs::path& src, store::Store& stor
   }
 
   for (const auto& c : checked) {  // before any blob lands
-    auto missing = exporter::missing_omitted(store, c.report);
+    auto missing = missing_omitted(store, c.report);
     for (const auto& m : missing) {
       problems.push_back(fmt::format("{}: left out of the delta and not in the store: {}", c.scan.path().string(), m));
     }
@@ -76,7 +76,7 @@ core::Result<ImportReport> import_source(const fs::path& src, store::Store& stor
   out.tarballs = checked.size();
   std::map<std::string, std::vector<manifest::Descriptor>> refs;
   for (const auto& c : checked) {
-    auto r = exporter::import_archive(store, c.scan, c.report);
+    auto r = import_archive(store, c.scan, c.report);
     if (!r) return core::fail(r.error());
     out.blobs_added += r->blobs_added;
     out.blobs_present += r->blobs_present;

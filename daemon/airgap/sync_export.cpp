@@ -6,7 +6,7 @@
 
 namespace ferry::airgap {
 
-ImageExport export_image(const store::Store& store, exporter::ExportSetBuilder& set, const sync::ExportNames& names,
+ImageExport export_image(const store::Store& store, ExportSetBuilder& set, const sync::ExportNames& names,
                          const sync::PulledImage& img) {
   ImageExport out;
   if (img.error) {
@@ -28,7 +28,7 @@ ImageExport export_image(const store::Store& store, exporter::ExportSetBuilder& 
   return out;
 }
 
-SyncExport::SyncExport(const store::Store& store, exporter::ExportSetBuilder& set, const sync::ExportNames& names,
+SyncExport::SyncExport(const store::Store& store, ExportSetBuilder& set, const sync::ExportNames& names,
                        size_t images)
     : store_(store), set_(set), names_(names), results_(images), done_(images, 0) {
   workers_.emplace_back([this] { work(); });

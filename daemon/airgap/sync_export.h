@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "export/export_set.h"
+#include "airgap/export_set.h"
 #include "store/store.h"
 #include "sync/export_names.h"
 #include "sync/pull.h"
@@ -33,12 +33,12 @@ struct ImageExport {
 
 // One image's files: written when it changed, linked from the current set when not,
 // and an image that failed keeps its last good files.
-ImageExport export_image(const store::Store& store, exporter::ExportSetBuilder& set, const sync::ExportNames& names,
+ImageExport export_image(const store::Store& store, ExportSetBuilder& set, const sync::ExportNames& names,
                          const sync::PulledImage& img);
 
 class SyncExport {
  public:
-  SyncExport(const store::Store& store, exporter::ExportSetBuilder& set, const sync::ExportNames& names,
+  SyncExport(const store::Store& store, ExportSetBuilder& set, const sync::ExportNames& names,
              size_t images);
   ~SyncExport();  // without finish(): abandon()
   SyncExport(const SyncExport&) = delete;
@@ -66,7 +66,7 @@ class SyncExport {
   void work();
 
   const store::Store& store_;
-  exporter::ExportSetBuilder& set_;
+  ExportSetBuilder& set_;
   const sync::ExportNames& names_;
   std::vector<ImageExport> results_;
   std::vector<char> done_;  // each written by one worker; read after close()

@@ -5,7 +5,7 @@
 //
 // The images are the watchlist's (-c) or, without one, every reference in the
 // store's index.json; REFs restrict them. The export directory is replaced as one
-// set (see export/export_set.h); with REFs only their files are rewritten and the
+// set (see airgap/export_set.h); with REFs only their files are rewritten and the
 // other references' files are kept from the current set. --bundle writes one
 // docker-load tarball of every image instead (each blob once; all platforms in
 // index.json, the host's in manifest.json); --since leaves out the layers a
@@ -24,7 +24,7 @@
 #include "cli/commands.h"
 #include "config/config.h"
 #include "core/parallel.h"
-#include "export/export_set.h"
+#include "airgap/export_set.h"
 #include "store/fs_util.h"
 #include "store/lock.h"
 #include "store/receipt.h"
@@ -164,7 +164,7 @@ int run_export(const ExportArgs& a) {
   if (!a.bundle.empty()) return write_bundle(a, *store, selected);
 
   airgap::ExportFormats formats{a.format != "oci-archive", a.format != "docker", a.keep_zstd};
-  auto set = exporter::ExportSetBuilder::begin(out_dir);
+  auto set = airgap::ExportSetBuilder::begin(out_dir);
   if (!set) return failed(set.error().message);
   std::set<std::string> exported;
   const sync::ExportNames names(wanted);  // every reference of the set, exported now or carried

@@ -27,7 +27,7 @@
 #include "config/config.h"
 #include "config/registry_options.h"
 #include "export/export.h"
-#include "export/export_set.h"
+#include "airgap/export_set.h"
 #include "push/push.h"
 #include "registry/client.h"
 #include "store/lock.h"
@@ -202,10 +202,10 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   opts.registry_options = std::move(*ro);
   if (auto st = apply_deadline({}, l.w.retry.deadline, opts); !st) return usage_error("sync", st.error().message);
   opts.skip_unchanged = true;
-  std::optional<exporter::ExportSetBuilder> set;
+  std::optional<airgap::ExportSetBuilder> set;
   bool export_failed = false;  // the mirror is fine, but the export set was not switched
   if (!l.export_dir.empty()) {
-    auto begun = exporter::ExportSetBuilder::begin(l.export_dir);
+    auto begun = airgap::ExportSetBuilder::begin(l.export_dir);
     if (!begun) spdlog::error("export directory {}: {}; tarballs will not be written", l.export_dir, begun.error().message);
     if (begun) set.emplace(std::move(*begun));
     export_failed = !begun;

@@ -29,7 +29,7 @@
 
 #include "cli/commands.h"
 #include "export/archive_check.h"
-#include "export/export_set.h"
+#include "airgap/export_set.h"
 #include "store/receipt.h"
 #include "store/lock.h"
 #include "store/store.h"
@@ -128,11 +128,11 @@ int verify_path(const VerifyArgs& a) {
   std::set<digest::Digest> good;
   if (fs::is_directory(target, ec)) {
     size_t problems = 0, files = 0;
-    for (const auto& p : exporter::check_sums(target)) {
+    for (const auto& p : airgap::check_sums(target)) {
       fmt::print("FAIL {}\n", p);
       ++problems;
     }
-    auto tars = exporter::list_tarballs(target);
+    auto tars = airgap::list_tarballs(target);
     if (!tars) return run_failed("verify", tars.error().message);
     for (const auto& t : *tars) {
       problems += verify_tarball(t, t.filename().string(), a.quick, good);

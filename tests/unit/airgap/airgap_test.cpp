@@ -40,7 +40,7 @@ class AirgapTest : public ::testing::Test {
 
   // One export-set generation holding this test's image (or carrying it).
   core::Result<airgap::ExportedFiles> export_once(bool carry = false) {
-    auto set = exporter::ExportSetBuilder::begin(tmp.path() / "export");
+    auto set = airgap::ExportSetBuilder::begin(tmp.path() / "export");
     if (!set) return core::fail(set.error());
     airgap::ExportedFiles files;
     if (carry) {
@@ -186,7 +186,7 @@ TEST_F(AirgapTest, ASyncExportWritesWhatWasHandedOverAndTheRestAfter) {
   report.images = {pulled(image), pulled(other)};
   std::vector<airgap::ImageExport> results;
   {
-    auto set = exporter::ExportSetBuilder::begin(tmp.path() / "export");
+    auto set = airgap::ExportSetBuilder::begin(tmp.path() / "export");
     ASSERT_TRUE(set) << set.error().message;
     {
       airgap::SyncExport exports(*store, *set, names, 2);
@@ -207,7 +207,7 @@ TEST_F(AirgapTest, ASyncExportWritesWhatWasHandedOverAndTheRestAfter) {
   // Next run: `other` failed to pull, so its last good file is carried; `image` is
   // unchanged, so its file is linked, not written.
   report.images[1].error = core::error(core::ErrorKind::Unavailable, "HTTP 503");
-  auto next = exporter::ExportSetBuilder::begin(tmp.path() / "export");
+  auto next = airgap::ExportSetBuilder::begin(tmp.path() / "export");
   ASSERT_TRUE(next) << next.error().message;
   airgap::SyncExport again(*store, *next, names, 2);
   auto second = again.finish(report, false);  // as after a cancel: nothing was queued anyway
@@ -224,7 +224,7 @@ TEST_F(AirgapTest, ASyncExportNamesAnImageItCouldNotExport) {
   img.entries.front().digest = digest::sha256_of("not stored");
   sync::PullReport report;
   report.images = {img};
-  auto set = exporter::ExportSetBuilder::begin(tmp.path() / "export");
+  auto set = airgap::ExportSetBuilder::begin(tmp.path() / "export");
   ASSERT_TRUE(set) << set.error().message;
   airgap::SyncExport exports(*store, *set, names, 1);
   auto results = exports.finish(report);

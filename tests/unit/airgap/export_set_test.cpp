@@ -1,7 +1,7 @@
 // ExportSetBuilder: CONTENTS.json and SHA256SUMS, the symlink switch, a reader
 // holding the old generation, pruning, reuse by hard link, and migration of a
 // real directory (refused when it holds files ferry did not write).
-#include "export/export_set.h"
+#include "airgap/export_set.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -10,14 +10,14 @@
 #include <string>
 
 #include "digest/digest.h"
-#include "test_util.h"
+#include "unit/export/test_util.h"
 
 namespace fs = std::filesystem;
-using ferry::exporter::contents_json;
-using ferry::exporter::ExportFileInfo;
-using ferry::exporter::ExportSetBuilder;
-using ferry::exporter::parse_contents;
-using ferry::exporter::sums_text;
+using ferry::airgap::contents_json;
+using ferry::airgap::ExportFileInfo;
+using ferry::airgap::ExportSetBuilder;
+using ferry::airgap::parse_contents;
+using ferry::airgap::sums_text;
 using ferry::exporter::testing::read_file;
 using ferry::exporter::testing::TempDir;
 using ferry::exporter::testing::write_file;
@@ -245,13 +245,13 @@ TEST(ExportSetSums, MissingChangedAndUnlistedFilesAreEachNamed) {
   TempDir tmp;
   fs::path exp = tmp.path() / "export";
   write_set(exp, {{"a.tar", "AAA"}, {"b.tar", "BBB"}, {"c.tar", "CCC"}});
-  EXPECT_TRUE(ferry::exporter::check_sums(exp).empty());
+  EXPECT_TRUE(ferry::airgap::check_sums(exp).empty());
   fs::path copy = tmp.path() / "copy";
   fs::copy(fs::canonical(exp), copy);
   fs::remove(copy / "a.tar");
   write_file(copy / "b.tar", "BBx");
   write_file(copy / "extra.tar", "E");
-  auto problems = ferry::exporter::check_sums(copy);
+  auto problems = ferry::airgap::check_sums(copy);
   ASSERT_EQ(problems.size(), 3u);
   std::string all;
   for (const auto& p : problems) all += p + "\n";
@@ -263,11 +263,11 @@ TEST(ExportSetSums, MissingChangedAndUnlistedFilesAreEachNamed) {
 TEST(ExportSetSums, PathNamesInSumsAreProblemsNeverOpened) {
   TempDir tmp;
   write_file(tmp.path() / "SHA256SUMS", std::string(64, 'a') + "  ../etc/passwd\n" + "garbage\n");
-  auto problems = ferry::exporter::check_sums(tmp.path());
+  auto problems = ferry::airgap::check_sums(tmp.path());
   ASSERT_EQ(problems.size(), 2u);
   EXPECT_NE(problems[0].find("not a plain file name"), std::string::npos);
   EXPECT_NE(problems[1].find("line 2"), std::string::npos);
-  EXPECT_FALSE(ferry::exporter::check_sums(tmp.path() / "nowhere").empty());
+  EXPECT_FALSE(ferry::airgap::check_sums(tmp.path() / "nowhere").empty());
 }
 
 TEST(ExportSetSums, TarballsAreTheTarFilesOfTheDirectorySorted) {
@@ -276,12 +276,12 @@ TEST(ExportSetSums, TarballsAreTheTarFilesOfTheDirectorySorted) {
   write_file(tmp.path() / "a.tar", "a");
   write_file(tmp.path() / "SHA256SUMS", "");
   fs::create_directory(tmp.path() / "dir.tar");
-  auto tars = ferry::exporter::list_tarballs(tmp.path());
+  auto tars = ferry::airgap::list_tarballs(tmp.path());
   ASSERT_TRUE(tars) << tars.error().message;
   ASSERT_EQ(tars->size(), 2u);
   EXPECT_EQ((*tars)[0].filename(), "a.tar");
   EXPECT_EQ((*tars)[1].filename(), "b.tar");
-  auto none = ferry::exporter::list_tarballs(tmp.path() / "nowhere");
+  auto none = ferry::airgap::list_tarballs(tmp.path() / "nowhere");
   ASSERT_FALSE(none);
   EXPECT_NE(none.error().message.find("nowhere"), std::string::npos) << none.error().message;
 }
@@ -394,10 +394,10 @@ TEST(ExportSetSums, ALinkInTheSetIsAProblemNeverFollowed) {
   write_file(tmp.path() / "outside", "AAA");
   fs::remove(copy / "a.tar");
   fs::create_symlink(tmp.path() / "outside", copy / "a.tar");
-  auto problems = ferry::exporter::check_sums(copy);
+  auto problems = ferry::airgap::check_sums(copy);
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_NE(problems[0].find("a.tar: is a symbolic link"), std::string::npos) << problems[0];
-  auto tars = ferry::exporter::list_tarballs(copy);
+  auto tars = ferry::airgap::list_tarballs(copy);
   ASSERT_TRUE(tars);
   EXPECT_TRUE(tars->empty());
 }

@@ -9,10 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "export/archive_check.h"
-#include "export/archive_import.h"
+#include "airgap/archive_import.h"
 #include "export/export.h"
-#include "image_builder.h"
-#include "test_util.h"
+#include "unit/export/image_builder.h"
+#include "unit/export/test_util.h"
 
 namespace fs = std::filesystem;
 using ferry::core::ErrorKind;
@@ -22,7 +22,7 @@ using ferry::exporter::ArchiveScan;
 using ferry::exporter::check_archive;
 using ferry::exporter::DockerArchiveOptions;
 using ferry::exporter::ExportImage;
-using ferry::exporter::import_archive;
+using ferry::airgap::import_archive;
 using ferry::exporter::write_docker_archive;
 using namespace ferry::exporter::testing;
 namespace media = ferry::manifest::media;

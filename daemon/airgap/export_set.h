@@ -36,7 +36,7 @@
 #include "core/error.h"
 #include "export/export.h"
 
-namespace ferry::exporter {
+namespace ferry::airgap {
 
 namespace fs = std::filesystem;
 
@@ -102,10 +102,10 @@ class ExportSetBuilder {
   // List a file written at path_for(info.file); its size and sha256 are computed.
   [[nodiscard]] core::Status add(ExportFileInfo info);
   // The same for a file whose sha256 and size were computed as it was written.
-  [[nodiscard]] core::Status add(ExportFileInfo info, const WrittenFile& written);
+  [[nodiscard]] core::Status add(ExportFileInfo info, const exporter::WrittenFile& written);
   // Store blobs checked during this run: hand to the archive writers so that a
   // layer in many archives is hashed once.
-  VerifiedBlobs& verified() { return *verified_; }
+  exporter::VerifiedBlobs& verified() { return *verified_; }
 
   // After the writers are done (not synchronised).
   const std::vector<ExportFileInfo>& files() const { return files_; }
@@ -128,7 +128,7 @@ class ExportSetBuilder {
   bool migrate_ = false;  // EXPORT is a real directory to exchange
   std::map<std::string, ExportFileInfo> current_;
   std::vector<ExportFileInfo> files_;
-  std::unique_ptr<VerifiedBlobs> verified_ = std::make_unique<VerifiedBlobs>();
+  std::unique_ptr<exporter::VerifiedBlobs> verified_ = std::make_unique<exporter::VerifiedBlobs>();
   std::unique_ptr<std::mutex> files_mu_ = std::make_unique<std::mutex>();  // reuse() and add() may run on many threads
   int lock_fd_ = -1;
   bool committed_ = false;
@@ -136,4 +136,4 @@ class ExportSetBuilder {
   bool same_as_current() const;
 };
 
-}  // namespace ferry::exporter
+}  // namespace ferry::airgap

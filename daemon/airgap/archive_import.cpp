@@ -1,5 +1,5 @@
 // import_archive: verified blobs from a tarball into the store.
-#include "export/archive_import.h"
+#include "airgap/archive_import.h"
 
 #include <unistd.h>
 
@@ -13,7 +13,10 @@
 #include "reference/reference.h"
 #include "store/fs_util.h"
 
-namespace ferry::exporter {
+namespace ferry::airgap {
+
+// Archive formats, readers and checks stay in export; this is the workflow over them.
+using namespace ferry::exporter;
 
 namespace {
 
@@ -169,4 +172,4 @@ core::Result<ImportResult> import_archive(store::Store& store, const ArchiveScan
   return r;
 }
 
-}  // namespace ferry::exporter
+}  // namespace ferry::airgap

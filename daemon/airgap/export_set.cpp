@@ -1,5 +1,5 @@
 // ExportSetBuilder: generation directories behind one symlink, switched atomically.
-#include "export/export_set.h"
+#include "airgap/export_set.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,7 +21,10 @@
 #include "export/fs_output.h"
 #include "store/fs_util.h"
 
-namespace ferry::exporter {
+namespace ferry::airgap {
+
+// Archive formats, readers and checks stay in export; this is the workflow over them.
+using namespace ferry::exporter;
 
 namespace {
 
@@ -430,4 +433,4 @@ core::Status ExportSetBuilder::commit() {
   return {};
 }
 
-}  // namespace ferry::exporter
+}  // namespace ferry::airgap

@@ -6,16 +6,16 @@
 #include <nlohmann/json.hpp>
 
 #include "export/archive_check.h"
-#include "export/archive_import.h"
+#include "airgap/archive_import.h"
 #include "export/export.h"
-#include "image_builder.h"
-#include "test_util.h"
+#include "unit/export/image_builder.h"
+#include "unit/export/test_util.h"
 
 namespace fs = std::filesystem;
 using ferry::exporter::ArchiveScan;
 using ferry::exporter::BundleOptions;
 using ferry::exporter::check_archive;
-using ferry::exporter::import_archive;
+using ferry::airgap::import_archive;
 using ferry::exporter::write_docker_archive;
 using namespace ferry::exporter::testing;
 

@@ -19,7 +19,7 @@
 #include "manifest/manifest.h"
 #include "store/store.h"
 
-namespace ferry::exporter {
+namespace ferry::airgap {
 
 struct ImportResult {
   size_t blobs_added = 0;
@@ -32,17 +32,17 @@ struct ImportResult {
 // The references an archive names, normalised (docker.io/library/…), with their
 // manifests: from ferry-bundle.json, else index.json's name annotations. An image
 // without a name is left out (its blobs still import).
-std::map<std::string, std::vector<manifest::Descriptor>> archive_references(const ArchiveReport& report);
+std::map<std::string, std::vector<manifest::Descriptor>> archive_references(const exporter::ArchiveReport& report);
 
 // Layers a delta bundle left out that the store does not hold: one line each.
-std::vector<std::string> missing_omitted(const store::Store& store, const ArchiveReport& report);
+std::vector<std::string> missing_omitted(const store::Store& store, const exporter::ArchiveReport& report);
 
 // Checks (report must be check_archive(scan)), then ingests every blob the archive
 // holds and the store lacks. An archive without index.json (skopeo's docker-archive,
 // docker save before 25) gets an OCI manifest written per image, over its config
 // and layers as they are in the tar (a new manifest digest). InvalidInput when the
 // report has problems; NotFound when omitted layers are missing (each named).
-[[nodiscard]] core::Result<ImportResult> import_archive(store::Store& store, const ArchiveScan& scan,
-                                                        const ArchiveReport& report);
+[[nodiscard]] core::Result<ImportResult> import_archive(store::Store& store, const exporter::ArchiveScan& scan,
+                                                        const exporter::ArchiveReport& report);
 
-}  // namespace ferry::exporter
+}  // namespace ferry::airgap
