@@ -102,6 +102,7 @@ struct PushArgs {
   std::string username;
   bool password_stdin = false;
   std::string receipt;
+  std::string deadline;  // "" = none; config::parse_duration syntax
 };
 
 void add_push_options(CLI::App& cmd, PushArgs& args);

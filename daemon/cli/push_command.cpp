@@ -23,6 +23,7 @@
 
 #include "auth/auth.h"
 #include "cli/commands.h"
+#include "config/config.h"
 #include "config/registry_options.h"
 #include "push/push.h"
 #include "reference/reference.h"
@@ -54,6 +55,8 @@ void add_push_options(CLI::App& cmd, PushArgs& a) {
   cmd.add_option("--username", a.username, "user for the destination registry");
   cmd.add_flag("--password-stdin", a.password_stdin, "read the password from standard input");
   cmd.add_option("--receipt", a.receipt, "write the blobs the destination now holds for these images here");
+  cmd.add_option("--deadline", a.deadline,
+                 "stop the push after this long (e.g. 90s, 2h, 1h30m); images whose tag is not up by then fail");
 }
 
 namespace {
@@ -73,6 +76,12 @@ bool has_tag(const std::string& text) {
 int run_push(const PushArgs& a, http::Engine& engine) {
   auto login = login_from_flags(a.username, a.password_stdin, std::cin);
   if (!login) return usage(login.error().message);
+  std::optional<std::chrono::seconds> deadline;
+  if (!a.deadline.empty()) {
+    auto d = config::parse_duration(a.deadline);
+    if (!d) return usage(d.error().context("--deadline").message);
+    deadline = *d;
+  }
   std::vector<std::string> sources = a.args;
   std::string rename;
   if (a.to.empty()) {
@@ -160,6 +169,10 @@ int run_push(const PushArgs& a, http::Engine& engine) {
   push::PushOptions opts;
   opts.concurrency = a.concurrency;
   opts.chunk_size = static_cast<uint64_t>(a.chunk_mib) << 20;
+  if (deadline) {
+    opts.deadline = *deadline;
+    opts.deadline_text = config::format_duration(*deadline);
+  }
   opts.registry_options = std::move(*resolver);
 
   auto report = push::push(*store, items, opts, engine);

@@ -68,21 +68,32 @@ class Pusher {
       images_.push_back(std::move(st));
       if (auto loaded = load(images_.size() - 1, item); !loaded) fail_image(images_.size() - 1, loaded.error());
     }
+    if (opts_.deadline) deadline_at_ = started + *opts_.deadline;
+    auto until_idle = [this] {
+      check_deadline();
+      return engine_.idle();
+    };
     // 1. Does the tag already name our digest? Then the registry holds all of it.
     for (size_t i = 0; i < images_.size(); ++i) check_tag(i);
-    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
     // 2. Which blobs does each destination repository lack?
-    plan();
-    pump();
-    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    if (!expired_) {
+      plan();
+      pump();
+      if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
+    }
     // 3. Upload them; copies into other repositories of the same registry mount.
-    schedule_uploads();
-    pump();
-    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    if (!expired_) {
+      schedule_uploads();
+      pump();
+      if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
+    }
     // 4. Manifests: children by digest, then the tag.
-    for (size_t i = 0; i < images_.size(); ++i) put_children(i);
-    pump();
-    if (auto st = engine_.run(); !st) return core::fail(st.error());
+    if (!expired_) {
+      for (size_t i = 0; i < images_.size(); ++i) put_children(i);
+      pump();
+      if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
+    }
     PushReport report;
     for (size_t i = 0; i < images_.size(); ++i) {
       auto& img = images_[i];
@@ -106,6 +117,21 @@ class Pusher {
   }
 
  private:
+  // Called between loop iterations: once the deadline has passed, fail every image
+  // whose tag is not up, drop the queue and stop the requests in flight.
+  void check_deadline() {
+    if (!deadline_at_ || expired_ || engine_.clock().now() < *deadline_at_) return;
+    expired_ = true;
+    const core::Error e =
+        core::error(core::ErrorKind::Cancelled, fmt::format("deadline of {} exceeded", opts_.deadline_text));
+    spdlog::warn("deadline reached, stopping the push deadline={} queued={}", opts_.deadline_text, queue_.size());
+    for (size_t i = 0; i < images_.size(); ++i) {
+      if (!images_[i]->top_put && !images_[i]->out.unchanged) fail_image(i, e);
+    }
+    queue_.clear();
+    engine_.abort(e);
+  }
+
   void fail_image(size_t i, core::Error e) {
     auto& img = *images_[i];
     if (img.failed()) return;
@@ -528,6 +554,8 @@ class Pusher {
   std::vector<std::unique_ptr<ImageState>> images_;
   std::vector<BlobJob> jobs_;
   std::deque<Task> queue_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_at_;
+  bool expired_ = false;
 };
 
 }  // namespace

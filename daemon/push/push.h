@@ -14,6 +14,7 @@
 // Runs on the engine's loop thread (it drives engine.run() itself).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -41,6 +42,12 @@ struct PushOptions {
   int concurrency = 8;  // requests in flight, all registries (each registry may cap its own: max_concurrency)
   std::function<registry::RegistryOptions(const std::string& domain)> registry_options;
   uint64_t chunk_size = 32ull << 20;  // blobs above go in PATCH chunks of this size
+  // The whole push at most this long on the engine's clock: every image whose tag
+  // has not gone up by then fails with "deadline of <deadline_text> exceeded", the
+  // requests in flight stop and nothing more is sent (blobs already uploaded stay
+  // at the destination; the next push finds them with a HEAD).
+  std::optional<std::chrono::milliseconds> deadline;
+  std::string deadline_text;  // how the user wrote it, e.g. "2m"
 };
 
 struct PushedImage {

@@ -10,12 +10,14 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "core/clock.h"
 #include "digest/digest.h"
 #include "manifest/manifest.h"
 #include "store/store.h"
@@ -270,6 +272,42 @@ TEST_F(PushTest, ARegistrysOwnConcurrencyCapHoldsItsRequestsBack) {
   std::lock_guard lock(mu);
   EXPECT_EQ(heads, 4);  // config and three layers...
   EXPECT_EQ(most, 1);   // ...one at a time
+}
+
+TEST_F(PushTest, ADeadlineFailsTheImagesWhoseTagIsNotUpAndSendsNothingMore) {
+  // On a manual clock: the first blob upload of "slow/img" moves the clock past the
+  // 1 s deadline, and its answer is held beyond the run. "fast/img" was already
+  // current at the destination (one HEAD), so it does not fail.
+  auto fast = image({"fast layer"});
+  auto slow = image({"slow layer one", "slow layer two"});
+  ASSERT_FALSE(run({item("fast/img:1", {fast})}).images[0].error);
+  auto clock = std::make_shared<core::ManualClock>();
+  http::EngineOptions eo;
+  eo.clock = clock;
+  http::Engine engine(eo);
+  registry_.set_handler([&](const FakeRequest& r) {
+    auto resp = dist_.handle(r);
+    if (r.path.find("/slow/img/blobs/uploads") != std::string::npos && r.method == "POST") {
+      clock->advance(std::chrono::seconds(2));
+      resp.delay_ms = 10000;
+    }
+    return resp;
+  });
+  PushOptions o;
+  o.concurrency = 4;
+  o.deadline = std::chrono::seconds(1);
+  o.deadline_text = "1s";
+  auto report = push(store_, {item("fast/img:1", {fast}), item("slow/img:1", {slow})}, o, engine);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_EQ(report->images.size(), 2u);
+  EXPECT_FALSE(report->images[0].error) << report->images[0].error->message;
+  EXPECT_TRUE(report->images[0].unchanged);
+  ASSERT_TRUE(report->images[1].error);
+  EXPECT_NE(report->images[1].error->message.find("deadline of 1s exceeded"), std::string::npos)
+      << report->images[1].error->message;
+  EXPECT_FALSE(report->ok());
+  EXPECT_TRUE(dist_.manifest("slow/img", "1").empty());  // the tag never went up
+  EXPECT_EQ(count("PUT", "/slow/img/manifests/"), 0u);    // nor anything after the deadline
 }
 
 TEST(MapDestination, KeepsRepositoryAndTagUnderThePrefix) {
