@@ -221,6 +221,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   }
   spdlog::info("sync started watchlist={} images={} store={}", l.w.source.string(), targets.size(), l.store);
   opts.progress = terminal_progress();
+  const auto run_started = std::chrono::steady_clock::now();
   auto report = sync::pull(*store, targets, opts, engine);
   finish_progress();
   if (!report) {
@@ -264,7 +265,17 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
       spdlog::info("export set {} unchanged: nothing to switch", l.export_dir);
     }
   }
-  if (l.w.mirror_to && !engine.cancelled()) mirror_images(*l.w.mirror_to, *store, *report, push_opts, engine, s);
+  if (l.w.mirror_to && !engine.cancelled()) {
+    // The deadline is the run's: the push to mirror_to gets what the pull and the
+    // export left of it (none left: every image to push fails saying so).
+    if (opts.deadline) {
+      const auto used =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - run_started);
+      push_opts.deadline = std::max(std::chrono::milliseconds(0), *opts.deadline - used);
+      push_opts.deadline_text = opts.deadline_text;
+    }
+    mirror_images(*l.w.mirror_to, *store, *report, push_opts, engine, s);
+  }
   s.seconds += report->seconds;
   s.finished = std::chrono::system_clock::now();
   s.last_success = s.failed() == 0 ? std::chrono::duration_cast<std::chrono::seconds>(s.finished.time_since_epoch()).count()
