@@ -37,6 +37,7 @@ SyncExport::SyncExport(const store::Store& store, ExportSetBuilder& set, const s
 SyncExport::~SyncExport() { close(false); }
 
 void SyncExport::ready(size_t i, const sync::PulledImage& img, const std::vector<digest::Digest>& fetched) {
+  FERRY_CHECK(i < results_.size());  // one of the images it was made for
   for (const auto& d : fetched) set_.verified().insert(d);
   {
     std::lock_guard lock(mu_);
@@ -60,10 +61,12 @@ void SyncExport::close(bool write_queued) {
 void SyncExport::abandon() { close(false); }
 
 std::vector<ImageExport> SyncExport::finish(const sync::PullReport& report, bool write_queued) {
-  close(write_queued);
+  close(write_queued);  // the workers are joined: results_ and done_ are ours now
   for (const auto& d : report.committed) set_.verified().insert(d);
+  results_.resize(report.images.size());
+  done_.resize(report.images.size(), 0);
   std::vector<size_t> rest;
-  for (size_t i = 0; i < report.images.size() && i < done_.size(); ++i) {
+  for (size_t i = 0; i < report.images.size(); ++i) {
     if (!done_[i]) rest.push_back(i);
   }
   // Each archive is CPU (hashing) and disk waits in turn: several at once.
