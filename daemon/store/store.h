@@ -22,7 +22,7 @@
 // A crash at any point leaves old or new state plus partials. The store never logs.
 // Threads: a Store holds only what open() set and is shared by the loop, the engine
 // worker and the export threads. has_blob, read_blob, blob_path, read_index,
-// put_blob and commit may run concurrently from any threads: a blob is written under
+// put_blob, begin_ingest and commit may run concurrently from any threads: a blob is written under
 // a private temporary name and renamed into place once, never rewritten, so a reader
 // sees all of it or none, and two commits of one digest leave one verified file. An
 // Ingest (and its Segments) belongs to one thread at a time, and at most one Ingest

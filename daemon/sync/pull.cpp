@@ -553,11 +553,30 @@ class Puller {
     return std::any_of(job.images.begin(), job.images.end(), [this](size_t i) { return !images_[i]->failed(); });
   }
 
+  // Opening the partial re-reads and hashes what an earlier run left in it (a
+  // resumed GiB is seconds of sha256): that runs on the engine's worker, never on
+  // the loop. The job holds a slot of its registry meanwhile, so admission counts it.
   void start_job(size_t j) {
     auto& job = jobs_[j];
     if (!job_still_needed(job)) return pump();
-    auto ingest = store_.begin_ingest(job.desc.digest, job.desc.size);
+    clients_.acquire(job.client);
+    auto opened = std::make_shared<core::Result<std::unique_ptr<store::Ingest>>>(
+        core::fail(core::ErrorKind::Internal, "not opened"));
+    engine_.offload([&store = store_, desc = job.desc, opened] { *opened = store.begin_ingest(desc.digest, desc.size); },
+                    [this, j, opened] {
+                      clients_.release(jobs_[j].client);
+                      continue_job(j, std::move(*opened));
+                      pump();  // outside pump() now: a failed job's slot must go to the next
+                    });
+  }
+
+  void continue_job(size_t j, core::Result<std::unique_ptr<store::Ingest>> ingest) {
+    auto& job = jobs_[j];
     if (!ingest) return job_failed(j, ingest.error());
+    if (!job_still_needed(job) || expired_) {
+      ingest->reset();  // its partial stays for the next run
+      return;
+    }
     auto holder = std::make_shared<std::unique_ptr<store::Ingest>>(std::move(*ingest));
     store::Ingest& in = **holder;
     const bool foreign = manifest::is_foreign_layer(job.desc) && !job.desc.urls.empty();

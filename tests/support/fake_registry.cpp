@@ -104,6 +104,7 @@ struct FakeRegistry::Conn {
   std::string out;       // the pending answer
   size_t out_off = 0;
   Clock::time_point send_at{};
+  std::string path;          // of the request being answered, for the hold
   bool close_after = false;  // shut down writing once `out` is sent
   bool draining = false;     // write side shut: discard input until the client closes
   bool dead = false;
@@ -174,7 +175,9 @@ void FakeRegistry::loop() {
       short events = POLLIN;
       if (c->sending()) {
         events = 0;  // one answer at a time; errors and hangups are reported anyway
-        if (c->send_at <= now) {
+        if (c->send_at <= now && held(c->path)) {
+          timeout_ms = timeout_ms < 0 ? 5 : std::min(timeout_ms, 5);
+        } else if (c->send_at <= now) {
           events = POLLOUT;
         } else {
           auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(c->send_at - now).count() + 1;
@@ -263,6 +266,20 @@ bool FakeRegistry::on_readable(Conn& c) {
   return true;
 }
 
+void FakeRegistry::set_hold(std::function<bool(const std::string&)> hold) {
+  std::lock_guard lock(mu_);
+  hold_ = std::move(hold);
+}
+
+bool FakeRegistry::held(const std::string& path) {
+  std::function<bool(const std::string&)> hold;
+  {
+    std::lock_guard lock(mu_);
+    hold = hold_;
+  }
+  return hold && hold(path);
+}
+
 void FakeRegistry::respond(Conn& c, const FakeRequest& req) {
   FakeHandler handler;
   {
@@ -288,6 +305,7 @@ void FakeRegistry::respond(Conn& c, const FakeRequest& req) {
   c.out = std::move(out);
   c.out_off = 0;
   c.send_at = Clock::now() + std::chrono::milliseconds(resp.delay_ms);
+  c.path = req.path;
   c.close_after = close;
 }
 

@@ -57,6 +57,10 @@ class FakeRegistry {
   FakeRegistry& operator=(const FakeRegistry&) = delete;
 
   void set_handler(FakeHandler handler);
+  // While `hold(path)` is true for a request's path, its answer waits (looked at
+  // every 5 ms; other connections go on). For "answer only once X has happened"
+  // without guessing a delay. Called on the server's thread.
+  void set_hold(std::function<bool(const std::string& path)> hold);
 
   uint16_t port() const { return port_; }
   std::string host() const;                   // "127.0.0.1:PORT"
@@ -70,6 +74,7 @@ class FakeRegistry {
   struct Conn;
   void loop();
   bool on_readable(Conn& c);
+  bool held(const std::string& path);
   void respond(Conn& c, const FakeRequest& req);
 
   int listen_fd_ = -1;
@@ -78,6 +83,7 @@ class FakeRegistry {
   std::thread thread_;
   mutable std::mutex mu_;
   FakeHandler handler_;
+  std::function<bool(const std::string&)> hold_;
   std::vector<FakeRequest> requests_;
   size_t non_http_ = 0;
 };

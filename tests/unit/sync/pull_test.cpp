@@ -242,11 +242,11 @@ TEST_F(PullTest, ADeadlineFailsTheUnfinishedImageAndKeepsTheFinishedOne) {
 TEST_F(PullTest, AnImageIsReadyAsSoonAsItsOwnBlobsAreIn) {
   // The slow layer's answer is held until the quick image has been handed over
   // (manifests in the store, the blobs this run fetched listed): the quick image
-  // must not wait for it. (The wait is bounded so that a failure cannot hang.)
-  std::promise<void> quick_ready;
-  auto quick_ready_future = quick_ready.get_future().share();
-  registry_.set_fault([&, quick_ready_future](const FakeRequest&, const std::string& d, FakeResponse&) {
-    if (d == slow_layer()) quick_ready_future.wait_for(30s);
+  // must not wait for it. (The hold ends after 30 s so that a failure cannot hang.)
+  std::atomic<bool> quick_handed_over{false};
+  const auto hold_until = std::chrono::steady_clock::now() + 30s;
+  registry_.server().set_hold([&](const std::string& path) {
+    return path.ends_with(slow_layer()) && !quick_handed_over && std::chrono::steady_clock::now() < hold_until;
   });
   struct Ready {
     size_t index;
@@ -260,7 +260,7 @@ TEST_F(PullTest, AnImageIsReadyAsSoonAsItsOwnBlobsAreIn) {
   o.skip_unchanged = true;
   o.on_image_ready = [&](size_t i, const PulledImage& img, const std::vector<digest::Digest>& fetched) {
     EXPECT_FALSE(img.error);
-    if (i == 0) quick_ready.set_value();
+    if (i == 0) quick_handed_over = true;
     ready.push_back({i, img.entries, fetched,
                      !img.entries.empty() && store_->has_blob(img.entries.front().digest),
                      store_->has_blob(*digest::Digest::parse(slow_layer())), store_->read_index()->size()});
@@ -286,7 +286,7 @@ TEST_F(PullTest, AnImageIsReadyAsSoonAsItsOwnBlobsAreIn) {
 
   // A re-sync finds both tags unchanged: nothing is handed over again.
   ready.clear();
-  registry_.set_fault(nullptr);
+  registry_.server().set_hold(nullptr);
   http::Engine engine2;
   auto again = pull(*store_, targets({"quick/img", "slow/img"}), o, engine2);
   ASSERT_TRUE(again) << again.error().message;
