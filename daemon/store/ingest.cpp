@@ -3,9 +3,12 @@
 // The hash is the source of truth for "how many bytes do we have": on open, the bytes
 // already in the partial are read back and hashed (sha256 runs far faster than any
 // network), so a resumed download continues with a hash that covers every byte.
-// A segmented download writes ranges at their offsets (Segment); the prefix that is
-// contiguous from byte 0 is read back and hashed as it grows, and the ranges held
-// beyond it are recorded in ingest/<hex>.segments so a later run resumes the gaps.
+// A segmented download writes ranges at their offsets (Segment); bytes written at the
+// prefix contiguous from byte 0 are hashed from the segment's buffer, the ranges held
+// beyond it are recorded in ingest/<hex>.segments so a later run resumes the gaps,
+// and catch_up() (a worker's job) re-reads and hashes them once the prefix reaches
+// them. mu_ guards the frontier (hasher, buffer, held ranges, record); catch_up()
+// reads the partial outside it, so the writer waits at most one chunk's hash.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -66,8 +69,9 @@ core::Status Segment::write_out() {
   auto st = write_all(ingest_.fd_.get(), buffer_.data(), buffer_.size(), ingest_.partial_, static_cast<int64_t>(at));
   if (!st) return st;
   flushed_ += buffer_.size();
+  auto st2 = ingest_.segment_written(at, range_.from + flushed_, buffer_);
   buffer_.clear();
-  return ingest_.segment_written(at, range_.from + flushed_);
+  return st2;
 }
 
 // ---- Ingest -----------------------------------------------------------------------
@@ -84,13 +88,38 @@ Ingest::Ingest(std::shared_ptr<const StoreDirs> dirs, digest::Digest expected, i
 }
 
 Ingest::~Ingest() {
+  std::lock_guard catching(catch_up_mu_);
+  std::lock_guard lock(mu_);
   if (fd_) {
-    (void)flush_buffer();  // best effort: keep what we have for the next run
-    if (segmented_) (void)save_segments();
+    (void)flush_buffer_locked();  // best effort: keep what we have for the next run
+    if (segmented_) (void)save_segments_locked();
   }
 }
 
+uint64_t Ingest::size() const {
+  std::lock_guard lock(mu_);
+  return hasher_.bytes();
+}
+
+uint64_t Ingest::received() const {
+  std::lock_guard lock(mu_);
+  uint64_t n = hasher_.bytes();
+  for (const auto& [from, to] : held_) n += to - std::max(from, std::min(to, hasher_.bytes()));
+  return n;
+}
+
+bool Ingest::segmented() const {
+  std::lock_guard lock(mu_);
+  return segmented_;
+}
+
+bool Ingest::catch_up_due() const {
+  std::lock_guard lock(mu_);
+  return !held_.empty() && held_.begin()->first <= hasher_.bytes();
+}
+
 core::Status Ingest::write(const char* data, size_t size) {
+  std::lock_guard lock(mu_);
   if (expected_size_ >= 0 && hasher_.bytes() + size > static_cast<uint64_t>(expected_size_)) {
     return core::fail(core::ErrorKind::SizeMismatch,
                       fmt::format("blob {} is longer than its descriptor's {} bytes", expected_.str(),
@@ -103,7 +132,7 @@ core::Status Ingest::write(const char* data, size_t size) {
   }
   // Flush before hashing: the buffer's offset is the hashed size minus its length.
   if (buffer_.size() + size > kIngestBuffer) {
-    if (auto st = flush_buffer(); !st) return st;
+    if (auto st = flush_buffer_locked(); !st) return st;
   }
   hasher_.update(data, size);
   if (size >= kIngestBuffer) {
@@ -113,7 +142,7 @@ core::Status Ingest::write(const char* data, size_t size) {
   return {};
 }
 
-core::Status Ingest::flush_buffer() {
+core::Status Ingest::flush_buffer_locked() {
   if (buffer_.empty()) return {};
   const uint64_t at = hasher_.bytes() - buffer_.size();
   auto st = write_all(fd_.get(), buffer_.data(), buffer_.size(), partial_, static_cast<int64_t>(at));
@@ -122,18 +151,25 @@ core::Status Ingest::flush_buffer() {
 }
 
 core::Status Ingest::flush() {
-  auto st = flush_buffer();
+  std::lock_guard lock(mu_);
+  auto st = flush_buffer_locked();
   std::string().swap(buffer_);  // a finished transfer holds no buffer while it waits for commit
   return st;
 }
 
 core::Status Ingest::restart() {
+  std::lock_guard catching(catch_up_mu_);
+  std::lock_guard lock(mu_);
+  return restart_locked();
+}
+
+core::Status Ingest::restart_locked() {
   buffer_.clear();
   (void)hasher_.finish();  // resets
   held_.clear();
   // Truncate first: a partial whose record is gone must hold only its prefix.
   if (::ftruncate(fd_.get(), 0) != 0) return core::fail(core::errno_error("truncate", partial_.string(), errno));
-  remove_segments();
+  remove_segments_locked();
   return {};
 }
 
@@ -150,42 +186,70 @@ core::Status Ingest::hash_prefix_to(uint64_t end) {
   return {};
 }
 
-core::Status Ingest::segment_written(uint64_t from, uint64_t to) {
-  // Merge [from, to) into held_, then hash whatever became contiguous with the prefix.
-  auto it = held_.upper_bound(from);
-  if (it != held_.begin() && std::prev(it)->second >= from) {
-    --it;
-    from = it->first;
-    to = std::max(to, it->second);
-    it = held_.erase(it);
-  }
-  while (it != held_.end() && it->first <= to) {
-    to = std::max(to, it->second);
-    it = held_.erase(it);
-  }
-  held_.emplace(from, to);
-  while (!held_.empty() && held_.begin()->first <= hasher_.bytes()) {
-    const uint64_t end = held_.begin()->second;
-    held_.erase(held_.begin());
-    if (auto st = hash_prefix_to(end); !st) return st;
-  }
+core::Status Ingest::segment_written(uint64_t from, uint64_t to, const std::string& data) {
+  std::lock_guard lock(mu_);
   unsaved_ += to - from;
-  if (unsaved_ >= kSaveEvery) return save_segments();
+  if (from == hasher_.bytes()) {
+    // At the prefix: hash from memory. Segments are disjoint, so nothing held starts
+    // before `to`; a range held from `to` on is now due for catch_up().
+    hasher_.update(data.data(), data.size());
+  } else {
+    // Merge [from, to) into held_.
+    auto it = held_.upper_bound(from);
+    if (it != held_.begin() && std::prev(it)->second >= from) {
+      --it;
+      from = it->first;
+      to = std::max(to, it->second);
+      it = held_.erase(it);
+    }
+    while (it != held_.end() && it->first <= to) {
+      to = std::max(to, it->second);
+      it = held_.erase(it);
+    }
+    held_.emplace(from, to);
+  }
+  if (unsaved_ >= kSaveEvery) return save_segments_locked();
   return {};
 }
 
+core::Status Ingest::catch_up() {
+  std::lock_guard catching(catch_up_mu_);
+  std::string buf;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    while (!held_.empty() && held_.begin()->second <= hasher_.bytes()) held_.erase(held_.begin());
+    if (held_.empty() || held_.begin()->first > hasher_.bytes()) return {};
+    // Read outside the lock: held bytes are on disk and no segment writes them again,
+    // and the prefix cannot move meanwhile (nothing but this call hashes inside a
+    // held range).
+    const uint64_t at = hasher_.bytes();
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kIngestBuffer, held_.begin()->second - at));
+    lock.unlock();
+    buf.resize(want);
+    auto n = pread_full(fd_.get(), buf.data(), want, at, partial_);
+    lock.lock();
+    if (!n) return core::fail(std::move(n.error()));
+    if (*n < want) return core::fail(core::ErrorKind::Io, fmt::format("{}: shorter than recorded", partial_.string()));
+    FERRY_CHECK(hasher_.bytes() == at);
+    hasher_.update(buf.data(), want);
+  }
+}
+
 core::Result<std::unique_ptr<Segment>> Ingest::segment(ByteRange r) {
+  std::lock_guard catching(catch_up_mu_);
+  std::lock_guard lock(mu_);
   FERRY_CHECK(r.from < r.to && r.from >= hasher_.bytes() && buffer_.empty());
   if (!segmented_) {
     segmented_ = true;
     // Recorded before any byte lands beyond the prefix: a partial without a record
     // is always contiguous.
-    if (auto st = save_segments(); !st) return core::fail(st.error());
+    if (auto st = save_segments_locked(); !st) return core::fail(st.error());
   }
   return std::unique_ptr<Segment>(new Segment(*this, r));
 }
 
 std::vector<ByteRange> Ingest::missing() const {
+  std::lock_guard lock(mu_);
   std::vector<ByteRange> out;
   const uint64_t end = static_cast<uint64_t>(std::max<int64_t>(expected_size_, 0));
   uint64_t at = hasher_.bytes();
@@ -197,7 +261,7 @@ std::vector<ByteRange> Ingest::missing() const {
   return out;
 }
 
-core::Status Ingest::save_segments() {
+core::Status Ingest::save_segments_locked() {
   unsaved_ = 0;
   if (!segments_fd_) {
     auto opened = open_regular_at(dirs_->ingest.get(), segments_name_, O_RDWR | O_CREAT, segments_path_);
@@ -206,7 +270,9 @@ core::Status Ingest::save_segments() {
   }
   std::vector<ByteRange> held;
   if (hasher_.bytes() > 0) held.push_back({0, hasher_.bytes()});
-  for (const auto& [from, to] : held_) held.push_back({from, to});
+  for (const auto& [from, to] : held_) {  // catch_up() may have hashed into the first
+    if (to > hasher_.bytes()) held.push_back({std::max(from, hasher_.bytes()), to});
+  }
   const std::string text = format_segment_record(expected_size_, held);
   // One write in place (a kill cannot tear it); a longer old record's tail stays
   // after "end" until the truncate, and the reader stops at "end".
@@ -217,20 +283,22 @@ core::Status Ingest::save_segments() {
   return {};
 }
 
-void Ingest::remove_segments() {
+void Ingest::remove_segments_locked() {
   segments_fd_.reset();
   segmented_ = false;
   ::unlinkat(dirs_->ingest.get(), segments_name_.c_str(), 0);
 }
 
 core::Status Ingest::drop_segments() {
-  if (auto st = flush_buffer(); !st) return st;
+  std::lock_guard catching(catch_up_mu_);
+  std::lock_guard lock(mu_);
+  if (auto st = flush_buffer_locked(); !st) return st;
   held_.clear();
   // Truncate first: a partial whose record is gone must hold only its prefix.
   if (::ftruncate(fd_.get(), static_cast<off_t>(hasher_.bytes())) != 0) {
     return core::fail(core::errno_error("truncate", partial_.string(), errno));
   }
-  remove_segments();
+  remove_segments_locked();
   return {};
 }
 
@@ -250,7 +318,7 @@ core::Status Ingest::load_segments() {
   }
   segmented_ = true;
   for (const auto& r : *ranges) held_.emplace(r.from, r.to);
-  while (!held_.empty() && held_.begin()->first == 0) {
+  while (!held_.empty() && held_.begin()->first <= hasher_.bytes()) {  // on the opening thread
     const uint64_t end = held_.begin()->second;
     held_.erase(held_.begin());
     if (auto st = hash_prefix_to(end); !st) return restart();
@@ -284,14 +352,18 @@ core::Result<std::unique_ptr<Ingest>> Store::begin_ingest(const digest::Digest& 
 }
 
 core::Status Store::commit(std::unique_ptr<Ingest> ingest) {
-  if (auto st = ingest->flush_buffer(); !st) return st;
+  // The ranges the prefix has not reached yet are hashed here (on the committing
+  // thread); a gap left in them shows as a short size below. The Ingest is ours
+  // alone from here on: the *_locked calls need no lock.
+  if (auto st = ingest->catch_up(); !st) return st;
+  if (auto st = ingest->flush_buffer_locked(); !st) return st;
   const uint64_t got = ingest->size();
   const digest::Digest actual = ingest->hasher_.finish();
   const fs::path partial = ingest->partial_;
   const int in_dir = fd(Area::Ingest);
   auto discard = [&] {
     ingest->fd_.reset();
-    ingest->remove_segments();
+    ingest->remove_segments_locked();
     ::unlinkat(in_dir, ingest->partial_name_.c_str(), 0);
   };
   if (ingest->expected_size_ >= 0 && got != static_cast<uint64_t>(ingest->expected_size_)) {
@@ -322,12 +394,12 @@ core::Status Store::commit(std::unique_ptr<Ingest> ingest) {
   if (!have_id || ::fstatat(fd(Area::Blobs), hex.c_str(), &landed, AT_SYMLINK_NOFOLLOW) != 0 ||
       !S_ISREG(landed.st_mode) || landed.st_ino != held.st_ino || landed.st_dev != held.st_dev) {
     ::unlinkat(fd(Area::Blobs), hex.c_str(), 0);
-    ingest->remove_segments();
+    ingest->remove_segments_locked();
     return core::fail(core::ErrorKind::InvalidInput,
                       fmt::format("{}: was replaced while it was being committed; not taken into the store",
                                   partial.string()));
   }
-  ingest->remove_segments();
+  ingest->remove_segments_locked();
   return sync(Area::Blobs);
 }
 

@@ -25,8 +25,8 @@
 // put_blob, begin_ingest and commit may run concurrently from any threads: a blob is written under
 // a private temporary name and renamed into place once, never rewritten, so a reader
 // sees all of it or none, and two commits of one digest leave one verified file. An
-// Ingest (and its Segments) belongs to one thread at a time, and at most one Ingest
-// per digest exists at once (callers deduplicate). upsert_index and replace_index
+// Ingest (and its Segments) belongs to one thread at a time, but for catch_up()
+// (below), and at most one Ingest per digest exists at once (callers deduplicate). upsert_index and replace_index
 // read, modify and rename index.json: the caller runs them from one thread (the loop
 // at the end of a pull, import's single thread); separate processes are excluded by
 // the store lock (store/lock.h).
@@ -36,6 +36,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,8 +88,8 @@ struct StoreDirs {
 // written at their offsets in the partial. size() counts the bytes accepted, so a
 // resume asks for from + size(); restart() (the server ignored Range) fails with
 // RangeIgnored so the caller can fall back to one stream. Must not outlive its
-// Ingest; flush() (also run by the destructor) writes the buffered bytes and lets
-// the Ingest hash its contiguous prefix further.
+// Ingest; flush() (also run by the destructor) writes the buffered bytes and
+// records them with the Ingest (which hashes them when they are at its prefix).
 class Segment final : public core::ByteSink {
  public:
   ~Segment() override;
@@ -117,11 +118,17 @@ class Segment final : public core::ByteSink {
 //
 // Segmented: segment() hands out sinks for ranges beyond the hashed prefix that
 // write at their offsets; the ranges written are recorded (ingest/<hex>.segments,
-// rewritten in place as they grow) and the prefix is re-read and hashed whenever
-// the range starting at it grows, so the sha256 state always advances in order and
-// size() is the contiguous prefix. A resumed ingest reads the record back (missing()
-// then names the gaps); a record that does not parse is doubt: the partial starts
-// over from zero.
+// rewritten in place as they grow) so a later run resumes the gaps, and the sha256
+// state always advances in order, so size() is the hashed contiguous prefix. Bytes
+// a segment writes exactly at the prefix are hashed from its buffer as they go (the
+// cost of one stream); a range written further on is hashed only by catch_up(),
+// which re-reads it from the partial once the prefix reaches it (catch_up_due()):
+// the thread that moves bytes never re-reads them.
+// catch_up() is meant for a worker thread: it is the one call that may run while
+// the owner's thread keeps writing through the Segments and reading size(),
+// received(), catch_up_due(); every other call waits until it has returned. commit()
+// catches up itself. A resumed ingest reads the record back (missing() then names
+// the gaps); a record that does not parse is doubt: the partial starts over.
 class Ingest final : public core::ByteSink {
  public:
   ~Ingest() override;
@@ -130,7 +137,7 @@ class Ingest final : public core::ByteSink {
 
   core::Status write(const char* data, size_t size) override;
   core::Status restart() override;  // truncate to 0
-  uint64_t size() const override { return hasher_.bytes(); }
+  uint64_t size() const override;   // the hashed contiguous prefix
 
   const digest::Digest& expected() const { return expected_; }
   int64_t expected_size() const { return expected_size_; }
@@ -142,23 +149,34 @@ class Ingest final : public core::ByteSink {
   [[nodiscard]] core::Result<std::unique_ptr<Segment>> segment(ByteRange r);
   // The ranges of [size(), expected_size()) not held yet, in order.
   std::vector<ByteRange> missing() const;
+  // Bytes in the partial: the prefix and the ranges held beyond it (progress).
+  uint64_t received() const;
   // True when ranges beyond the prefix are recorded (a segmented download to resume).
-  bool segmented() const { return segmented_; }
+  bool segmented() const;
   // Forget everything beyond the hashed prefix (truncate there, drop the record):
   // before one stream continues at size().
   [[nodiscard]] core::Status drop_segments();
+
+  // True when a range written beyond the prefix now starts at it: catch_up() has
+  // bytes to re-read and hash.
+  bool catch_up_due() const;
+  // Re-read and hash the ranges contiguous with the prefix, including those the
+  // segments extend meanwhile, until the prefix reaches a gap. One at a time.
+  [[nodiscard]] core::Status catch_up();
 
  private:
   friend class Store;
   friend class Segment;
   Ingest(std::shared_ptr<const StoreDirs> dirs, digest::Digest expected, int64_t size, uint64_t max_unsized,
          fs::path partial, core::UniqueFd fd);
-  core::Status flush_buffer();
+  // The *_locked helpers run with mu_ held.
+  core::Status flush_buffer_locked();
+  core::Status restart_locked();
   core::Status load_segments();
-  core::Status segment_written(uint64_t from, uint64_t to);
-  core::Status hash_prefix_to(uint64_t end);
-  core::Status save_segments();
-  void remove_segments();
+  core::Status segment_written(uint64_t from, uint64_t to, const std::string& data);
+  core::Status hash_prefix_to(uint64_t end);  // at open, before the Ingest is shared
+  core::Status save_segments_locked();
+  void remove_segments_locked();
 
   std::shared_ptr<const StoreDirs> dirs_;
   digest::Digest expected_;
@@ -166,11 +184,14 @@ class Ingest final : public core::ByteSink {
   uint64_t max_unsized_;  // the bound when expected_size_ < 0
   fs::path partial_;      // for messages; the file is ingest/<partial_name_>
   std::string partial_name_;
-  core::UniqueFd fd_;
-  digest::Sha256 hasher_;
-  std::string buffer_;  // coalesces small writes; flushed at kIngestBuffer bytes
+  core::UniqueFd fd_;     // pwrite/pread only: the offsets never move, so threads may share it
   fs::path segments_path_;
   std::string segments_name_;
+  std::mutex catch_up_mu_;  // held by catch_up() and by every call that must not overlap it
+  // The frontier, shared by the writing thread and catch_up():
+  mutable std::mutex mu_;
+  digest::Sha256 hasher_;
+  std::string buffer_;  // coalesces small writes; flushed at kIngestBuffer bytes
   core::UniqueFd segments_fd_;
   bool segmented_ = false;
   std::map<uint64_t, uint64_t> held_;  // written ranges beyond the prefix, from -> to

@@ -521,7 +521,8 @@ class Puller {
       const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(job.desc.size, 0));
       uint64_t done = done_jobs_.count(j) ? size : 0;
       if (auto it = active_.find(j); it != active_.end()) {
-        done = it->second->size() - std::min(it->second->size(), ingest_start_[j]);
+        const uint64_t now = it->second->received();
+        done = now - std::min(now, ingest_start_[j]);
         p.bytes_done += done;
       } else if (auto c = committing_.find(j); c != committing_.end()) {
         done = c->second;
@@ -643,10 +644,13 @@ class Puller {
 
   // One blob as `n` parallel Range segments into one partial (the gaps of a resumed
   // segmented partial, the biggest split further while there are fewer than n).
+  // The prefix hash catches up with finished segments on the engine's worker
+  // (Ingest::catch_up) while the others still write: the loop never re-reads.
   struct SegmentedJob {
     std::vector<std::unique_ptr<store::Segment>> segments;
     int left = 0;
     bool range_ignored = false;
+    bool catching_up = false;  // a catch_up() is on the worker: the Ingest stays as it is
     std::optional<core::Error> error;
   };
 
@@ -674,7 +678,7 @@ class Puller {
     spdlog::debug("segmented download digest={} segments={} from={}", job.desc.digest.str(), ranges.size(),
                   in.size());
     active_[j] = &in;
-    ingest_start_[j] = in.size();
+    ingest_start_[j] = in.received();
     sj->left = static_cast<int>(sj->segments.size());
     for (auto& seg : sj->segments) {
       clients_.acquire(job.client);
@@ -695,7 +699,37 @@ class Puller {
     } else if (!st && !sj->error) {
       sj->error = st.error();
     }
-    if (--sj->left > 0) return pump();
+    if (--sj->left > 0) {
+      if (!sj->catching_up && !sj->error && (*holder)->catch_up_due()) catch_up(j, holder, sj);
+      return pump();
+    }
+    if (sj->catching_up) return;  // catch_up's end goes on from here
+    segments_over(j, holder, sj);
+  }
+
+  void catch_up(size_t j, const std::shared_ptr<std::unique_ptr<store::Ingest>>& holder,
+                const std::shared_ptr<SegmentedJob>& sj) {
+    sj->catching_up = true;
+    auto result = std::make_shared<core::Status>();
+    engine_.offload([in = holder->get(), result] { *result = in->catch_up(); },
+                    [this, j, holder, sj, result] {
+                      sj->catching_up = false;
+                      spdlog::debug("prefix hashed to {} digest={}", (*holder)->size(), jobs_[j].desc.digest.str());
+                      if (!*result && !sj->error) sj->error = result->error();
+                      if (sj->left > 0) {
+                        if (!sj->error && (*holder)->catch_up_due()) catch_up(j, holder, sj);
+                        return;
+                      }
+                      segments_over(j, holder, sj);
+                      pump();
+                    });
+  }
+
+  // Every segment of a job has ended and no catch-up runs: commit, fall back to
+  // one stream, or fail.
+  void segments_over(size_t j, const std::shared_ptr<std::unique_ptr<store::Ingest>>& holder,
+                     const std::shared_ptr<SegmentedJob>& sj) {
+    auto& job = jobs_[j];
     uint64_t got = 0;
     for (const auto& s : sj->segments) got += s->size();
     sj->segments.clear();  // flushed into the partial

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <thread>
+#include <atomic>
 
 #include "digest/digest.h"
 
@@ -156,10 +158,130 @@ TEST(Store, SegmentsWrittenOutOfOrderResumeAndCommit) {
     ASSERT_TRUE((*b)->write(data.data() + gaps[0].from, gaps[0].size()));
     EXPECT_FALSE((*b)->write("x", 1)) << "a segment took more than its range";
   }
+  // b was written at the prefix and hashed as it went; the last third, written
+  // before the prefix reached it, waits for catch_up() (commit runs it too).
+  EXPECT_EQ((*in)->size(), 2 * third);
+  EXPECT_EQ((*in)->received(), data.size());
+  EXPECT_TRUE((*in)->catch_up_due());
+  ASSERT_TRUE((*in)->catch_up());
   EXPECT_EQ((*in)->size(), data.size());
+  EXPECT_FALSE((*in)->catch_up_due());
   ASSERT_TRUE(s->commit(std::move(*in)));
   EXPECT_TRUE(s->has_blob(d, static_cast<int64_t>(data.size())));
   EXPECT_EQ(count_files(t.path / "ingest"), 0u);
+}
+
+// catch_up() runs on a worker while the segments keep writing on their thread: the
+// prefix hash advances in order and the commit verifies. (Run under TSan too.)
+TEST(Store, CatchUpRunsBesideTheSegmentsThatWrite) {
+  TempDir t;
+  auto s = Store::open(t.path, true);
+  ASSERT_TRUE(s);
+  const std::string data = blob(8 << 20, 11);
+  const auto d = sha256_of(data);
+  auto in = s->begin_ingest(d, static_cast<int64_t>(data.size()));
+  ASSERT_TRUE(in);
+  constexpr int kSegments = 4;
+  const uint64_t part = data.size() / kSegments;
+  std::vector<std::unique_ptr<ferry::store::Segment>> segs;
+  for (int k = 0; k < kSegments; ++k) {
+    auto seg = (*in)->segment({k * part, (k + 1) * part});
+    ASSERT_TRUE(seg);
+    segs.push_back(std::move(*seg));
+  }
+  std::atomic<bool> writing{true};
+  std::atomic<int> catch_ups{0};
+  std::thread worker([&] {
+    while (writing.load()) {
+      std::this_thread::yield();
+      if ((*in)->catch_up_due()) {
+        EXPECT_TRUE((*in)->catch_up());
+        ++catch_ups;
+      }
+    }
+  });
+  // The last segment first, then the others in 64 KiB turns, as curl's callbacks would.
+  constexpr uint64_t kChunk = 64 << 10;
+  ASSERT_TRUE(segs[3]->write(data.data() + 3 * part, part) && segs[3]->flush());
+  for (uint64_t off = 0; off < part; off += kChunk) {
+    for (int k = 0; k < 3; ++k) {
+      ASSERT_TRUE(segs[k]->write(data.data() + k * part + off, std::min(kChunk, part - off)));
+    }
+  }
+  for (auto& seg : segs) ASSERT_TRUE(seg->flush());
+  writing = false;
+  worker.join();
+  EXPECT_EQ((*in)->received(), data.size());
+  segs.clear();
+  ASSERT_TRUE(s->commit(std::move(*in)));
+  EXPECT_TRUE(s->has_blob(d, static_cast<int64_t>(data.size())));
+}
+
+// A range the prefix has not reached is hashed by the commit; a gap before the end
+// is a short blob, refused, and the partial is gone.
+TEST(Store, CommitCatchesUpAndRefusesAGap) {
+  TempDir t;
+  auto s = Store::open(t.path, true);
+  ASSERT_TRUE(s);
+  const std::string data = blob(3 << 20, 12);
+  const auto d = sha256_of(data);
+  const uint64_t third = 1 << 20;
+  for (bool with_gap : {true, false}) {
+    auto in = s->begin_ingest(d, static_cast<int64_t>(data.size()));
+    ASSERT_TRUE(in);
+    {
+      auto a = (*in)->segment({0, third});
+      auto c = (*in)->segment({2 * third, 3 * third});
+      ASSERT_TRUE(a && c);
+      ASSERT_TRUE((*c)->write(data.data() + 2 * third, third));
+      ASSERT_TRUE((*a)->write(data.data(), third));
+      if (!with_gap) {
+        auto b = (*in)->segment({third, 2 * third});
+        ASSERT_TRUE(b && (*b)->write(data.data() + third, third));
+      }
+    }
+    EXPECT_FALSE((*in)->catch_up_due() && with_gap);
+    auto st = s->commit(std::move(*in));
+    if (with_gap) {
+      ASSERT_FALSE(st);
+      EXPECT_EQ(st.error().kind, ErrorKind::SizeMismatch) << st.error().message;
+      EXPECT_EQ(count_files(t.path / "ingest"), 0u);
+    } else {
+      ASSERT_TRUE(st) << st.error().message;
+      EXPECT_TRUE(s->has_blob(d, static_cast<int64_t>(data.size())));
+    }
+  }
+}
+
+// What catch_up() hashed is the prefix of the record a dropped ingest leaves.
+TEST(Store, ACaughtUpPrefixIsWhatTheNextRunResumesFrom) {
+  TempDir t;
+  auto s = Store::open(t.path, true);
+  ASSERT_TRUE(s);
+  const std::string data = blob(4 << 20, 13);
+  const auto d = sha256_of(data);
+  const uint64_t q = 1 << 20;
+  {
+    auto in = s->begin_ingest(d, static_cast<int64_t>(data.size()));
+    ASSERT_TRUE(in);
+    auto a = (*in)->segment({0, q});
+    auto b = (*in)->segment({q, 2 * q});
+    auto c = (*in)->segment({3 * q, 4 * q});
+    ASSERT_TRUE(a && b && c);
+    ASSERT_TRUE((*b)->write(data.data() + q, q) && (*b)->flush());
+    ASSERT_TRUE((*c)->write(data.data() + 3 * q, q) && (*c)->flush());
+    ASSERT_TRUE((*a)->write(data.data(), q) && (*a)->flush());
+    EXPECT_EQ((*in)->size(), q);
+    ASSERT_TRUE((*in)->catch_up());
+    EXPECT_EQ((*in)->size(), 2 * q);  // up to the gap
+    EXPECT_FALSE((*in)->catch_up_due());
+  }
+  auto in = s->begin_ingest(d, static_cast<int64_t>(data.size()));
+  ASSERT_TRUE(in);
+  EXPECT_EQ((*in)->size(), 2 * q);
+  auto gaps = (*in)->missing();
+  ASSERT_EQ(gaps.size(), 1u);
+  EXPECT_EQ(gaps[0], (ferry::store::ByteRange{2 * q, 3 * q}));
 }
 
 // A record that does not parse is doubt: the partial starts over.

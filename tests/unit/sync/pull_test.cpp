@@ -385,6 +385,24 @@ TEST_F(PullTest, ABigBlobIsFetchedAsParallelRangeSegments) {
   EXPECT_TRUE(std::filesystem::is_empty(dir_.path() / "store" / "ingest"));
 }
 
+// Segments answered out of order: the third is in before the second ends, so the
+// prefix reaches it while the last still streams, and the worker hashes it then
+// (Ingest::catch_up) while the loop goes on; the blob commits verified.
+TEST_F(PullTest, SegmentsThatEndOutOfOrderAreHashedInOrder) {
+  registry_.set_fault([&](const FakeRequest& req, const std::string& d, FakeResponse& r) {
+    if (d != big_layer()) return;
+    const size_t from = std::stoul(req.header("range").substr(6));
+    if (from == (5u << 20)) r.delay_ms = 100;   // the second segment
+    if (from == (15u << 20)) r.delay_ms = 400;  // the last one
+  });
+  auto report = pull(*store_, targets({"big/img"}), segmented(options()), engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->ok()) << report->images[0].error->message;
+  EXPECT_TRUE(store_->has_blob(*digest::Digest::parse(big_layer()), kBig));
+  EXPECT_EQ(registry_.blob_gets(big_layer()).size(), 4u);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() / "store" / "ingest"));
+}
+
 TEST_F(PullTest, ARegistryThatIgnoresRangeGetsOneStream) {
   registry_.set_fault([&](const FakeRequest& req, const std::string& d, FakeResponse& r) {
     if (d == big_layer() && req.has_header("range")) r = respond(200, pattern(kBig, 'c'));
