@@ -4,8 +4,7 @@
 #include <fmt/format.h>
 
 #include "export/export.h"
-#include "export/index_tree.h"
-#include "sync/pull.h"
+#include "store/image_view.h"
 
 namespace ferry::airgap {
 
@@ -22,7 +21,7 @@ core::Result<BundleReport> write_bundle(const store::Store& store, const std::ve
   for (const auto& r : refs) {
     // A reference whose whole index is in the store keeps it (attestations too).
     if (r.entries.size() == 1 && manifest::is_index_type(r.entries.front().media_type)) {
-      auto tree = exporter::read_index_tree(store, r.entries.front());
+      auto tree = store::read_index_tree(store, r.entries.front());
       if (tree && tree->complete) {
         bundle.indexes.push_back({r.ref, r.entries.front()});
       } else {
@@ -30,7 +29,7 @@ core::Result<BundleReport> write_bundle(const store::Store& store, const std::ve
                                            tree ? "the store lacks some of its manifests" : tree.error().message));
       }
     }
-    auto list = sync::platform_images(store, r.entries);
+    auto list = store::platform_images(store, r.entries);
     if (!list) return core::fail(core::Error(list.error()).context(r.ref.str()));
     for (const auto& d : *list) images.push_back({r.ref, d});
   }

@@ -3,7 +3,7 @@
 
 #include <fmt/format.h>
 
-#include "sync/pull.h"
+#include "store/image_view.h"
 
 namespace ferry::airgap {
 
@@ -63,7 +63,7 @@ core::Result<ExportedFiles> export_reference(const store::Store& store, ExportSe
                                              const std::vector<manifest::Descriptor>& entries,
                                              const ExportFormats& formats, bool rewrite,
                                              const sync::ExportNames& names) {
-  auto images = sync::platform_images(store, entries);
+  auto images = store::platform_images(store, entries);
   if (!images) return core::fail(std::move(images.error()));
   if (images->empty()) return core::fail(core::ErrorKind::NotFound, fmt::format("{}: no image manifest", ref.str()));
   std::vector<std::pair<std::string, std::vector<manifest::Descriptor>>> files;

@@ -15,7 +15,7 @@
 #include "config/config.h"
 #include "config/registry_options.h"
 #include "export/export.h"
-#include "export/index_tree.h"
+#include "store/image_view.h"
 #include "manifest/manifest.h"
 #include "reference/reference.h"
 #include "store/lock.h"
@@ -112,7 +112,7 @@ std::vector<exporter::ExportImage> export_list(const PullArgs& a, const store::S
   std::vector<exporter::ExportImage> out;
   const bool oci = a.format != "docker";
   if (oci && img.entries.size() == 1 && manifest::is_index_type(img.entries.front().media_type)) {
-    auto tree = exporter::read_index_tree(store, img.entries.front());
+    auto tree = store::read_index_tree(store, img.entries.front());
     if (tree && tree->complete) return {{img.ref, img.entries.front()}};
     spdlog::debug("oci export without the registry's index ref={} index={} reason={}", img.ref.str(),
                   img.digest.str(), tree ? "the store lacks some of its manifests" : tree.error().message);

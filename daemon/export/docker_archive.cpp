@@ -42,7 +42,7 @@
 #include "export/export.h"
 #include "export/fs_output.h"
 #include "export/image_set.h"
-#include "export/index_tree.h"
+#include "store/image_view.h"
 #include "export/tar_writer.h"
 #include "store/fs_util.h"
 
@@ -278,7 +278,7 @@ core::Status DockerArchiveWriter::add_tree_leaf(const LoadedImage& leaf) {
 // A kept index: the whole tree, and ferry-bundle.json names the index for its
 // reference instead of the platform images listed so far.
 core::Status DockerArchiveWriter::add_index_tree(const ExportImage& index) {
-  auto tree = read_index_tree(store_, index.descriptor);
+  auto tree = store::read_index_tree(store_, index.descriptor);
   if (!tree) return core::fail(std::move(tree.error()));
   if (!tree->complete) {
     return core::fail(core::ErrorKind::NotFound,

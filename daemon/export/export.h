@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 // with its exact bytes, every index below it and every manifest it names
 // (attestations included), and index.json names the index itself, so the
 // registry's digest crosses the gap. Such an index must be complete in the store
-// (exporter::read_index_tree(...).complete); docker-load tarballs take no index.
+// (store::read_index_tree(...).complete); docker-load tarballs take no index.
 // Artifacts (manifest::is_artifact) go into OCI layouts and into bundles (blobs and
 // ferry-bundle.json only); a plain docker-load tarball refuses them.
 struct ExportImage {
@@ -93,7 +93,7 @@ struct BundleOptions {
   // names the index, not its platform images, for the reference, so `ferry import`
   // records the registry's digest. index.json and manifest.json still list the
   // platform images (from `images`) for docker load. Each must be complete in the
-  // store (read_index_tree(...).complete).
+  // store (store::read_index_tree(...).complete).
   std::vector<ExportImage> indexes;
 };
 

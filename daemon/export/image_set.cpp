@@ -3,6 +3,7 @@
 #include "export/image_set.h"
 
 #include "store/fs_util.h"
+#include "store/image_view.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -20,24 +21,6 @@ namespace ferry::exporter {
 namespace {
 
 using ordered_json = nlohmann::ordered_json;
-
-core::Result<std::string> read_verified(const store::Store& store, const manifest::Descriptor& d, uint64_t max_size,
-                                        std::string_view what) {
-  if (!store.has_blob(d.digest)) {
-    return core::fail(core::ErrorKind::NotFound, fmt::format("{} {} is not in the store", what, d.digest.str()));
-  }
-  auto bytes = store.read_blob(d.digest, max_size);
-  if (!bytes) return core::fail(std::move(bytes.error()));
-  if (d.size > 0 && bytes->size() != static_cast<uint64_t>(d.size)) {
-    return core::fail(core::ErrorKind::SizeMismatch, fmt::format("{} {} is {} bytes in the store, descriptor says {}",
-                                                                 what, d.digest.str(), bytes->size(), d.size));
-  }
-  if (digest::Digest actual = digest::sha256_of(*bytes); actual != d.digest) {
-    return core::fail(core::ErrorKind::DigestMismatch,
-                      fmt::format("store blob {} is corrupt: its content hashes to {}", d.digest.str(), actual.str()));
-  }
-  return bytes;
-}
 
 core::Status check_layers(const store::Store& store, LoadedImage& image, MissingForeign missing_foreign) {
   const auto& layers = image.manifest.layers;
@@ -71,17 +54,15 @@ core::Result<LoadedImage> load_image(const store::Store& store, const ExportImag
                       fmt::format("manifest {} is an index ({}); export needs one platform's image manifest",
                                   desc.digest.str(), desc.media_type));
   }
-  auto bytes = read_verified(store, desc, manifest::kMaxManifestSize, "manifest");
-  if (!bytes) return core::fail(std::move(bytes.error()));
-  image.manifest_bytes = std::move(*bytes);
-  auto parsed = manifest::parse(image.manifest_bytes, desc.media_type);
-  if (!parsed) return core::fail(std::move(parsed.error()));
-  if (!std::holds_alternative<manifest::ImageManifest>(*parsed)) {
+  auto stored = store::read_manifest(store, desc);
+  if (!stored) return core::fail(std::move(stored.error()));
+  if (!std::holds_alternative<manifest::ImageManifest>(stored->parsed)) {
     return core::fail(core::ErrorKind::InvalidInput,
                       fmt::format("manifest {} is an index; export needs an image manifest", desc.digest.str()));
   }
-  image.manifest = std::get<manifest::ImageManifest>(std::move(*parsed));
-  auto config = read_verified(store, image.manifest.config, manifest::kMaxConfigSize, "config");
+  image.manifest_bytes = std::move(stored->bytes);
+  image.manifest = std::get<manifest::ImageManifest>(std::move(stored->parsed));
+  auto config = store::read_verified(store, image.manifest.config, manifest::kMaxConfigSize, "config");
   if (!config) return core::fail(std::move(config.error()));
   image.config_bytes = std::move(*config);
   image.artifact_type = manifest::artifact_type_of(image.manifest);

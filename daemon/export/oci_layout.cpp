@@ -24,7 +24,7 @@
 #include "export/export.h"
 #include "export/fs_output.h"
 #include "export/image_set.h"
-#include "export/index_tree.h"
+#include "store/image_view.h"
 #include "export/tar_writer.h"
 
 namespace ferry::exporter {
@@ -67,14 +67,14 @@ OutManifest direct_entry(const LoadedImage& image, const OciOptions& opts) {
 // partial one into its platform images instead).
 core::Status plan_index(const store::Store& store, const ExportImage& request, std::set<digest::Digest>& seen,
                         OciPlan& plan) {
-  auto tree = read_index_tree(store, request.descriptor);
+  auto tree = store::read_index_tree(store, request.descriptor);
   if (!tree) return core::fail(std::move(tree.error().context(request.ref.str())));
   if (!tree->complete) {
     return core::fail(core::ErrorKind::NotFound,
                       fmt::format("{}: the store lacks manifests of index {}", request.ref.str(),
                                   request.descriptor.digest.str()));
   }
-  auto add_index = [&](const StoredIndex& si) {
+  auto add_index = [&](const store::StoredIndex& si) {
     if (seen.insert(si.descriptor.digest).second) plan.indexes.push_back({si.descriptor, si.bytes});
   };
   add_index(tree->top);

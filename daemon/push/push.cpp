@@ -6,12 +6,14 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "registry/client_pool.h"
+#include "store/image_view.h"
 
 namespace ferry::push {
 
@@ -140,20 +142,18 @@ class Pusher {
     img.out.error = std::move(e);
   }
 
-  core::Result<ManifestBody> read_manifest(const manifest::Descriptor& d) {
-    auto body = store_.read_blob(d.digest, manifest::kMaxManifestSize);
-    if (!body) return core::fail(body.error());
-    return ManifestBody{d, std::move(*body)};
+  // A manifest read back from the store, its bytes verified against `d` (what the
+  // registry is sent is what was pulled, or nothing).
+  core::Result<store::StoredManifest> read_manifest(const manifest::Descriptor& d) {
+    return store::read_manifest(store_, d);
   }
 
   // Blobs of one image manifest (config and layers; foreign layers stay where they are).
-  core::Status add_image_blobs(ImageState& img, const ManifestBody& m) {
-    auto parsed = manifest::parse(m.body, m.desc.media_type);
-    if (!parsed) return core::fail(parsed.error());
-    const auto* im = std::get_if<manifest::ImageManifest>(&*parsed);
+  core::Status add_image_blobs(ImageState& img, const store::StoredManifest& m) {
+    const auto* im = std::get_if<manifest::ImageManifest>(&m.parsed);
     if (!im) {
       return core::fail(core::ErrorKind::InvalidInput,
-                        fmt::format("{} is named as an image manifest but is an index", m.desc.digest.str()));
+                        fmt::format("{} is named as an image manifest but is an index", m.descriptor.digest.str()));
     }
     img.blobs.push_back(im->config);
     for (const auto& l : im->layers) {
@@ -166,6 +166,7 @@ class Pusher {
     auto& img = *images_[i];
     if (item.manifests.empty()) return core::fail(core::ErrorKind::NotFound, "the store holds no manifest for it");
     std::vector<manifest::Descriptor> tops = item.manifests;
+    std::optional<store::StoredManifest> stored_top;  // the one entry, as read back (not a made index)
     if (tops.size() > 1) {
       // A platform subset kept as separate entries: push each, tag a new index of them.
       for (const auto& d : tops) {
@@ -178,7 +179,8 @@ class Pusher {
     } else {
       auto top = read_manifest(tops.front());
       if (!top) return core::fail(top.error());
-      img.top = std::move(*top);
+      stored_top = std::move(*top);
+      img.top = ManifestBody{stored_top->descriptor, stored_top->bytes};
     }
     if (item.destination.digest && *item.destination.digest != img.top.desc.digest) {
       return core::fail(core::ErrorKind::InvalidInput,
@@ -189,14 +191,10 @@ class Pusher {
     std::vector<manifest::Descriptor> children;
     if (img.out.synthesized_index) {
       children = tops;
-    } else if (manifest::is_index_type(img.top.desc.media_type)) {
-      auto parsed = manifest::parse(img.top.body, img.top.desc.media_type);
-      if (!parsed) return core::fail(parsed.error());
-      const auto* index = std::get_if<manifest::Index>(&*parsed);
-      if (!index) return core::fail(core::ErrorKind::InvalidInput, "index.json entry typed as index is not one");
+    } else if (const auto* index = std::get_if<manifest::Index>(&stored_top->parsed)) {
       children = index->manifests;
     } else {
-      if (auto st = add_image_blobs(img, img.top); !st) return st;
+      if (auto st = add_image_blobs(img, *stored_top); !st) return st;
     }
     std::set<digest::Digest> seen{img.top.desc.digest};
     if (auto st = add_children(img, children, 1, seen); !st) return st;
@@ -220,20 +218,16 @@ class Pusher {
       }
       auto child = read_manifest(c);
       if (!child) return core::fail(child.error());
-      if (manifest::is_index_type(c.media_type)) {
+      if (const auto* index = std::get_if<manifest::Index>(&child->parsed)) {
         if (depth + 1 > manifest::kMaxIndexDepth) {
           return core::fail(core::ErrorKind::InvalidInput, fmt::format("indexes nested deeper than {} levels at {}",
                                                                        manifest::kMaxIndexDepth, c.digest.str()));
         }
-        auto parsed = manifest::parse(child->body, c.media_type);
-        if (!parsed) return core::fail(parsed.error());
-        const auto* index = std::get_if<manifest::Index>(&*parsed);
-        if (!index) return core::fail(core::ErrorKind::InvalidInput, fmt::format("{} is not an index", c.digest.str()));
         if (auto st = add_children(img, index->manifests, depth + 1, seen); !st) return st;
       } else if (auto st = add_image_blobs(img, *child); !st) {
         return st;
       }
-      img.children.push_back(std::move(*child));
+      img.children.push_back(ManifestBody{c, std::move(child->bytes)});
       img.child_depth.push_back(depth);
     }
     return {};

@@ -17,19 +17,17 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "export/index_tree.h"
 #include "codec/layer_decoder.h"
 #include "core/redact.h"
 #include "registry/client_pool.h"
 #include "store/fs_util.h"
+#include "store/image_view.h"
 #include "sync/referrers.h"
 #include "sync/schema1_convert.h"
 
 namespace ferry::sync {
 
 namespace {
-
-constexpr uint64_t kMaxConfigSize = 8 << 20;  // image configs are KBs; refuse absurd ones
 
 // What the last successful pull of a reference resolved to (state/last-pulls.json):
 // the manifest digest the tag pointed at, and which platforms were taken from it.
@@ -996,7 +994,7 @@ class Puller {
   // rootfs; foreign layers not in the store are checked where they are fetched.
   core::Status check_diff_ids(const manifest::ImageManifest& m) {
     if (manifest::is_artifact(m)) return {};
-    auto body = store_.read_blob(m.config.digest, kMaxConfigSize);
+    auto body = store::read_verified(store_, m.config, manifest::kMaxConfigSize, "config");
     if (!body) return core::fail(body.error());
     auto cfg = manifest::parse_config(*body);
     if (!cfg) return core::fail(cfg.error().context(fmt::format("config {}", m.config.digest.str())));
@@ -1031,7 +1029,7 @@ class Puller {
   }
 
   std::optional<manifest::Platform> platform_from_config(const manifest::ImageManifest& m) const {
-    auto body = store_.read_blob(m.config.digest, kMaxConfigSize);
+    auto body = store::read_verified(store_, m.config, manifest::kMaxConfigSize, "config");
     if (!body) return std::nullopt;
     auto cfg = manifest::parse_config(*body);
     if (!cfg || cfg->platform.os.empty()) return std::nullopt;
@@ -1063,21 +1061,6 @@ class Puller {
 };
 
 }  // namespace
-
-core::Result<std::vector<manifest::Descriptor>> platform_images(const store::Store& store,
-                                                                const std::vector<manifest::Descriptor>& entries) {
-  std::vector<manifest::Descriptor> out;
-  for (const auto& e : entries) {
-    if (!manifest::is_index_type(e.media_type)) {
-      out.push_back(e);
-      continue;
-    }
-    auto tree = exporter::read_index_tree(store, e);  // nested indexes too
-    if (!tree) return core::fail(tree.error());
-    for (const auto& d : tree->images()) out.push_back(d);
-  }
-  return out;
-}
 
 bool PullReport::ok() const {
   return std::none_of(images.begin(), images.end(), [](const PulledImage& p) { return p.error.has_value(); });

@@ -124,9 +124,4 @@ struct PullReport {
 [[nodiscard]] core::Result<PullReport> pull(store::Store& store, const std::vector<PullTarget>& targets,
                                             const PullOptions& opts, http::Engine& engine);
 
-// The platform image manifests behind index.json entries: an index entry is
-// expanded (from the store) to its real platforms, an image manifest stays as is.
-[[nodiscard]] core::Result<std::vector<manifest::Descriptor>> platform_images(
-    const store::Store& store, const std::vector<manifest::Descriptor>& entries);
-
 }  // namespace ferry::sync

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -237,6 +239,26 @@ TEST_F(PushTest, OneFailingImageDoesNotStopTheOthers) {
   ASSERT_FALSE(report.images[1].error) << report.images[1].error->message;
   EXPECT_FALSE(dist_.manifest("good/img", "1").empty());
   EXPECT_FALSE(report.ok());
+}
+
+// A manifest changed on disk after it was pulled is refused by name: the registry
+// is sent nothing for that image (its bytes would tag something never pulled).
+TEST_F(PushTest, AManifestChangedInTheStoreIsRefusedAndNothingIsSent) {
+  auto m = image({"layer kept"});
+  const auto path = store_.blob_path(m.digest);
+  std::string body = *store_.read_blob(m.digest, 1 << 20);
+  body[body.find("layers")] = 'L';  // same size, other bytes
+  std::filesystem::permissions(path, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << body;
+  auto report = run({item("team/app:1", {m})});
+  ASSERT_EQ(report.images.size(), 1u);
+  ASSERT_TRUE(report.images[0].error);
+  EXPECT_EQ(report.images[0].error->kind, core::ErrorKind::DigestMismatch);
+  EXPECT_NE(report.images[0].error->message.find(m.digest.str() + " (manifest) is corrupt"), std::string::npos)
+      << report.images[0].error->message;
+  EXPECT_EQ(count("PUT"), 0u);
+  EXPECT_EQ(count("POST"), 0u);
+  EXPECT_TRUE(dist_.manifest("team/app", "1").empty());
 }
 
 TEST_F(PushTest, ARegistrysOwnConcurrencyCapHoldsItsRequestsBack) {

@@ -16,7 +16,7 @@
 #include "digest/digest.h"
 #include "export/archive_check.h"
 #include "export/export.h"
-#include "export/index_tree.h"
+#include "store/image_view.h"
 #include "store/fs_util.h"
 #include "store/verify.h"
 #include "support/fake_registry.h"
@@ -196,7 +196,7 @@ TEST_F(PullTreeTest, AllPlatformsKeepTheTopIndexEveryNestedIndexAndTheAttestatio
   ASSERT_TRUE(index);
   ASSERT_EQ(index->size(), 1u);
   EXPECT_EQ(index->front().descriptor.digest, digest::sha256_of(outer_));
-  auto platforms = platform_images(*store_, img.entries);
+  auto platforms = store::platform_images(*store_, img.entries);
   ASSERT_TRUE(platforms) << platforms.error().message;
   EXPECT_EQ(platforms->size(), 2u);
   auto verified = store::verify(*store_);
@@ -235,7 +235,7 @@ TEST_F(PullTreeTest, AnIndexTreeMissingAManifestIsNotComplete) {
   auto report = run("nested", true);
   ASSERT_FALSE(report.images.at(0).error);
   std::filesystem::remove(store_->blob_path(digest::sha256_of(attestation_)));
-  auto tree = exporter::read_index_tree(*store_, report.images[0].entries[0]);
+  auto tree = store::read_index_tree(*store_, report.images[0].entries[0]);
   ASSERT_TRUE(tree) << tree.error().message;
   EXPECT_FALSE(tree->complete);
   EXPECT_EQ(tree->nested.size(), 1u);
