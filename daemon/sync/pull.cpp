@@ -1,6 +1,9 @@
 // pull: the resolve → plan → transfer → commit pipeline over one engine loop.
-// An image is complete (manifests put into the store, on_image_ready called) when
-// its last blob commits; index.json is written once, when the pull ends.
+// The plan streams: an image's blobs join the plan as soon as its manifests are in
+// (a blob another image already queued or fetched is joined, not fetched again), so
+// a slow manifest holds back only its own image. An image is complete (manifests
+// put into the store, on_image_ready called) when its last blob commits;
+// index.json is written once, when the pull ends.
 #include "sync/pull.h"
 
 #include <fcntl.h>
@@ -72,7 +75,8 @@ struct ImageState {
   PullTarget target;
   std::chrono::steady_clock::time_point started;
   registry::Client* client = nullptr;
-  int pending = 0;                                // outstanding manifest requests
+  int pending = 0;                                // outstanding manifest requests (0: resolved)
+  bool settled = false;                           // planned, failed or unchanged: resolving no more
   std::optional<manifest::Descriptor> index;      // top-level index, when there is one
   std::string index_body;
   std::optional<manifest::Index> top_index;       // index, parsed
@@ -111,6 +115,8 @@ struct BlobJob {
   int integrity_retries = 0;
   size_t foreign_url = 0;      // the desc.urls entry a foreign layer is fetched from
   bool single_stream = false;  // the registry ignored Range: no segments for this blob
+  bool dropped = false;        // left the queue unstarted (no image wanted it then)
+  std::optional<core::Error> error;  // it failed: an image planned later fails with it
 };
 
 class Puller {
@@ -132,12 +138,6 @@ class Puller {
     };
     for (size_t i = 0; i < targets_; ++i) resolve(i);  // referrers found meanwhile resolve themselves
     if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
-    if (!expired_) {
-      plan();
-      pump();
-      schedule_progress();
-      if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
-    }
     fold_referrers();  // first: a subject whose referrer failed records none of them
     commit_manifests();
     PullReport report;
@@ -160,6 +160,20 @@ class Puller {
     st->started = started_;
     st->subject = subject;
     images_.push_back(std::move(st));
+    ++resolving_;
+  }
+
+  // Image i resolves no more (planned, failed or unchanged): once every image has,
+  // the plan is whole.
+  void settle(size_t i) {
+    auto& img = *images_[i];
+    if (img.settled) return;
+    img.settled = true;
+    if (--resolving_ == 0 && !plan_logged_) {
+      plan_logged_ = true;  // referrers found later join the plan without a second line
+      spdlog::info("plan ready images={} blobs_to_fetch={} blobs_present={}", images_.size(), jobs_.size(),
+                   blobs_present_);
+    }
   }
 
   // ---- referrers (referrers.h) ------------------------------------------------------
@@ -168,10 +182,9 @@ class Puller {
   void discover(size_t i) {
     auto& img = *images_[i];
     if (!img.target.referrers || img.subject || img.failed()) return;
-    ++img.pending;
+    // Not counted in `pending`: the image's blobs need not wait for its referrers.
     discover_referrers(*img.client, img.out.ref, img.out.digest,
                        [this, i](core::Result<std::vector<Referrer>> r) {
-                         --images_[i]->pending;
                          if (!r) return fail_image(i, r.error());
                          images_[i]->referrers_found = true;
                          for (auto& found : *r) {
@@ -211,6 +224,7 @@ class Puller {
     e.context(img.out.ref.str());
     spdlog::debug("image failed ref={} error={}", img.out.ref.str(), e.message);  // the report carries it
     img.out.error = std::move(e);
+    settle(i);
   }
 
   // ---- deadline -------------------------------------------------------------------
@@ -223,15 +237,12 @@ class Puller {
     core::Error e = core::error(core::ErrorKind::Cancelled, fmt::format("deadline of {} exceeded", opts_.deadline_text));
     spdlog::warn("deadline reached, stopping transfers deadline={} in_flight={} queued={}", opts_.deadline_text,
                  clients_.in_flight(), queue_.size());
-    if (!planned_) {
-      for (size_t i = 0; i < images_.size(); ++i) {
-        if (images_[i]->out.changed) fail_image(i, e);
-      }
-    } else {
-      for (size_t j = 0; j < jobs_.size(); ++j) {
-        if (done_jobs_.count(j) || committing_.count(j)) continue;  // a failed commit fails them itself
-        for (size_t i : jobs_[j].images) fail_image(i, e);
-      }
+    for (size_t i = 0; i < images_.size(); ++i) {
+      if (!images_[i]->settled && images_[i]->out.changed) fail_image(i, e);  // still resolving
+    }
+    for (size_t j = 0; j < jobs_.size(); ++j) {
+      if (done_jobs_.count(j) || committing_.count(j)) continue;  // a failed commit fails them itself
+      for (size_t i : jobs_[j].images) fail_image(i, e);
     }
     queue_.clear();
     engine_.abort(e);
@@ -248,7 +259,7 @@ class Puller {
     const std::optional<digest::Digest> known = ref.digest ? ref.digest : img.seen;
     if (known && last->second.digest == *known && reuse_entries(i)) {
       img.out.digest = *known;
-      return;
+      return settle(i);
     }
     img.pending = 1;
     img.client->get_manifest(ref.repository, ref.manifest_ref(), true,
@@ -256,6 +267,7 @@ class Puller {
                                --images_[i]->pending;
                                if (r && !r->digest.empty() && r->digest == known && reuse_entries(i)) {
                                  images_[i]->out.digest = known;
+                                 settle(i);
                                  return discover(i);
                                }
                                get_top(i);  // changed, unknown, or HEAD refused: do the full GET
@@ -289,7 +301,10 @@ class Puller {
     ++img.pending;
     const auto& ref = img.out.ref;
     img.client->get_manifest(ref.repository, ref.manifest_ref(), false,
-                             [this, i](core::Result<registry::ManifestReply> r) { on_top_manifest(i, std::move(r)); });
+                             [this, i](core::Result<registry::ManifestReply> r) {
+                               on_top_manifest(i, std::move(r));
+                               maybe_plan(i);
+                             });
   }
 
   void on_top_manifest(size_t i, core::Result<registry::ManifestReply> r) {
@@ -319,8 +334,10 @@ class Puller {
     img.index_body = std::move(r->body);
     img.top_index = std::move(index);
     img.indexes_asked.insert(top.digest);
+    ++img.pending;  // held while requests go out: one answering at once must not plan a part
     fetch_nested(i, *img.top_index, 1);
     if (img.indexes_pending == 0 && !img.failed()) choose_children(i);
+    --img.pending;
   }
 
   // Ask for every index below `index` (at `level`; the top is 1), bounded by
@@ -341,6 +358,7 @@ class Puller {
       img.client->get_manifest(img.out.ref.repository, d.digest.str(), false,
                                [this, i, d, level](core::Result<registry::ManifestReply> r) {
                                  on_nested_index(i, d, level + 1, std::move(r));
+                                 maybe_plan(i);
                                });
     }
   }
@@ -368,8 +386,10 @@ class Puller {
     img.nested.push_back({d, std::move(r->body), std::move(*index)});
     // The vector may grow while fetch_nested runs: walk a copy of the entries.
     const manifest::Index copy = img.nested.back().index;
+    ++img.pending;
     fetch_nested(i, copy, level);
     if (img.indexes_pending == 0 && !img.failed()) choose_children(i);
+    --img.pending;
   }
 
   // Every index of the tree is here: choose the manifests across all its levels.
@@ -411,88 +431,98 @@ class Puller {
     ++img.pending;
     img.client->get_manifest(img.out.ref.repository, d.digest.str(), false,
                              [this, i, d](core::Result<registry::ManifestReply> r) {
-                               auto& im = *images_[i];
-                               --im.pending;
-                               if (!r) return fail_image(i, r.error());
-                               if (r->digest != d.digest || r->size != d.size) {
-                                 return fail_image(i, core::error(core::ErrorKind::DigestMismatch,
-                                                                  fmt::format("manifest {} from the index hashes to {}",
-                                                                              d.digest.str(), r->digest.str())));
-                               }
-                               auto parsed = manifest::parse(r->body, r->media_type);
-                               if (!parsed) return fail_image(i, parsed.error());
-                               auto* m = std::get_if<manifest::ImageManifest>(&*parsed);
-                               if (!m) {
-                                 return fail_image(i, core::error(core::ErrorKind::InvalidInput,
-                                                                  fmt::format("{} is named as an image manifest ({}) "
-                                                                              "but is an index",
-                                                                              d.digest.str(), d.media_type)));
-                               }
-                               im.children.push_back({d, std::move(r->body), std::move(*m)});
+                               on_child(i, d, std::move(r));
+                               maybe_plan(i);
                              });
   }
 
-  // ---- plan -----------------------------------------------------------------------
-  static constexpr size_t kPresent = SIZE_MAX;  // marker in plan()'s map: blob already in the store
+  void on_child(size_t i, const manifest::Descriptor& d, core::Result<registry::ManifestReply> r) {
+    auto& im = *images_[i];
+    --im.pending;
+    if (!r) return fail_image(i, r.error());
+    if (r->digest != d.digest || r->size != d.size) {
+      return fail_image(i, core::error(core::ErrorKind::DigestMismatch,
+                                       fmt::format("manifest {} from the index hashes to {}",
+                                                   d.digest.str(), r->digest.str())));
+    }
+    auto parsed = manifest::parse(r->body, r->media_type);
+    if (!parsed) return fail_image(i, parsed.error());
+    auto* m = std::get_if<manifest::ImageManifest>(&*parsed);
+    if (!m) {
+      return fail_image(i, core::error(core::ErrorKind::InvalidInput,
+                                       fmt::format("{} is named as an image manifest ({}) "
+                                                   "but is an index",
+                                                   d.digest.str(), d.media_type)));
+    }
+    im.children.push_back({d, std::move(r->body), std::move(*m)});
+  }
 
-  // Blob `b` is needed by image i: join the job fetching it, or count it present, or
-  // make a job. A size of -1 (unknown: schema1) is verified by digest alone.
-  void plan_blob(size_t i, const manifest::Descriptor& b, std::unordered_map<digest::Digest, size_t>& by_digest) {
+  // ---- plan -----------------------------------------------------------------------
+  // Blob `b` is needed by image i: join the job fetching (or that fetched) it, or
+  // count it present, or make a job. A size of -1 (unknown: schema1) is verified by
+  // digest alone.
+  void plan_blob(size_t i, const manifest::Descriptor& b) {
     auto& img = *images_[i];
-    if (auto it = by_digest.find(b.digest); it != by_digest.end()) {
+    if (auto it = by_digest_.find(b.digest); it != by_digest_.end()) {
       if (it->second == kPresent) return;
-      auto& job = jobs_[it->second];
+      const size_t j = it->second;
+      auto& job = jobs_[j];
+      if (done_jobs_.count(j)) return;  // fetched in this run already
+      if (job.error) return fail_image(i, *job.error);
       if (job.desc.size < 0 && b.size >= 0) job.desc.size = b.size;  // another image knows its size
       if (std::find(job.images.begin(), job.images.end(), i) == job.images.end()) {
         job.images.push_back(i);
         ++img.blobs_left;
       }
+      if (job.dropped) {  // no image wanted it when its turn came; this one does
+        job.dropped = false;
+        queue_.push_back(j);
+      }
       return;
     }
     if (store_.has_blob(b.digest, b.size)) {
-      by_digest.emplace(b.digest, kPresent);
+      by_digest_.emplace(b.digest, kPresent);
       ++blobs_present_;
       return;
     }
-    by_digest.emplace(b.digest, jobs_.size());
-    jobs_.push_back(BlobJob{b, img.client, img.out.ref.repository, {i}, 0, false});
+    by_digest_.emplace(b.digest, jobs_.size());
+    queue_.push_back(jobs_.size());
+    bytes_planned_ += static_cast<uint64_t>(std::max<int64_t>(b.size, 0));
+    jobs_.push_back(BlobJob{b, img.client, img.out.ref.repository, {i}, 0, 0, false, false, std::nullopt});
     ++img.blobs_left;
   }
 
-  void plan() {
-    planned_ = true;
-    std::unordered_map<digest::Digest, size_t> by_digest;
-    for (size_t i = 0; i < images_.size(); ++i) {
-      auto& img = *images_[i];
-      if (img.failed()) continue;
-      for (const auto& child : img.children) {
-        std::vector<manifest::Descriptor> blobs{child.manifest.config};
-        for (const auto& l : child.manifest.layers) {
-          if (!manifest::is_foreign_layer(l)) {
-            blobs.push_back(l);
-          } else if (!opts_.fetch_foreign) {
-            fail_image(i, core::error(core::ErrorKind::Denied,
-                                      fmt::format("foreign layer {} refused (foreign_layers: refuse)", l.digest.str())));
-          } else if (!l.urls.empty()) {
-            blobs.push_back(l);
-          }
+  // Every manifest of image i is in (none pending): its blobs join the plan now and
+  // start as slots allow, whatever the other images are still resolving.
+  void maybe_plan(size_t i) {
+    auto& img = *images_[i];
+    if (img.pending > 0 || img.settled || expired_) return;
+    settle(i);
+    for (const auto& child : img.children) {
+      std::vector<manifest::Descriptor> blobs{child.manifest.config};
+      for (const auto& l : child.manifest.layers) {
+        if (!manifest::is_foreign_layer(l)) {
+          blobs.push_back(l);
+        } else if (!opts_.fetch_foreign) {
+          return fail_image(i, core::error(core::ErrorKind::Denied,
+                                           fmt::format("foreign layer {} refused (foreign_layers: refuse)",
+                                                       l.digest.str())));
+        } else if (!l.urls.empty()) {
+          blobs.push_back(l);
         }
-        if (img.failed()) break;
-        for (const auto& b : blobs) plan_blob(i, b, by_digest);
       }
-      if (img.schema1) {
-        for (const auto& b : schema1_blobs(img.schema1->manifest)) plan_blob(i, b, by_digest);
+      for (const auto& b : blobs) {
+        plan_blob(i, b);
+        if (img.failed()) return;
       }
     }
-    for (size_t j = 0; j < jobs_.size(); ++j) {
-      queue_.push_back(j);
-      bytes_planned_ += static_cast<uint64_t>(std::max<int64_t>(jobs_[j].desc.size, 0));
+    if (img.schema1) {
+      for (const auto& b : schema1_blobs(img.schema1->manifest)) plan_blob(i, b);
     }
-    spdlog::info("plan ready images={} blobs_to_fetch={} blobs_present={}", images_.size(), jobs_.size(),
-                 blobs_present_);
-    for (size_t i = 0; i < images_.size(); ++i) {
-      if (images_[i]->blobs_left == 0) complete_image(i);  // every blob was there already
-    }
+    spdlog::debug("image planned ref={} blobs_left={}", img.out.ref.str(), img.blobs_left);
+    if (!progress_scheduled_) schedule_progress();
+    if (img.blobs_left == 0) complete_image(i);  // every blob was there already
+    pump();
   }
 
   // ---- transfers ------------------------------------------------------------------
@@ -539,9 +569,13 @@ class Puller {
     opts_.progress(p);
   }
 
+  // From the first planned image on, while transfers are queued or in flight; the
+  // next image planned starts it again.
   void schedule_progress() {
     if (!opts_.progress) return;
+    progress_scheduled_ = true;
     engine_.schedule(opts_.progress_interval, [this] {
+      progress_scheduled_ = false;
       if (clients_.in_flight() == 0 && queue_.empty()) return;  // transfers over: let run() end
       report_progress();
       schedule_progress();
@@ -557,7 +591,10 @@ class Puller {
   // the loop. The job holds a slot of its registry meanwhile, so admission counts it.
   void start_job(size_t j) {
     auto& job = jobs_[j];
-    if (!job_still_needed(job)) return pump();
+    if (!job_still_needed(job)) {
+      job.dropped = true;
+      return pump();
+    }
     clients_.acquire(job.client);
     auto opened = std::make_shared<core::Result<std::unique_ptr<store::Ingest>>>(
         core::fail(core::ErrorKind::Internal, "not opened"));
@@ -574,6 +611,7 @@ class Puller {
     if (!ingest) return job_failed(j, ingest.error());
     if (!job_still_needed(job) || expired_) {
       ingest->reset();  // its partial stays for the next run
+      job.dropped = !expired_;
       return;
     }
     auto holder = std::make_shared<std::unique_ptr<store::Ingest>>(std::move(*ingest));
@@ -806,6 +844,7 @@ class Puller {
   void job_failed(size_t j, core::Error e) {
     auto& job = jobs_[j];
     e.context(fmt::format("blob {}", job.desc.digest.str()));
+    job.error = e;
     for (size_t i : job.images) fail_image(i, e);
   }
 
@@ -1044,7 +1083,10 @@ class Puller {
   std::vector<std::unique_ptr<ImageState>> images_;  // the targets first, then referrers as found
   size_t targets_ = 0;
   std::chrono::steady_clock::time_point started_;
-  std::vector<BlobJob> jobs_;
+  std::deque<BlobJob> jobs_;  // grows while jobs run: references into it stay valid
+  static constexpr size_t kPresent = SIZE_MAX;  // in by_digest_: the blob was in the store already
+  std::unordered_map<digest::Digest, size_t> by_digest_;  // every blob planned: its job, or kPresent
+  size_t resolving_ = 0;                                   // images not settled yet
   std::map<std::string, LastPull> last_;
   std::optional<std::multimap<std::string, manifest::Descriptor>> stored_refs_;  // index.json at the first reuse
   std::deque<size_t> queue_;
@@ -1057,7 +1099,7 @@ class Puller {
   std::map<digest::Digest, digest::Digest> checked_;  // layer -> its diff_id; the worker thread's only
   uint64_t blobs_fetched_ = 0, blobs_present_ = 0, bytes_fetched_ = 0;
   std::optional<std::chrono::steady_clock::time_point> deadline_at_;
-  bool planned_ = false, expired_ = false;
+  bool expired_ = false, progress_scheduled_ = false, plan_logged_ = false;
 };
 
 }  // namespace

@@ -340,6 +340,66 @@ TEST_F(PullTest, TheRegistrysRetryBudgetBoundsTheAttempts) {
   EXPECT_EQ(registry_.blob_gets(slow_layer()).size(), 2u + 4u);
 }
 
+// The plan streams: an image whose manifest is in starts its blobs while another
+// image's manifest is still on its way. The slow image's manifest answer is held
+// until the quick image's layer has been asked for (a barrier before the plan
+// would never ask, and the hold would end by its 10 s bound instead).
+TEST_F(PullTest, ASlowManifestHoldsBackOnlyItsOwnImage) {
+  std::atomic<bool> quick_layer_asked{false}, released_by_bound{false};
+  const std::string quick_layer = digest::sha256_of(pattern(20000, 'a')).str();
+  registry_.set_fault([&](const FakeRequest&, const std::string& d, FakeResponse&) {
+    if (d == quick_layer) quick_layer_asked = true;
+  });
+  const auto bound = std::chrono::steady_clock::now() + 10s;
+  registry_.server().set_hold([&](const std::string& path) {
+    if (path != "/v2/slow/img/manifests/latest" || quick_layer_asked) return false;
+    if (std::chrono::steady_clock::now() < bound) return true;
+    released_by_bound = true;
+    return false;
+  });
+  std::vector<std::string> ready;
+  PullOptions o = options();
+  o.on_image_ready = [&](size_t, const PulledImage& img, const std::vector<digest::Digest>&) {
+    ready.push_back(img.ref.repository);
+  };
+  auto report = pull(*store_, targets({"slow/img", "quick/img"}), o, engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->ok());
+  EXPECT_FALSE(released_by_bound.load()) << "the quick image's blobs waited for the slow manifest";
+  EXPECT_EQ(ready, (std::vector<std::string>{"quick/img", "slow/img"}));
+}
+
+// Two images sharing a layer, planned at different times, fetch it once: the second
+// joins the first one's job (or finds it fetched), and both complete.
+TEST_F(PullTest, ALayerSharedByImagesPlannedApartIsFetchedOnce) {
+  Registry shared({TestImage("one/img", {pattern(5000, 'x'), pattern(7000, 'y')}),
+                   TestImage("two/img", {pattern(5000, 'x'), pattern(9000, 'z')})});
+  std::atomic<bool> one_done{false};
+  const std::string common = digest::sha256_of(pattern(5000, 'x')).str();
+  shared.set_fault([&](const FakeRequest&, const std::string& d, FakeResponse&) {
+    if (d == common) one_done = true;
+  });
+  const auto bound = std::chrono::steady_clock::now() + 10s;
+  shared.server().set_hold([&](const std::string& path) {
+    return path == "/v2/two/img/manifests/latest" && !one_done && std::chrono::steady_clock::now() < bound;
+  });
+  std::vector<PullTarget> ts;
+  for (const char* repo : {"one/img", "two/img"}) {
+    auto ref = reference::parse(shared.host() + "/" + repo + ":latest");
+    ASSERT_TRUE(ref);
+    ts.push_back({*ref, {{"linux", "amd64", "", ""}}, false});
+  }
+  auto report = pull(*store_, ts, options(), engine_);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(report->ok());
+  EXPECT_EQ(shared.blob_gets(common).size(), 1u);
+  EXPECT_EQ(report->blobs_fetched, 5u);  // two configs, three distinct layers
+  EXPECT_EQ(report->blobs_present, 0u);
+  ASSERT_EQ(report->images.size(), 2u);
+  EXPECT_EQ(report->images[0].images.size(), 1u);
+  EXPECT_EQ(report->images[1].images.size(), 1u);
+}
+
 // ---- segmented downloads ----------------------------------------------------------
 
 PullOptions segmented(PullOptions o) {
