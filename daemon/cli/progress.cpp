@@ -32,11 +32,11 @@ void erase_previous() {
 
 }  // namespace
 
-std::function<void(const sync::Progress&)> terminal_progress() {
+std::function<void(const core::Progress&)> terminal_progress() {
   if (!::isatty(STDERR_FILENO)) return {};
   const auto start = std::chrono::steady_clock::now();
   set_before_log_hook(erase_previous);
-  return [start](const sync::Progress& p) {
+  return [start](const core::Progress& p) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double rate = secs > 0 ? static_cast<double>(p.bytes_done) / secs : 0;
     erase_previous();

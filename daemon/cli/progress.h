@@ -4,14 +4,14 @@
 
 #include <functional>
 
-#include "sync/pull.h"
+#include "core/progress.h"
 
 namespace ferry::cli {
 
 // A progress callback for PullOptions, or an empty function when stderr is not a
 // terminal. The display is cleared when the returned callback's owner calls
 // finish_progress().
-std::function<void(const sync::Progress&)> terminal_progress();
+std::function<void(const core::Progress&)> terminal_progress();
 void finish_progress();
 
 }  // namespace ferry::cli

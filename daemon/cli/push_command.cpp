@@ -23,6 +23,7 @@
 
 #include "auth/auth.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "config/config.h"
 #include "config/registry_options.h"
 #include "push/push.h"
@@ -175,7 +176,9 @@ int run_push(const PushArgs& a, http::Engine& engine) {
   }
   opts.registry_options = std::move(*resolver);
 
+  opts.progress = terminal_progress();
   auto report = push::push(*store, items, opts, engine);
+  finish_progress();
   if (!report) return failed(report.error().message);
   for (const auto& img : report->images) {
     if (img.error) {

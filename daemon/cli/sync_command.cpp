@@ -116,7 +116,10 @@ void mirror_images(const config::MirrorTarget& target, const store::Store& store
   if (items.empty()) return;
   s.mirrored = true;
   spdlog::info("mirroring images={} to={}", items.size(), target.str());
-  auto pushed = push::push(store, items, opts, engine);
+  push::PushOptions with_progress = opts;
+  with_progress.progress = terminal_progress();
+  auto pushed = push::push(store, items, with_progress, engine);
+  finish_progress();
   if (!pushed) {
     for (size_t i : outcome_of) s.images[i].error = "push: " + pushed.error().message;
     return;

@@ -1,4 +1,7 @@
-// push: check tags → plan blobs → HEAD → upload/mount → manifests, over one engine loop.
+// push: check tag → plan blobs → HEAD → upload/mount → manifests, over one engine
+// loop. Each image goes through these steps on its own (no step waits for the other
+// images'); blobs are deduplicated across images per repository, and per registry
+// one repository uploads a blob while the others wait to mount it from there.
 #include "push/push.h"
 
 #include <algorithm>
@@ -8,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -36,6 +40,10 @@ struct ImageState {
   bool top_put = false;                          // the tag's manifest went up (or was there)
   bool fallback_tried = false;                   // the original index was refused: a new one went up
   int pending = 0;
+  size_t blobs_left = 0;                         // its blobs not yet in the destination
+  std::optional<size_t> subject;                 // a referrer: its subject's image in this run
+  std::vector<size_t> referrers_waiting;         // referrers whose manifests wait for this tag
+  bool tag_settled = false;                      // tag up, unchanged or failed: referrers may go
   bool failed() const { return out.error.has_value(); }
 };
 
@@ -45,7 +53,19 @@ struct BlobJob {
   registry::Client* client = nullptr;
   std::string repository;
   std::vector<size_t> images;
-  enum class State { Unknown, Present, Missing, Done, Failed } state = State::Unknown;
+  // Unknown: its HEAD has not answered; Missing: to upload or mount; then one of
+  // Present (it was there), Uploaded, Mounted, Failed.
+  enum class State { Unknown, Present, Missing, Uploaded, Mounted, Failed } state = State::Unknown;
+  uint64_t bytes_sent = 0;
+  std::optional<core::Error> error;
+};
+
+// One digest on one registry, over its repositories: who holds it (a mount source)
+// and whether one of them is uploading it now (the others wait to mount).
+struct BlobGroup {
+  std::string holder;          // a repository that has it, or ""
+  bool uploading = false;
+  std::deque<size_t> waiting;  // jobs that mount once the upload is in
 };
 
 std::string tag_or_digest(const reference::Reference& r) {
@@ -70,32 +90,25 @@ class Pusher {
       images_.push_back(std::move(st));
       if (auto loaded = load(images_.size() - 1, item); !loaded) fail_image(images_.size() - 1, loaded.error());
     }
+    // A referrer's manifests go up after its subject's tag (with_referrers lists it after).
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i].referrer_of.empty()) continue;
+      for (size_t k = 0; k < i; ++k) {
+        if (items[k].source == items[i].referrer_of) images_[i]->subject = k;
+      }
+    }
     if (opts_.deadline) deadline_at_ = started + *opts_.deadline;
     auto until_idle = [this] {
       check_deadline();
       return engine_.idle();
     };
-    // 1. Does the tag already name our digest? Then the registry holds all of it.
+    // Each image: does the tag already name our digest (then the registry holds all
+    // of it)? Else which blobs does its repository lack (HEAD); upload them (a copy
+    // into another repository of the same registry mounts); then its manifests,
+    // children by digest, and the tag.
     for (size_t i = 0; i < images_.size(); ++i) check_tag(i);
+    schedule_progress();
     if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
-    // 2. Which blobs does each destination repository lack?
-    if (!expired_) {
-      plan();
-      pump();
-      if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
-    }
-    // 3. Upload them; copies into other repositories of the same registry mount.
-    if (!expired_) {
-      schedule_uploads();
-      pump();
-      if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
-    }
-    // 4. Manifests: children by digest, then the tag.
-    if (!expired_) {
-      for (size_t i = 0; i < images_.size(); ++i) put_children(i);
-      pump();
-      if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
-    }
     PushReport report;
     for (size_t i = 0; i < images_.size(); ++i) {
       auto& img = images_[i];
@@ -140,6 +153,16 @@ class Pusher {
     e.context(fmt::format("push {} to {}", img.out.source, img.out.destination.str()));
     spdlog::debug("image failed error={}", e.message);  // the report carries it
     img.out.error = std::move(e);
+    tag_settled(i);
+  }
+
+  // Image i's tag is up, was current, or cannot go up: its referrers waiting for it
+  // put their manifests now.
+  void tag_settled(size_t i) {
+    auto& img = *images_[i];
+    if (img.tag_settled) return;
+    img.tag_settled = true;
+    for (size_t r : std::exchange(img.referrers_waiting, {})) put_children(r);
   }
 
   // A manifest read back from the store, its bytes verified against `d` (what the
@@ -283,55 +306,87 @@ class Pusher {
                                  if (r && r->digest == im.top.desc.digest) {
                                    im.out.unchanged = true;
                                    record_holdings(im);
+                                   tag_settled(i);
                                  } else if (!r && r.error().http_status != 404) {
                                    fail_image(i, r.error());  // auth or network: no point going on
                                  }
                                  release();
+                                 if (!im.failed() && !im.out.unchanged && !expired_) plan_image(i);
                                });
     });
     pump();
   }
 
   // ---- 2. plan + HEAD ---------------------------------------------------------------
-  void plan() {
-    std::map<std::tuple<registry::Client*, std::string, digest::Digest>, size_t> by_key;
-    for (size_t i = 0; i < images_.size(); ++i) {
-      auto& img = *images_[i];
-      if (img.failed() || img.out.unchanged) continue;
-      for (const auto& b : img.blobs) {
-        auto key = std::make_tuple(img.client, img.repository, b.digest);
-        if (auto it = by_key.find(key); it != by_key.end()) {
-          auto& imgs = jobs_[it->second].images;
-          if (std::find(imgs.begin(), imgs.end(), i) == imgs.end()) imgs.push_back(i);
-          continue;
-        }
-        by_key.emplace(key, jobs_.size());
-        jobs_.push_back(BlobJob{b, img.client, img.repository, {i}, BlobJob::State::Unknown});
+  // The tag does not name our digest: each blob joins the job for its repository
+  // (one HEAD per repository and digest in the run), and once all of them are at the
+  // destination the manifests go up.
+  void plan_image(size_t i) {
+    auto& img = *images_[i];
+    for (const auto& b : img.blobs) {
+      auto key = std::make_tuple(img.client, img.repository, b.digest);
+      if (auto it = by_key_.find(key); it != by_key_.end()) {
+        join(i, it->second);
+        if (img.failed()) return;
+        continue;
       }
+      const size_t j = jobs_.size();
+      by_key_.emplace(key, j);
+      jobs_.push_back(BlobJob{b, img.client, img.repository, {i}, BlobJob::State::Unknown, 0, std::nullopt});
+      ++img.blobs_left;
+      head_blob(j);
     }
-    for (size_t j = 0; j < jobs_.size(); ++j) {
-      enqueue(jobs_[j].client, [this, j](std::function<void()> release) {
-        auto& job = jobs_[j];
-        job.client->blob_exists(job.repository, job.desc.digest, [this, j, release](core::Result<bool> r) {
-          auto& jb = jobs_[j];
-          if (!r) {
-            job_failed(j, r.error());
-          } else {
-            jb.state = *r ? BlobJob::State::Present : BlobJob::State::Missing;
-            if (*r) {
-              for (size_t i : jb.images) ++images_[i]->out.blobs_present;
-            }
-          }
-          release();
-        });
+    if (img.blobs_left == 0) put_children(i);
+  }
+
+  // Image i needs job j, planned by another image: wait for it, or take its outcome.
+  void join(size_t i, size_t j) {
+    auto& img = *images_[i];
+    auto& job = jobs_[j];
+    if (std::find(job.images.begin(), job.images.end(), i) != job.images.end()) return;
+    job.images.push_back(i);
+    switch (job.state) {
+      case BlobJob::State::Failed: return fail_image(i, *job.error);
+      case BlobJob::State::Present: ++img.out.blobs_present; return;
+      case BlobJob::State::Uploaded:
+      case BlobJob::State::Mounted: return count_sent(img, job);
+      case BlobJob::State::Unknown:
+      case BlobJob::State::Missing: ++img.blobs_left; return;
+    }
+  }
+
+  void head_blob(size_t j) {
+    enqueue(jobs_[j].client, [this, j](std::function<void()> release) {
+      auto& job = jobs_[j];
+      if (!still_needed(job)) return release();
+      job.client->blob_exists(job.repository, job.desc.digest, [this, j, release](core::Result<bool> r) {
+        release();
+        if (!r) return job_failed(j, r.error());
+        auto& jb = jobs_[j];
+        auto& group = groups_[{jb.client, jb.desc.digest}];
+        if (*r) {
+          jb.state = BlobJob::State::Present;
+          for (size_t i : jb.images) ++images_[i]->out.blobs_present;
+          if (group.holder.empty()) group.holder = jb.repository;
+          mount_waiting(group);
+          return job_done(j);
+        }
+        jb.state = BlobJob::State::Missing;
+        bytes_total_ += static_cast<uint64_t>(std::max<int64_t>(jb.desc.size, 0));
+        if (!group.holder.empty()) return start_upload(j, group.holder);
+        if (group.uploading) return group.waiting.push_back(j);
+        group.uploading = true;  // this repository uploads; the others mount from it
+        start_upload(j, {});
       });
-    }
+    });
+    pump();
   }
 
   void job_failed(size_t j, core::Error e) {
     auto& job = jobs_[j];
     job.state = BlobJob::State::Failed;
     e.context(fmt::format("blob {}", job.desc.digest.str()));
+    job.error = e;
     for (size_t i : job.images) fail_image(i, e);
   }
 
@@ -339,35 +394,25 @@ class Pusher {
     return std::any_of(job.images.begin(), job.images.end(), [this](size_t i) { return !images_[i]->failed(); });
   }
 
-  // ---- 3. uploads -------------------------------------------------------------------
-  // Per registry and digest, one repository uploads (the leader); the others mount
-  // from a repository that holds the blob, once it does.
-  void schedule_uploads() {
-    std::map<std::pair<registry::Client*, digest::Digest>, std::vector<size_t>> groups;
-    for (size_t j = 0; j < jobs_.size(); ++j) groups[{jobs_[j].client, jobs_[j].desc.digest}].push_back(j);
-    for (auto& [key, members] : groups) {
-      std::string holder;
-      std::vector<size_t> missing;
-      for (size_t j : members) {
-        if (jobs_[j].state == BlobJob::State::Present && holder.empty()) holder = jobs_[j].repository;
-        if (jobs_[j].state == BlobJob::State::Missing) missing.push_back(j);
-      }
-      if (missing.empty()) continue;
-      if (!holder.empty()) {
-        for (size_t j : missing) start_upload(j, holder, {});
-        continue;
-      }
-      std::vector<size_t> followers(missing.begin() + 1, missing.end());
-      start_upload(missing.front(), {}, followers);
+  // A blob is at the destination for its job's images: those with nothing left
+  // put their manifests.
+  void job_done(size_t j) {
+    for (size_t i : jobs_[j].images) {
+      auto& img = *images_[i];
+      if (img.failed() || img.blobs_left == 0) continue;
+      if (--img.blobs_left == 0) put_children(i);
     }
   }
 
-  void start_upload(size_t j, std::string mount_from, std::vector<size_t> followers) {
-    enqueue(jobs_[j].client, [this, j, mount_from, followers](std::function<void()> release) {
+  // ---- 3. uploads -------------------------------------------------------------------
+  // `mount_from` "": upload the bytes; else mount from that repository (the registry
+  // client falls back to an upload when the mount is refused).
+  void start_upload(size_t j, std::string mount_from) {
+    enqueue(jobs_[j].client, [this, j, mount_from](std::function<void()> release) {
       auto& job = jobs_[j];
       if (!still_needed(job)) {
         release();
-        return after_upload(j, false, followers);
+        return upload_over(j, false);
       }
       registry::UploadOptions uo;
       uo.chunk_size = opts_.chunk_size;
@@ -377,42 +422,89 @@ class Pusher {
       if (!opened) {
         job_failed(j, opened.error());
         release();
-        return after_upload(j, false, followers);
+        return upload_over(j, false);
       }
       registry::BlobUpload blob{job.desc.digest, job.desc.size, store_.blob_path(job.desc.digest).string(),
                                 std::make_shared<const core::UniqueFd>(std::move(*opened))};
-      job.client->upload_blob(job.repository, blob, uo,
-                              [this, j, release, followers](core::Result<registry::UploadResult> r) {
-                                auto& jb = jobs_[j];
-                                if (!r) {
-                                  job_failed(j, r.error());
-                                } else {
-                                  jb.state = BlobJob::State::Done;
-                                  for (size_t i : jb.images) {
-                                    auto& out = images_[i]->out;
-                                    r->mounted ? ++out.blobs_mounted : ++out.blobs_uploaded;
-                                    out.bytes_uploaded += r->bytes_sent;
-                                  }
-                                  spdlog::debug("blob {} digest={} repo={} bytes={}", r->mounted ? "mounted" : "uploaded",
-                                                jb.desc.digest.short_hex(), jb.repository, r->bytes_sent);
-                                }
-                                release();
-                                after_upload(j, r.has_value(), followers);
-                              });
+      job.client->upload_blob(job.repository, blob, uo, [this, j, release](core::Result<registry::UploadResult> r) {
+        auto& jb = jobs_[j];
+        if (!r) {
+          job_failed(j, r.error());
+        } else {
+          jb.state = r->mounted ? BlobJob::State::Mounted : BlobJob::State::Uploaded;
+          jb.bytes_sent = r->bytes_sent;
+          bytes_done_ += static_cast<uint64_t>(std::max<int64_t>(jb.desc.size, 0));
+          for (size_t i : jb.images) count_sent(*images_[i], jb);
+          spdlog::debug("blob {} digest={} repo={} bytes={}", r->mounted ? "mounted" : "uploaded",
+                        jb.desc.digest.short_hex(), jb.repository, r->bytes_sent);
+        }
+        release();
+        upload_over(j, r.has_value());
+        if (r) job_done(j);
+      });
     });
+    pump();
   }
 
-  // The leader is done: followers mount from it, or (if it failed) the next one leads.
-  void after_upload(size_t j, bool ok, std::vector<size_t> followers) {
-    if (followers.empty()) return;
-    if (ok) {
-      for (size_t f : followers) start_upload(f, jobs_[j].repository, {});
-    } else {
-      size_t next = followers.front();
-      followers.erase(followers.begin());
-      start_upload(next, {}, followers);
+  static void count_sent(ImageState& img, const BlobJob& job) {
+    job.state == BlobJob::State::Mounted ? ++img.out.blobs_mounted : ++img.out.blobs_uploaded;
+    img.out.bytes_uploaded += job.bytes_sent;
+  }
+
+  // Job j's upload (or mount) is over: on success its repository holds the blob and
+  // the jobs waiting for it mount from there; on failure the next one uploads.
+  void upload_over(size_t j, bool ok) {
+    auto& job = jobs_[j];
+    auto& group = groups_[{job.client, job.desc.digest}];
+    if (ok && group.holder.empty()) group.holder = job.repository;
+    if (!group.holder.empty()) return mount_waiting(group);
+    group.uploading = false;
+    if (group.waiting.empty()) return;
+    const size_t next = group.waiting.front();
+    group.waiting.pop_front();
+    group.uploading = true;
+    start_upload(next, {});
+  }
+
+  void mount_waiting(BlobGroup& group) {
+    group.uploading = false;
+    while (!group.waiting.empty()) {
+      const size_t w = group.waiting.front();
+      group.waiting.pop_front();
+      start_upload(w, group.holder);
     }
-    pump();
+  }
+
+  // ---- progress ---------------------------------------------------------------------
+  // Bytes of the blobs a HEAD found missing, and of those uploaded or mounted since
+  // (a blob counts when its upload is over: the client reports no partial progress).
+  void report_progress() {
+    core::Progress p;
+    for (const auto& img : images_) p.images.push_back({img->out.destination.str(), 0, 0});
+    for (const auto& job : jobs_) {
+      if (job.state == BlobJob::State::Unknown || job.state == BlobJob::State::Present) continue;
+      const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(job.desc.size, 0));
+      const bool sent = job.state == BlobJob::State::Uploaded || job.state == BlobJob::State::Mounted;
+      for (size_t i : job.images) {
+        p.images[i].bytes_total += size;
+        if (sent) p.images[i].bytes_done += size;
+      }
+      ++p.blobs_total;
+      if (sent) ++p.blobs_done;
+    }
+    p.bytes_total = bytes_total_;
+    p.bytes_done = bytes_done_;
+    p.in_flight = static_cast<size_t>(clients_.in_flight());
+    opts_.progress(p);
+  }
+
+  void schedule_progress() {
+    if (!opts_.progress) return;
+    engine_.schedule(opts_.progress_interval, [this] {
+      if (clients_.in_flight() == 0 && queue_.empty()) return;  // the push is over: let run() end
+      report_progress();
+      schedule_progress();
+    });
   }
 
   // ---- 4. manifests -----------------------------------------------------------------
@@ -420,7 +512,10 @@ class Pusher {
   // index's manifests exist), then the tag.
   void put_children(size_t i) {
     auto& img = *images_[i];
-    if (img.failed() || img.out.unchanged) return;
+    if (img.failed() || img.out.unchanged || expired_) return;
+    if (img.subject && !images_[*img.subject]->tag_settled) {
+      return images_[*img.subject]->referrers_waiting.push_back(i);
+    }
     img.wave = 0;
     for (size_t d : img.child_depth) img.wave = std::max(img.wave, d);
     put_wave(i);
@@ -482,6 +577,7 @@ class Pusher {
                                } else {
                                  ++im.out.manifests_put;
                                  if (is_top) im.top_put = true;
+                                 if (is_top) tag_settled(i);
                                  if (is_top) record_holdings(im);
                                }
                                release();
@@ -546,7 +642,10 @@ class Pusher {
   auth::TokenCache tokens_;
   registry::ClientPool clients_{engine_, tokens_, opts_.registry_options, opts_.concurrency};
   std::vector<std::unique_ptr<ImageState>> images_;
-  std::vector<BlobJob> jobs_;
+  std::deque<BlobJob> jobs_;  // grows while jobs run: references into it stay valid
+  std::map<std::tuple<registry::Client*, std::string, digest::Digest>, size_t> by_key_;  // registry, repo, blob
+  std::map<std::pair<registry::Client*, digest::Digest>, BlobGroup> groups_;
+  uint64_t bytes_total_ = 0, bytes_done_ = 0;
   std::deque<Task> queue_;
   std::optional<std::chrono::steady_clock::time_point> deadline_at_;
   bool expired_ = false;

@@ -1,15 +1,17 @@
 // push: upload images from the store to a registry, keeping every digest.
 //
 // An item is what index.json holds for one reference (an index, or one or more
-// platform manifests) plus where it goes. One run over many items: the destination
-// tag is asked with HEAD first (an image already there costs one request), the
-// blobs of all images form one deduplicated plan (HEAD skips what the destination
-// holds; a blob shared by several images is uploaded once per repository, and
-// mounted from the first repository that got it into the others on the same
-// registry), uploads run together up to `concurrency`, then manifests go up
+// platform manifests) plus where it goes. One run over many items, each image on
+// its own way (none waits for another's step): the destination tag is asked with
+// HEAD first (an image already there costs one request); its blobs join one plan
+// deduplicated per repository and digest (HEAD skips what the destination holds);
+// a blob needed in several repositories of one registry is uploaded once and
+// mounted from there into the others (they wait for the upload); uploads run
+// together up to `concurrency`; once an image's blobs are in, its manifests go up
 // children first (deepest first under nested indexes; artifacts and attestations
-// the store holds included) and the tag last, as the exact stored bytes. One failing image
-// does not stop the others; the report says which failed and why.
+// the store holds included) and the tag last, as the exact stored bytes, verified
+// against their digests when read back from the store. One failing image does not
+// stop the others; the report says which failed and why.
 //
 // Runs on the engine's loop thread (it drives engine.run() itself).
 #pragma once
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "digest/digest.h"
 #include "http/engine.h"
 #include "manifest/manifest.h"
@@ -42,6 +45,10 @@ struct PushOptions {
   int concurrency = 8;  // requests in flight, all registries (each registry may cap its own: max_concurrency)
   std::function<registry::RegistryOptions(const std::string& domain)> registry_options;
   uint64_t chunk_size = 32ull << 20;  // blobs above go in PATCH chunks of this size
+  // Called on the loop thread every progress_interval while requests are in flight:
+  // the bytes of the blobs found missing, and of those sent since.
+  std::function<void(const core::Progress&)> progress;
+  std::chrono::milliseconds progress_interval{500};
   // The whole push at most this long on the engine's clock: every image whose tag
   // has not gone up by then fails with "deadline of <deadline_text> exceeded", the
   // requests in flight stop and nothing more is sent (blobs already uploaded stay

@@ -21,6 +21,7 @@
 
 #include "auth/auth.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "http/engine.h"
 #include "manifest/manifest.h"
 #include "reference/reference.h"
@@ -38,20 +39,6 @@ struct PullTarget {
   // referrers.h): found after the reference resolves, pulled in the same run,
   // recorded in index.json as referrers of it. A failed lookup fails the image.
   bool referrers = false;
-};
-
-// A snapshot of the transfer phase, for progress displays.
-struct ImageProgress {
-  std::string reference;
-  uint64_t bytes_total = 0;  // its blobs to fetch (a shared blob counts for each image)
-  uint64_t bytes_done = 0;
-};
-
-struct Progress {
-  std::vector<ImageProgress> images;  // in the order asked
-  uint64_t bytes_total = 0;  // sum of the sizes of the blobs to fetch
-  uint64_t bytes_done = 0;   // received in this run, verified or in flight
-  size_t blobs_total = 0, blobs_done = 0, in_flight = 0;
 };
 
 struct PulledImage {
@@ -79,7 +66,7 @@ struct PullOptions {
   // equal the last successful pull (no manifest GET, no blob work).
   bool skip_unchanged = false;
   // Called on the loop thread every progress_interval while blobs transfer.
-  std::function<void(const Progress&)> progress;
+  std::function<void(const core::Progress&)> progress;
   std::chrono::milliseconds progress_interval{500};
   // Segmented downloads: a blob of at least segment_min_size bytes, started while
   // fewer blobs wait than transfer slots are free, is fetched as up to `segments`

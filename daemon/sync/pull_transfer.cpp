@@ -86,7 +86,7 @@ void Puller::pump() {
 
 void Puller::report_progress() {
   if (!opts_.progress) return;
-  Progress p;
+  core::Progress p;
   p.images.resize(targets_);
   for (size_t i = 0; i < targets_; ++i) p.images[i].reference = images_[i]->out.ref.str();
   for (size_t j = 0; j < jobs_.size(); ++j) {

@@ -8,12 +8,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -259,6 +262,153 @@ TEST_F(PushTest, AManifestChangedInTheStoreIsRefusedAndNothingIsSent) {
   EXPECT_EQ(count("PUT"), 0u);
   EXPECT_EQ(count("POST"), 0u);
   EXPECT_TRUE(dist_.manifest("team/app", "1").empty());
+}
+
+// Each image goes its own way: one whose tag check is slow does not hold back
+// another's blobs and tag. The slow image's tag HEAD is held until the quick
+// image's tag PUT has arrived (bounded: with steps over all images it never would).
+TEST_F(PushTest, ASlowTagCheckHoldsBackOnlyItsOwnImage) {
+  auto quick = image({"quick layer"});
+  auto slow = image({"slow layer"}, "arm64");
+  std::atomic<bool> quick_tagged{false}, released_by_bound{false};
+  registry_.set_handler([&](const FakeRequest& r) {
+    if (r.method == "PUT" && r.path == "/v2/quick/img/manifests/1") quick_tagged = true;
+    return dist_.handle(r);
+  });
+  const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  registry_.set_hold([&](const std::string& path) {
+    if (path != "/v2/slow/img/manifests/1" || quick_tagged) return false;
+    if (std::chrono::steady_clock::now() < bound) return true;
+    released_by_bound = true;
+    return false;
+  });
+  auto report = run({item("slow/img:1", {slow}), item("quick/img:1", {quick})});
+  ASSERT_EQ(report.images.size(), 2u);
+  ASSERT_FALSE(report.images[0].error) << report.images[0].error->message;
+  ASSERT_FALSE(report.images[1].error) << report.images[1].error->message;
+  EXPECT_FALSE(released_by_bound.load()) << "the quick image waited for the slow one's tag check";
+  EXPECT_FALSE(dist_.manifest("slow/img", "1").empty());
+}
+
+// A blob the destination holds in one repository is mounted into another of the
+// same registry, not uploaded, also when that repository's HEAD answers first.
+TEST_F(PushTest, ABlobHeldInAnotherRepositoryIsMountedFromIt) {
+  auto a = image({"common layer", "a layer"});
+  auto b = image({"common layer", "b layer"}, "arm64");
+  const std::string common = digest::sha256_of("common layer").str();
+  dist_.put_blob("one/a", "common layer");
+  std::atomic<bool> a_answered{false};
+  registry_.set_handler([&](const FakeRequest& r) {
+    if (r.method == "HEAD" && r.path == "/v2/one/a/blobs/" + common) a_answered = true;
+    return dist_.handle(r);
+  });
+  const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  registry_.set_hold([&](const std::string& path) {
+    return path == "/v2/two/b/blobs/" + common && !a_answered && std::chrono::steady_clock::now() < bound;
+  });
+  auto report = run({item("one/a:1", {a}), item("two/b:1", {b})});
+  ASSERT_FALSE(report.images[0].error) << report.images[0].error->message;
+  ASSERT_FALSE(report.images[1].error) << report.images[1].error->message;
+  EXPECT_EQ(count("POST", "mount=" + common), 1u);
+  EXPECT_EQ(count("PUT", "digest=" + common), 0u);
+  EXPECT_EQ(report.images[0].blobs_present, 1u);
+  EXPECT_EQ(report.images[1].blobs_mounted, 1u);
+  EXPECT_TRUE(dist_.has_blob("two/b", common));
+}
+
+// Progress names the bytes of the blobs found missing and, once they are sent,
+// counts them done. Uploads are held until progress has named every missing blob
+// (bounded).
+TEST_F(PushTest, ProgressCountsTheBytesFoundMissingAndSent) {
+  const std::string big(300000, 'p');
+  auto m = image({big, "small layer"});
+  std::mutex mu;
+  std::vector<core::Progress> seen;
+  std::atomic<bool> reported{false};
+  const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  registry_.set_hold([&](const std::string& path) {
+    return path.find("/blobs/uploads/") != std::string::npos && !reported && std::chrono::steady_clock::now() < bound;
+  });
+  PushOptions o;
+  o.concurrency = 4;
+  o.progress_interval = std::chrono::milliseconds(1);
+  o.progress = [&](const core::Progress& p) {
+    std::lock_guard lock(mu);
+    seen.push_back(p);
+    if (p.blobs_total == 3) reported = true;  // every HEAD has answered: config and two layers missing
+  };
+  auto r = push(store_, {item("prog/img:1", {m})}, o, engine_);
+  ASSERT_TRUE(r);
+  ASSERT_FALSE(r->images[0].error) << r->images[0].error->message;
+  std::lock_guard lock(mu);
+  ASSERT_FALSE(seen.empty());
+  auto parsed = manifest::parse(*store_.read_blob(m.digest, 1 << 20), m.media_type);
+  ASSERT_TRUE(parsed);
+  const auto& im = std::get<manifest::ImageManifest>(*parsed);
+  uint64_t all = static_cast<uint64_t>(im.config.size);
+  for (const auto& l : im.layers) all += static_cast<uint64_t>(l.size);
+  auto first = std::find_if(seen.begin(), seen.end(), [](const auto& p) { return p.blobs_total == 3; });
+  ASSERT_NE(first, seen.end());
+  EXPECT_EQ(first->bytes_total, all);  // every blob was missing
+  EXPECT_EQ(first->bytes_done, 0u);    // and none was sent yet
+  ASSERT_EQ(first->images.size(), 1u);
+  EXPECT_EQ(first->images[0].reference, item("prog/img:1", {m}).destination.str());
+  EXPECT_EQ(first->images[0].bytes_total, all);
+  for (const auto& p : seen) EXPECT_LE(p.bytes_done, p.bytes_total);
+}
+
+// A referrer's manifests go up only once its subject's tag is. The subject's layer
+// upload is held until the referrer's blobs are all in, and then until the
+// referrer's tag PUT arrives or 200 ms pass: a referrer that does not wait sends
+// its tag within that time and is seen first.
+TEST_F(PushTest, AReferrerIsTaggedAfterItsSubject) {
+  auto subject = image({"subject layer"});
+  auto sig = image({"signature payload"}, "arm64");
+  auto parsed = manifest::parse(*store_.read_blob(sig.digest, 1 << 20), sig.media_type);
+  ASSERT_TRUE(parsed);
+  const std::string sig_config = std::get<manifest::ImageManifest>(*parsed).config.digest.str();
+  const std::string sig_layer = digest::sha256_of("signature payload").str();
+  const std::string subject_layer = digest::sha256_of("subject layer").str();
+  std::mutex mu;
+  std::set<std::string> sig_blobs_in;
+  std::optional<std::chrono::steady_clock::time_point> sig_ready_at;
+  bool sig_tagged = false;
+  registry_.set_handler([&](const FakeRequest& r) {
+    auto resp = dist_.handle(r);
+    std::lock_guard lock(mu);
+    if (r.method == "PUT" && r.path.find("/blobs/uploads/") != std::string::npos) {
+      for (const auto& d : {sig_config, sig_layer}) {
+        if (r.path.find(d) != std::string::npos) sig_blobs_in.insert(d);
+      }
+      if (sig_blobs_in.size() == 2 && !sig_ready_at) sig_ready_at = std::chrono::steady_clock::now();
+    }
+    if (r.method == "PUT" && r.path == "/v2/app/img/manifests/sha256-abc.sig") sig_tagged = true;
+    return resp;
+  });
+  const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  registry_.set_hold([&](const std::string& path) {
+    if (path.find("digest=" + subject_layer) == std::string::npos) return false;
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu);
+    if (now >= bound || sig_tagged) return false;
+    return !sig_ready_at || now - *sig_ready_at < std::chrono::milliseconds(200);
+  });
+  auto sub_item = item("app/img:1", {subject});
+  auto sig_item = item("app/img:sha256-abc.sig", {sig});
+  sig_item.referrer_of = sub_item.source;
+  auto report = run({sub_item, sig_item});
+  ASSERT_FALSE(report.images[0].error) << report.images[0].error->message;
+  ASSERT_FALSE(report.images[1].error) << report.images[1].error->message;
+  size_t subject_tag = SIZE_MAX, referrer_tag = SIZE_MAX;
+  auto seen = registry_.requests();
+  for (size_t k = 0; k < seen.size(); ++k) {
+    if (seen[k].method != "PUT") continue;
+    if (seen[k].path == "/v2/app/img/manifests/1") subject_tag = k;
+    if (seen[k].path == "/v2/app/img/manifests/sha256-abc.sig") referrer_tag = k;
+  }
+  ASSERT_NE(subject_tag, SIZE_MAX);
+  ASSERT_NE(referrer_tag, SIZE_MAX);
+  EXPECT_LT(subject_tag, referrer_tag);
 }
 
 TEST_F(PushTest, ARegistrysOwnConcurrencyCapHoldsItsRequestsBack) {
