@@ -1,24 +1,22 @@
 // The export half of a sync run: each image's files in the new export set.
 //
 // During the pull, ready() hands over each image as soon as its blobs and
-// manifests are in the store, and one export thread writes its tarballs while the
-// other images still transfer (the disk writes during the downloads instead of
-// after them; two or four writers then were no faster on the bench fleet, since the
-// pull needs the other core for hashing and the network). finish() then exports
-// the images it did not get (failed ones keep their last good files, unchanged ones
-// are linked or rewritten) on core::archive_threads() writers, and returns what
-// happened to every image. Nothing is printed; the caller reports the errors.
+// manifests are in the store, and its tarballs are written one image at a time (a
+// Lane of the executor) while the other images still transfer (the disk writes
+// during the downloads instead of after them; two or four writers then were no
+// faster on the bench fleet, since the pull needs the other core for hashing and
+// the network). finish() then exports the images it did not get (failed ones keep
+// their last good files, unchanged ones are linked or rewritten, handed-over ones
+// not started yet) with the executor's parallel_for, and returns what happened to
+// every image. Nothing is printed; the caller reports the errors.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
-#include <deque>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "airgap/export_set.h"
+#include "core/executor.h"
 #include "store/store.h"
 #include "sync/export_names.h"
 #include "sync/pull.h"
@@ -38,8 +36,9 @@ ImageExport export_image(const store::Store& store, ExportSetBuilder& set, const
 
 class SyncExport {
  public:
+  // `executor`: the run's pool (http::Engine::executor()); it must outlive this.
   SyncExport(const store::Store& store, ExportSetBuilder& set, const sync::ExportNames& names,
-             size_t images);
+             size_t images, core::Executor& executor);
   ~SyncExport();  // without finish(): abandon()
   SyncExport(const SyncExport&) = delete;
   SyncExport& operator=(const SyncExport&) = delete;
@@ -48,33 +47,24 @@ class SyncExport {
   // the store; `fetched` were hashed as they streamed and need no re-check.
   void ready(size_t i, const sync::PulledImage& img, const std::vector<digest::Digest>& fetched);
 
-  // The pull is over: waits for the exports handed over (with `write_queued`
-  // false, as after a cancel, drops those not started), then exports the images it
-  // did not export; returns one ImageExport per image of `report`, in its order.
-  std::vector<ImageExport> finish(const sync::PullReport& report, bool write_queued = true);
+  // The pull is over: waits for the export running now, then exports every image
+  // not exported yet; returns one ImageExport per image of `report`, in its order.
+  std::vector<ImageExport> finish(const sync::PullReport& report);
 
   // The pull failed as a whole: drops what is queued and waits only for the
   // exports already running.
   void abandon();
 
  private:
-  struct Item {
-    size_t index;
-    sync::PulledImage image;
-  };
-  void close(bool write_queued);
-  void work();
+  void close();
 
   const store::Store& store_;
   ExportSetBuilder& set_;
   const sync::ExportNames& names_;
+  core::Executor& executor_;
   std::vector<ImageExport> results_;
-  std::vector<char> done_;  // each written by one worker; read after close()
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> queue_;
-  bool closing_ = false;
-  std::vector<std::thread> workers_;  // last: they start once the members above exist
+  std::vector<char> done_;  // written by the lane's tasks; read after close()
+  core::Executor::Lane lane_{executor_};  // last: gone (its running export waited for) first
 };
 
 }  // namespace ferry::airgap

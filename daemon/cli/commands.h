@@ -13,6 +13,8 @@
 #include "auth/auth.h"
 #include "config/config.h"
 #include "core/error.h"
+#include "core/executor.h"
+#include "core/executor.h"
 #include "http/engine.h"
 #include "sync/pull.h"
 
@@ -128,7 +130,7 @@ struct ExportArgs {
 };
 
 void add_export_options(CLI::App& cmd, ExportArgs& args);
-int run_export(const ExportArgs& args);
+int run_export(const ExportArgs& args, core::Executor& executor);
 
 struct ImportArgs {
   std::string source;   // bundle, tarball or export directory

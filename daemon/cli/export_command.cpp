@@ -23,7 +23,7 @@
 #include "airgap/export_files.h"
 #include "cli/commands.h"
 #include "config/config.h"
-#include "core/parallel.h"
+#include "core/executor.h"
 #include "airgap/export_set.h"
 #include "store/fs_util.h"
 #include "store/lock.h"
@@ -88,7 +88,7 @@ int write_bundle(const ExportArgs& a, const store::Store& store, const std::vect
 
 }  // namespace
 
-int run_export(const ExportArgs& a) {
+int run_export(const ExportArgs& a, core::Executor& executor) {
   std::string store_dir = a.store;
   std::string out_dir = a.output;
   std::vector<reference::Reference> wanted;  // in order; empty: every reference of the store
@@ -169,7 +169,7 @@ int run_export(const ExportArgs& a) {
   std::set<std::string> exported;
   const sync::ExportNames names(wanted);  // every reference of the set, exported now or carried
   std::vector<core::Result<airgap::ExportedFiles>> results(selected.size(), core::fail(core::ErrorKind::Internal, "not run"));
-  core::parallel_for(selected.size(), core::archive_threads(), [&](size_t i) {
+  executor.parallel_for(selected.size(), [&](size_t i) {
     results[i] = airgap::export_reference(*store, *set, selected[i].ref, selected[i].entries, formats, true, names);
   });
   for (size_t i = 0; i < selected.size(); ++i) {

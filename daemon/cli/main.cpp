@@ -92,7 +92,11 @@ int main(int argc, char** argv) {
   }
   ferry::cli::setup_logging(log_level, log_format);
 
-  ferry::http::Engine engine;
+  // One pool for every command's blocking work: the engine's offloaded commits
+  // (a lane of it), a sync's exports, archive writing.
+  ferry::http::EngineOptions engine_opts;
+  engine_opts.executor = std::make_shared<ferry::core::Executor>(ferry::core::archive_threads());
+  ferry::http::Engine engine(engine_opts);
   g_engine = &engine;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -102,7 +106,7 @@ int main(int argc, char** argv) {
   if (gc_cmd->parsed()) rc = ferry::cli::run_gc(gc);
   if (verify_cmd->parsed()) rc = ferry::cli::run_verify(verify);
   if (push_cmd->parsed()) rc = ferry::cli::run_push(push, engine);
-  if (export_cmd->parsed()) rc = ferry::cli::run_export(export_args);
+  if (export_cmd->parsed()) rc = ferry::cli::run_export(export_args, engine.executor());
   if (import_cmd->parsed()) rc = ferry::cli::run_import(import_args);
   g_engine = nullptr;
   return rc;

@@ -218,7 +218,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   const sync::ExportNames names(refs);  // decided before anything is written
   std::optional<airgap::SyncExport> exports;
   if (set) {
-    exports.emplace(*store, *set, names, targets.size());
+    exports.emplace(*store, *set, names, targets.size(), engine.executor());
     opts.on_image_ready = [&exports](size_t i, const sync::PulledImage& img,
                                      const std::vector<digest::Digest>& fetched) { exports->ready(i, img, fetched); };
   }
@@ -248,7 +248,7 @@ int run_once(const Loaded& l, const SyncArgs& a, http::Engine& engine) {
   if (exports) {
     // An image exported during the pull keeps its files even if the run failed it
     // afterwards (index.json not written): they hold what the registry served, verified.
-    const auto exported = exports->finish(*report, !engine.cancelled());
+    const auto exported = exports->finish(*report);
     for (size_t i = 0; i < exported.size() && i < s.images.size(); ++i) {
       const auto& e = exported[i];
       auto& o = s.images[i];

@@ -215,39 +215,26 @@ struct Engine::Impl {
   std::optional<core::Error> aborted;  // set by abort() until run() returns
   Stats* stats = nullptr;
 
-  // offload(): one worker thread, started on first use.
-  struct Offloaded {
-    std::function<void()> work, then;
-  };
+  // offload(): works run one at a time, in order, on a Lane of the executor (the
+  // process's pool, or one thread of the engine's own).
+  std::shared_ptr<core::Executor> executor;
+  std::optional<core::Executor::Lane> lane;     // before curl cleanup in ~Impl: works wake `multi`
   std::mutex mu;
-  std::condition_variable wake_worker, worker_idle;
-  std::deque<Offloaded> to_work;                // guarded by mu
   std::deque<std::function<void()>> to_finish;  // guarded by mu: works done, `then` due
-  bool working = false;                         // guarded by mu: the worker runs a work
-  bool stopping = false;                        // guarded by mu
   size_t offloaded = 0;                         // loop thread: offloads whose `then` has not run
-  std::thread worker;
   const std::atomic<bool>* cancelled = nullptr;  // Engine::cancelled_
 
-  void work_loop() {
-    std::unique_lock lock(mu);
-    for (;;) {
-      // After cancel() no new work starts, even before the loop has seen it and
-      // dropped the queue (cancel() itself only stores a flag).
-      wake_worker.wait(lock, [this] { return stopping || (!to_work.empty() && !cancelled->load()); });
-      if (stopping) return;
-      Offloaded o = std::move(to_work.front());
-      to_work.pop_front();
-      working = true;
-      lock.unlock();
-      o.work();
-      o.work = nullptr;  // what the work captured goes here, off the loop
-      lock.lock();
-      working = false;
-      to_finish.push_back(std::move(o.then));
-      worker_idle.notify_all();
-      curl_multi_wakeup(multi);
+  // On the lane: after cancel() no new work starts, even before the loop has seen
+  // it and dropped the queue (cancel() itself only stores a flag).
+  void run_offloaded(std::function<void()>& work, std::function<void()>& then) {
+    if (cancelled->load()) return;
+    work();
+    work = nullptr;  // what the work captured goes here, off the loop
+    {
+      std::lock_guard lock(mu);
+      to_finish.push_back(std::move(then));
     }
+    curl_multi_wakeup(multi);
   }
 
   // Loop thread: run the `then` of every finished work.
@@ -265,12 +252,11 @@ struct Engine::Impl {
 
   // Loop thread, after cancel(): let the running work end, forget the rest.
   void drop_offloaded() {
-    std::deque<Offloaded> dropped;                // destroyed here, outside the lock
-    std::deque<std::function<void()>> finished;   // likewise: these `then`s never run
+    std::deque<std::function<void()>> dropped;   // destroyed here, on the loop
+    std::deque<std::function<void()>> finished;  // likewise: these `then`s never run
+    if (lane) dropped = lane->drop();  // first, or the lane would start the next one
     {
-      std::unique_lock lock(mu);
-      dropped.swap(to_work);  // first, or the worker would start the next one
-      worker_idle.wait(lock, [this] { return !working; });
+      std::lock_guard lock(mu);
       finished.swap(to_finish);
     }
     offloaded = 0;
@@ -332,14 +318,7 @@ struct Engine::Impl {
   }
 
   ~Impl() {
-    if (worker.joinable()) {
-      {
-        std::lock_guard lock(mu);
-        stopping = true;
-      }
-      wake_worker.notify_all();
-      worker.join();
-    }
+    lane.reset();  // forgets what is queued, waits for the running work
     for (auto& [easy, t] : transfers) curl_multi_remove_handle(multi, easy);
     transfers.clear();
     if (multi) curl_multi_cleanup(multi);
@@ -349,6 +328,7 @@ struct Engine::Impl {
 Engine::Engine(EngineOptions opts) : impl_(std::make_unique<Impl>()) {
   impl_->opts = std::move(opts);
   if (!impl_->opts.clock) impl_->opts.clock = core::real_clock();
+  impl_->executor = impl_->opts.executor;
   impl_->stats = &stats_;
   impl_->cancelled = &cancelled_;
   impl_->multi = curl_multi_init();
@@ -447,13 +427,19 @@ void Engine::schedule(std::chrono::milliseconds delay, std::function<void()> fn)
 }
 
 void Engine::offload(std::function<void()> work, std::function<void()> then) {
-  if (!impl_->worker.joinable()) impl_->worker = std::thread([impl = impl_.get()] { impl->work_loop(); });
-  ++impl_->offloaded;
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->to_work.push_back({std::move(work), std::move(then)});
+  if (!impl_->lane) {
+    if (!impl_->executor) impl_->executor = std::make_shared<core::Executor>(1);
+    impl_->lane.emplace(*impl_->executor);
   }
-  impl_->wake_worker.notify_one();
+  ++impl_->offloaded;
+  impl_->lane->post([impl = impl_.get(), work = std::move(work), then = std::move(then)]() mutable {
+    impl->run_offloaded(work, then);
+  });
+}
+
+core::Executor& Engine::executor() {
+  if (!impl_->executor) impl_->executor = std::make_shared<core::Executor>(1);
+  return *impl_->executor;
 }
 
 void Engine::cancel() {

@@ -10,8 +10,9 @@
 //
 // Threads: every method but cancel() must be called from the thread that calls
 // run(). cancel() is async-signal-safe enough for a SIGTERM handler (atomic store +
-// curl_multi_wakeup). offload() hands blocking file-system work (fsync) to one
-// worker thread so that a slow disk never stalls the transfers. Time comes from
+// curl_multi_wakeup). offload() hands blocking file-system work (fsync) to a Lane
+// of the executor (core/executor.h: one work at a time, in order, on a pool thread)
+// so that a slow disk never stalls the transfers. Time comes from
 // the clock in EngineOptions (core/clock.h), so tests move it without sleeping.
 #pragma once
 
@@ -29,6 +30,7 @@
 #include "core/byte_sink.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/executor.h"
 #include "core/unique_fd.h"
 
 namespace ferry::http {
@@ -95,6 +97,9 @@ struct EngineOptions {
   // skips to the next timer whenever nothing else is pending (no transfer, no
   // offloaded work) instead of waiting.
   std::shared_ptr<core::Clock> clock;
+  // Where offload() runs its works (a Lane of it: one at a time, in order). Null: a
+  // pool of one thread of the engine's own, made on first use.
+  std::shared_ptr<core::Executor> executor;
 };
 
 struct Stats {
@@ -114,13 +119,16 @@ class Engine {
   // Run `fn` on the loop thread after `delay` (retry backoff).
   void schedule(std::chrono::milliseconds delay, std::function<void()> fn);
 
-  // Run `work` on the engine's worker thread, then `then` on the loop thread (from
+  // Run `work` on the engine's lane of the executor, then `then` on the loop thread (from
   // run(), like a completion). Works run one at a time in the order offloaded; the
   // loop keeps driving transfers meanwhile. `work` must touch nothing the loop
   // thread uses until `then` runs. Pending offloads count against idle(); abort()
   // leaves them to finish. After cancel(), run() waits for the work running now,
   // drops the works not started and runs no further `then`.
   void offload(std::function<void()> work, std::function<void()> then);
+  // The executor offload() runs on (EngineOptions::executor, or the engine's own),
+  // for other blocking work of the same run (export archives).
+  core::Executor& executor();
 
   // Drive the loop until `done()` is true (or, without it, until no transfer or timer
   // is left). Returns Cancelled after cancel(); every pending completion has then

@@ -279,7 +279,7 @@ class Puller {
   // On the worker: every layer of an image decompresses to the diff_id its config
   // names, as `docker load` will check on the far side, so a registry whose config
   // lies fails the image here instead of in a tarball. A layer checked once in this
-  // run is not decoded again (checked_ is the worker's alone). Artifacts have no
+  // run is not decoded again (checked_ is the engine lane's alone). Artifacts have no
   // rootfs; foreign layers not in the store are checked where they are fetched.
   core::Status check_diff_ids(const manifest::ImageManifest& m);
 
@@ -309,7 +309,7 @@ class Puller {
   std::map<size_t, uint64_t> committing_;     // job -> bytes fetched, while its commit is offloaded
   uint64_t bytes_planned_ = 0, bytes_done_ = 0;
   std::set<size_t> done_jobs_;
-  std::map<digest::Digest, digest::Digest> checked_;  // layer -> its diff_id; the worker thread's only
+  std::map<digest::Digest, digest::Digest> checked_;  // layer -> its diff_id; the engine lane's only
   uint64_t blobs_fetched_ = 0, blobs_present_ = 0, bytes_fetched_ = 0;
   std::optional<std::chrono::steady_clock::time_point> deadline_at_;
   bool expired_ = false, progress_scheduled_ = false, plan_logged_ = false;

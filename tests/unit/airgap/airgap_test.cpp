@@ -189,7 +189,8 @@ TEST_F(AirgapTest, ASyncExportWritesWhatWasHandedOverAndTheRestAfter) {
     auto set = airgap::ExportSetBuilder::begin(tmp.path() / "export");
     ASSERT_TRUE(set) << set.error().message;
     {
-      airgap::SyncExport exports(*store, *set, names, 2);
+      core::Executor pool(4);
+      airgap::SyncExport exports(*store, *set, names, 2, pool);
       exports.ready(0, report.images[0], {base.digest, app.digest});  // during the pull
       results = exports.finish(report);                               // image 1 after it
     }
@@ -209,8 +210,9 @@ TEST_F(AirgapTest, ASyncExportWritesWhatWasHandedOverAndTheRestAfter) {
   report.images[1].error = core::error(core::ErrorKind::Unavailable, "HTTP 503");
   auto next = airgap::ExportSetBuilder::begin(tmp.path() / "export");
   ASSERT_TRUE(next) << next.error().message;
-  airgap::SyncExport again(*store, *next, names, 2);
-  auto second = again.finish(report, false);  // as after a cancel: nothing was queued anyway
+  core::Executor pool(2);
+  airgap::SyncExport again(*store, *next, names, 2, pool);
+  auto second = again.finish(report);
   ASSERT_EQ(second.size(), 2u);
   EXPECT_FALSE(second[0].written);
   EXPECT_EQ(second[0].files, results[0].files);
@@ -226,7 +228,8 @@ TEST_F(AirgapTest, ASyncExportNamesAnImageItCouldNotExport) {
   report.images = {img};
   auto set = airgap::ExportSetBuilder::begin(tmp.path() / "export");
   ASSERT_TRUE(set) << set.error().message;
-  airgap::SyncExport exports(*store, *set, names, 1);
+  core::Executor pool(1);
+  airgap::SyncExport exports(*store, *set, names, 1, pool);
   auto results = exports.finish(report);
   ASSERT_EQ(results.size(), 1u);
   EXPECT_NE(results[0].error.find(img.entries.front().digest.str()), std::string::npos) << results[0].error;
