@@ -48,19 +48,19 @@ core::Result<PullReport> Puller::run(const std::vector<PullTarget>& targets) {
   started_ = started;
   targets_ = targets.size();
   for (const auto& target : targets) add_image(target, std::nullopt);
-  if (opts_.deadline) deadline_at_ = started + *opts_.deadline;
-  auto until_idle = [this] {
-    check_deadline();
-    return engine_.idle();
-  };
   for (size_t i = 0; i < targets_; ++i) resolve(i);  // referrers found meanwhile resolve themselves
-  if (auto st = engine_.run(until_idle); !st) return core::fail(st.error());
+  if (auto st = sched_.run(opts_.deadline, opts_.deadline_text, [this](const core::Error& e) { on_deadline(e); });
+      !st) {
+    return core::fail(st.error());
+  }
   fold_referrers();  // first: a subject whose referrer failed records none of them
   commit_manifests();
   PullReport report;
   for (size_t i = 0; i < targets_; ++i) report.images.push_back(std::move(images_[i]->out));
   report.blobs_fetched = blobs_fetched_;
-  for (size_t j : done_jobs_) report.committed.push_back(jobs_[j].desc.digest);
+  for (size_t j = 0; j < blobs_.size(); ++j) {
+    if (blobs_[j].state == BlobGraph::State::Done) report.committed.push_back(blobs_[j].key);
+  }
   report.blobs_present = blobs_present_;
   report.bytes_fetched = bytes_fetched_;
   report.requests = engine_.stats().requests - requests_before;
@@ -71,7 +71,7 @@ core::Result<PullReport> Puller::run(const std::vector<PullTarget>& targets) {
 void Puller::add_image(PullTarget target, std::optional<size_t> subject) {
   auto st = std::make_unique<ImageState>();
   st->out.ref = target.ref;
-  st->client = clients_.get(target.ref);
+  st->client = sched_.client(target.ref);
   st->target = std::move(target);
   st->started = started_;
   st->subject = subject;
@@ -85,7 +85,7 @@ void Puller::settle(size_t i) {
   img.settled = true;
   if (--resolving_ == 0 && !plan_logged_) {
     plan_logged_ = true;  // referrers found later join the plan without a second line
-    spdlog::info("plan ready images={} blobs_to_fetch={} blobs_present={}", images_.size(), jobs_.size(),
+    spdlog::info("plan ready images={} blobs_to_fetch={} blobs_present={}", images_.size(), blobs_.size(),
                  blobs_present_);
   }
 }
@@ -134,21 +134,16 @@ void Puller::fail_image(size_t i, core::Error e) {
   settle(i);
 }
 
-void Puller::check_deadline() {
-  if (!deadline_at_ || expired_ || engine_.clock().now() < *deadline_at_) return;
-  expired_ = true;
-  core::Error e = core::error(core::ErrorKind::Cancelled, fmt::format("deadline of {} exceeded", opts_.deadline_text));
+void Puller::on_deadline(const core::Error& e) {
   spdlog::warn("deadline reached, stopping transfers deadline={} in_flight={} queued={}", opts_.deadline_text,
-               clients_.in_flight(), queue_.size());
+               sched_.in_flight(), sched_.queued());
   for (size_t i = 0; i < images_.size(); ++i) {
     if (!images_[i]->settled && images_[i]->out.changed) fail_image(i, e);  // still resolving
   }
-  for (size_t j = 0; j < jobs_.size(); ++j) {
-    if (done_jobs_.count(j) || committing_.count(j)) continue;  // a failed commit fails them itself
-    for (size_t i : jobs_[j].images) fail_image(i, e);
+  for (size_t j = 0; j < blobs_.size(); ++j) {
+    if (blobs_[j].state == BlobGraph::State::Done || committing_.count(j)) continue;  // a failed commit fails them itself
+    for (size_t i : blobs_[j].images) fail_image(i, e);
   }
-  queue_.clear();
-  engine_.abort(e);
 }
 
 }  // namespace ferry::sync::detail

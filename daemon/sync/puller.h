@@ -27,7 +27,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "registry/client_pool.h"
+#include "plan/job_graph.h"
+#include "plan/scheduler.h"
 #include "store/store.h"
 #include "sync/pull.h"
 #include "sync/schema1_convert.h"
@@ -77,7 +78,6 @@ struct ImageState {
   std::vector<Child> children;
   std::optional<Schema1Source> schema1;  // a schema1 top manifest, converted at completion
   std::vector<digest::Digest> wanted;  // children asked for, in the order asked
-  size_t blobs_left = 0;                // its blobs not yet committed in this run
   std::vector<digest::Digest> fetched;  // its blobs committed in this run
   bool completing = false;              // its manifests are being put into the store
   bool complete = false;                // blobs and manifests in the store
@@ -87,17 +87,17 @@ struct ImageState {
   bool failed() const { return out.error.has_value(); }
 };
 
+// A blob to fetch (plan::JobGraph keeps which images need it, and its failure).
 struct BlobJob {
   manifest::Descriptor desc;
   registry::Client* client = nullptr;
   std::string repository;
-  std::vector<size_t> images;  // indexes into Puller::images_
   int integrity_retries = 0;
   size_t foreign_url = 0;      // the desc.urls entry a foreign layer is fetched from
   bool single_stream = false;  // the registry ignored Range: no segments for this blob
   bool dropped = false;        // left the queue unstarted (no image wanted it then)
-  std::optional<core::Error> error;  // it failed: an image planned later fails with it
 };
+using BlobGraph = plan::JobGraph<digest::Digest, BlobJob>;
 
 class Puller {
  public:
@@ -127,10 +127,10 @@ class Puller {
   void fail_image(size_t i, core::Error e);
 
   // ---- deadline -------------------------------------------------------------------
-  // Called between loop iterations: once the deadline has passed, fail every image
-  // still resolving and every one with a blob not yet in, drop the queue and stop
-  // the transfers in flight; their partials stay for the next run.
-  void check_deadline();
+  // The deadline has passed: fail every image still resolving and every one with a
+  // blob not yet in (the scheduler then drops the queue and stops the transfers in
+  // flight; their partials stay for the next run).
+  void on_deadline(const core::Error& e);
 
   // ---- resolve ------------------------------------------------------------------
   void resolve(size_t i);
@@ -171,26 +171,23 @@ class Puller {
   // Every manifest of image i is in (none pending): its blobs join the plan now and
   // start as slots allow, whatever the other images are still resolving.
   void maybe_plan(size_t i);
+  void plan_blobs(size_t i);
 
   // ---- transfers ------------------------------------------------------------------
-  // Start queued jobs while the global limit allows, skipping (not dropping) jobs
-  // whose registry is at its own limit so other registries keep going.
-  void pump();
+  // Job j goes to the scheduler's queue (`first`: before the others, a job that runs
+  // again); it starts with a slot of its registry when the scheduler admits it.
+  void queue_job(size_t j, bool first = false);
 
   void report_progress();
 
-  // From the first planned image on, while transfers are queued or in flight; the
-  // next image planned starts it again.
-  void schedule_progress();
-
-  bool job_still_needed(const BlobJob& job) const;
+  bool job_still_needed(size_t j) const;
 
   // Opening the partial re-reads and hashes what an earlier run left in it (a
   // resumed GiB is seconds of sha256): that runs on the engine's worker, never on
-  // the loop. The job holds a slot of its registry meanwhile, so admission counts it.
-  void start_job(size_t j);
+  // the loop. The job holds its slot meanwhile, so admission counts it.
+  void start_job(size_t j, plan::Release slot);
 
-  void continue_job(size_t j, core::Result<std::unique_ptr<store::Ingest>> ingest);
+  void continue_job(size_t j, core::Result<std::unique_ptr<store::Ingest>> ingest, plan::Release slot);
 
   // A foreign layer from its URLs in order: a failed transfer empties the partial
   // and tries the next URL; the last one's failure is the job's. A digest mismatch
@@ -203,21 +200,24 @@ class Puller {
   bool http_allowed(const std::string& url) const;
 
   // One blob as `n` parallel Range segments into one partial (the gaps of a resumed
-  // segmented partial, the biggest split further while there are fewer than n).
+  // segmented partial, the biggest split further while there are fewer than n). The
+  // first segment takes the job's slot, each other one an extra slot.
   // The prefix hash catches up with finished segments on the engine's worker
   // (Ingest::catch_up) while the others still write: the loop never re-reads.
   struct SegmentedJob {
     std::vector<std::unique_ptr<store::Segment>> segments;
+    std::vector<plan::Release> slots;  // one per segment
     int left = 0;
     bool range_ignored = false;
     bool catching_up = false;  // a catch_up() is on the worker: the Ingest stays as it is
     std::optional<core::Error> error;
   };
 
-  void start_segmented(size_t j, std::shared_ptr<std::unique_ptr<store::Ingest>> holder, int n);
+  void start_segmented(size_t j, std::shared_ptr<std::unique_ptr<store::Ingest>> holder, int n,
+                       plan::Release slot);
 
   void on_segment_done(size_t j, const std::shared_ptr<std::unique_ptr<store::Ingest>>& holder,
-                       const std::shared_ptr<SegmentedJob>& sj, store::Segment& seg, core::Status st);
+                       const std::shared_ptr<SegmentedJob>& sj, size_t k, core::Status st);
 
   void catch_up(size_t j, const std::shared_ptr<std::unique_ptr<store::Ingest>>& holder,
                 const std::shared_ptr<SegmentedJob>& sj);
@@ -291,28 +291,23 @@ class Puller {
   store::Store& store_;
   const PullOptions& opts_;
   http::Engine& engine_;
-  auth::TokenCache tokens_;
-  registry::ClientPool clients_{engine_, tokens_, opts_.registry_options, opts_.concurrency};
+  plan::Scheduler sched_{engine_, opts_.registry_options, opts_.concurrency};
   std::vector<std::unique_ptr<ImageState>> images_;  // the targets first, then referrers as found
   size_t targets_ = 0;
   std::chrono::steady_clock::time_point started_;
-  std::deque<BlobJob> jobs_;  // grows while jobs run: references into it stay valid
-  static constexpr size_t kPresent = SIZE_MAX;  // in by_digest_: the blob was in the store already
-  std::unordered_map<digest::Digest, size_t> by_digest_;  // every blob planned: its job, or kPresent
+  BlobGraph blobs_;                          // every blob to fetch, and which images need it
+  std::set<digest::Digest> present_;         // blobs planned that the store held already
   size_t resolving_ = 0;                                   // images not settled yet
   std::map<std::string, LastPull> last_;
   std::optional<std::multimap<std::string, manifest::Descriptor>> stored_refs_;  // index.json at the first reuse
-  std::deque<size_t> queue_;
   std::set<registry::Client*> no_ranges_;     // answered a Range with 200 once
   std::map<size_t, store::Ingest*> active_;   // job -> its ingest while in flight
   std::map<size_t, uint64_t> ingest_start_;   // job -> bytes already there when it started
   std::map<size_t, uint64_t> committing_;     // job -> bytes fetched, while its commit is offloaded
   uint64_t bytes_planned_ = 0, bytes_done_ = 0;
-  std::set<size_t> done_jobs_;
   std::map<digest::Digest, digest::Digest> checked_;  // layer -> its diff_id; the engine lane's only
   uint64_t blobs_fetched_ = 0, blobs_present_ = 0, bytes_fetched_ = 0;
-  std::optional<std::chrono::steady_clock::time_point> deadline_at_;
-  bool expired_ = false, progress_scheduled_ = false, plan_logged_ = false;
+  bool plan_logged_ = false;
 };
 
 }  // namespace ferry::sync::detail
